@@ -1,0 +1,224 @@
+#include "commands.hpp"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "cli_args.hpp"
+#include "histoflow/describe.hpp"
+#include "histoflow/graph.hpp"
+#include "histoflow/plugins.hpp"
+#include "histoflow/registry.hpp"
+#include "histoflow/runtime.hpp"
+#include "histoflow/tracer.hpp"
+#include "histoflow/version.hpp"
+
+namespace histoflow::cli {
+namespace {
+
+constexpr int kInvalid = 2;
+
+std::atomic<bool> interrupted{false};
+void on_interrupt(int) {
+  if (interrupted.exchange(true)) ::_exit(130);  // a second Ctrl-C leaves at once
+}
+
+// build/plugins beside the executable's bin/ folder; the configured build folder as a fallback.
+std::filesystem::path builtin_plugin_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto beside = exe.parent_path().parent_path() / "plugins";
+    if (std::filesystem::is_directory(beside, ec)) return beside;
+  }
+  return HISTOFLOW_DEFAULT_PLUGIN_DIR;
+}
+
+// Loads the default plugins; errors are printed, and make commands that need stages fail.
+bool load_plugins(PluginLoader& loader, bool quiet_notes = true) {
+  loader.load_defaults(builtin_plugin_dir());
+  if (!quiet_notes)
+    for (const auto& note : loader.notes()) std::cerr << "note: " << note << '\n';
+  for (const auto& error : loader.errors()) std::cerr << "error: " << error << '\n';
+  return loader.errors().empty();
+}
+
+std::vector<Override> overrides_of(const ParsedArgs& parsed) {
+  std::vector<Override> overrides;
+  if (auto it = parsed.options.find("--set"); it != parsed.options.end())
+    for (const auto& text : it->second) overrides.push_back(parse_override(text));
+  return overrides;
+}
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") return true;
+  return false;
+}
+
+// Loads and validates; prints every diagnostic. Returns false when the graph is invalid.
+bool load_and_report(const std::string& file, const ParsedArgs& parsed, PluginLoader& loader, GraphLoad& load) {
+  const bool plugins_ok = load_plugins(loader);
+  load = load_graph(file, overrides_of(parsed), loader);
+  for (const auto& d : load.diagnostics) std::cerr << d.format() << '\n';
+  if (!load.ok()) std::cerr << file << ": " << load.diagnostics.size() << " error(s); nothing was run\n";
+  return plugins_ok && load.ok();
+}
+
+std::string single_positional(const ParsedArgs& parsed, const char* what) {
+  if (parsed.positionals.size() != 1) throw UsageError(std::string("expected exactly one ") + what + " (see --help)");
+  return parsed.positionals.front();
+}
+
+}  // namespace
+
+int command_run(const std::vector<std::string>& args) {
+  if (wants_help(args)) {
+    std::cout << "usage: flowrun run GRAPH [--set STAGE.PARAM=VALUE]... [--trace FILE] [--threads N] [--dry-run]\n"
+                 "                         [--progress auto|bar|lines|off]\n\n"
+                 "Validates GRAPH, then runs it. --set overrides any graph value (repeatable); --trace writes Chrome\n"
+                 "trace JSON and prints a per-stage summary; --threads sets worker threads (default: [run] threads,\n"
+                 "0 = all cores); --dry-run validates and prints the plan without running.\n"
+                 "Exit status: 0 success, 1 some items failed or the run failed, 2 invalid graph, 130 interrupted.\n";
+    return 0;
+  }
+  const auto parsed = parse_args(args, {{"--set", true, true}, {"--trace", true}, {"--threads", true}, {"--dry-run"},
+                                        {"--progress", true}});
+  const std::string file = single_positional(parsed, "graph file");
+  PluginLoader loader;
+  GraphLoad load;
+  if (!load_and_report(file, parsed, loader, load)) return kInvalid;
+
+  RunOptions options;
+  if (parsed.has("--threads")) {
+    try {
+      options.threads = std::stoll(parsed.value("--threads"));
+    } catch (const std::exception&) {
+      throw UsageError("--threads expects a number");
+    }
+    if (*options.threads < 0) throw UsageError("--threads must be >= 0");
+  }
+  if (parsed.has("--trace")) options.trace_file = std::filesystem::absolute(parsed.value("--trace"));
+  const std::string progress = parsed.value("--progress", "auto");
+  if (progress == "auto") options.progress = ProgressMode::Auto;
+  else if (progress == "bar") options.progress = ProgressMode::Bar;
+  else if (progress == "lines") options.progress = ProgressMode::Lines;
+  else if (progress == "off") options.progress = ProgressMode::Off;
+  else throw UsageError("--progress must be auto, bar, lines or off");
+
+  if (parsed.has("--dry-run")) {
+    std::cout << "graph '" << load.spec.experiment.name << "' is valid; it would run these stages in order:\n";
+    for (std::size_t index : load.spec.topo_order)
+      std::cout << "  " << load.spec.stages[index].id << " (" << load.spec.stages[index].type << ")\n";
+    std::cout << "output folder: " << load.spec.experiment.output_dir.string() << "\n";
+    return 0;
+  }
+
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  options.cancel = &interrupted;
+  const RunResult result = run_graph(load.spec, options);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+
+  std::cout << format_run_summary(result);
+  std::cout << "outputs: " << load.spec.experiment.output_dir.string() << "\n";
+  if (!options.trace_file.empty() && std::filesystem::exists(options.trace_file)) {
+    std::cout << "trace: " << options.trace_file.string() << "\n" << format_trace_summary(summarize_trace(options.trace_file));
+  }
+  return result.exit_code();
+}
+
+int command_validate(const std::vector<std::string>& args) {
+  if (wants_help(args)) {
+    std::cout << "usage: flowrun validate GRAPH [--set STAGE.PARAM=VALUE]...\n\n"
+                 "Checks GRAPH without running it and reports every problem at once, each with file:line:column\n"
+                 "and the stage id. Exit status 0 when valid, 2 when not.\n";
+    return 0;
+  }
+  const auto parsed = parse_args(args, {{"--set", true, true}});
+  const std::string file = single_positional(parsed, "graph file");
+  PluginLoader loader;
+  GraphLoad load;
+  if (!load_and_report(file, parsed, loader, load)) return kInvalid;
+  std::cout << file << ": valid (" << load.spec.stages.size() << " stages, " << load.spec.edges.size() << " edges)\n";
+  return 0;
+}
+
+int command_plugins(const std::vector<std::string>& args) {
+  if (wants_help(args)) {
+    std::cout << "usage: flowrun plugins\n\nLists the plugin libraries found (build/plugins beside flowrun, then the\n"
+                 "folders in HISTOFLOW_PLUGIN_PATH) with their versions and stage types.\n";
+    return 0;
+  }
+  parse_args(args, {});
+  PluginLoader loader;
+  const bool ok = load_plugins(loader, false);
+  std::cout << "histoflow " << kVersion << " (plugin ABI " << kPluginAbiVersion << ", " << kCxxAbi << ")\n";
+  for (const auto& plugin : loader.plugins()) {
+    std::cout << "\n" << plugin.name << "  " << plugin.file.string() << "\n  " << plugin.description << "\n";
+    std::cout << "  built for histoflow " << plugin.framework_version;
+    if (!plugin.torch_version.empty()) std::cout << ", LibTorch " << plugin.torch_version;
+    std::cout << "\n  stages:";
+    for (const auto& type : plugin.stage_types) std::cout << " " << type;
+    std::cout << "\n";
+  }
+  return ok ? 0 : kInvalid;
+}
+
+int command_describe(const std::vector<std::string>& args) {
+  if (wants_help(args)) {
+    std::cout << "usage: flowrun describe [STAGE]\n\nShows a stage type's ports, parameters (types, defaults, ranges,\n"
+                 "docs) and an example TOML snippet. Without STAGE, lists every stage type.\n";
+    return 0;
+  }
+  const auto parsed = parse_args(args, {});
+  PluginLoader loader;
+  load_plugins(loader);
+  auto& registry = Registry::instance();
+  if (parsed.positionals.empty()) {
+    for (const auto& type : registry.types()) std::cout << "  " << type << " — " << registry.find(type)->summary << "\n";
+    return 0;
+  }
+  const std::string type = single_positional(parsed, "stage type");
+  const StageContract* contract = registry.find(type);
+  if (!contract) {
+    std::cerr << "error: unknown stage type '" << type << "'; `flowrun describe` lists them\n";
+    return kInvalid;
+  }
+  std::cout << describe_stage(*contract);
+  return 0;
+}
+
+int command_graph(const std::vector<std::string>& args) {
+  if (wants_help(args)) {
+    std::cout << "usage: flowrun graph GRAPH --dot [--set STAGE.PARAM=VALUE]...\n\n"
+                 "Prints the validated graph in Graphviz dot format (pipe into `dot -Tsvg`).\n";
+    return 0;
+  }
+  const auto parsed = parse_args(args, {{"--dot"}, {"--set", true, true}});
+  const std::string file = single_positional(parsed, "graph file");
+  if (!parsed.has("--dot")) throw UsageError("flowrun graph needs an output format: --dot");
+  PluginLoader loader;
+  GraphLoad load;
+  if (!load_and_report(file, parsed, loader, load)) return kInvalid;
+  std::cout << graph_to_dot(load.spec);
+  return 0;
+}
+
+int command_trace(const std::vector<std::string>& args) {
+  if (wants_help(args) || args.empty()) {
+    std::cout << "usage: flowrun trace summary FILE\n\nSummarises a trace written by `flowrun run --trace FILE`: per\n"
+                 "stage calls, busy time, utilisation, mean and p95 latency, items per second, and the bottleneck.\n";
+    return args.empty() ? kInvalid : 0;
+  }
+  const auto parsed = parse_args(args, {});
+  if (parsed.positionals.size() != 2 || parsed.positionals[0] != "summary")
+    throw UsageError("usage: flowrun trace summary FILE");
+  std::cout << format_trace_summary(summarize_trace(parsed.positionals[1]));
+  return 0;
+}
+
+}  // namespace histoflow::cli

@@ -1,0 +1,57 @@
+// flowrun: validate, run and inspect histoflow graphs.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "histoflow/errors.hpp"
+#include "histoflow/version.hpp"
+
+namespace {
+
+void print_usage() {
+  std::cout << "usage: flowrun COMMAND [ARGS]\n\n"
+               "commands:\n"
+               "  run GRAPH        validate and run an experiment graph\n"
+               "  validate GRAPH   check a graph and report every problem with file:line:column\n"
+               "  plugins          list plugin libraries and their stage types\n"
+               "  describe [STAGE] show a stage's ports, parameters and an example (no STAGE: list all)\n"
+               "  graph GRAPH --dot  print the graph in Graphviz format\n"
+               "  trace summary FILE per-stage summary of a trace file\n\n"
+               "options: --help (on every command), --version\n"
+               "environment: HISTOFLOW_PLUGIN_PATH  extra plugin folders, ':'-separated\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_usage();
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "flowrun (histoflow) " << histoflow::kVersion << "\n";
+    return 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    using namespace histoflow::cli;
+    if (command == "run") return command_run(args);
+    if (command == "validate") return command_validate(args);
+    if (command == "plugins") return command_plugins(args);
+    if (command == "describe") return command_describe(args);
+    if (command == "graph") return command_graph(args);
+    if (command == "trace") return command_trace(args);
+    std::cerr << "flowrun: unknown command '" << command << "'\n";
+    print_usage();
+    return 2;
+  } catch (const histoflow::UsageError& e) {
+    std::cerr << "flowrun " << command << ": " << e.what() << '\n';
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "flowrun " << command << ": error: " << e.what() << '\n';
+    return 1;
+  }
+}

@@ -1,0 +1,72 @@
+#pragma once
+// A stage's contract: declared once, read by validation, `flowrun describe` and the runtime.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "histoflow/value.hpp"
+
+namespace histoflow {
+
+inline constexpr const char* kAnyKind = "any";  // an input port of this kind accepts every packet kind
+
+struct PortSpec {
+  std::string name;
+  std::string kind;   // packet kind carried on this port
+  std::string doc;
+  // Inputs: deliver packets in source order (the path from the source must be one-to-one).
+  bool ordered = false;
+  // Outputs: the graph may leave this output unconsumed without an error.
+  bool may_be_unused = false;
+};
+
+struct ParamSpec {
+  std::string name;
+  ParamType type = ParamType::String;
+  std::string doc;
+  bool required = false;
+  Value default_value;                 // monostate when required or when "unset" is meaningful
+  std::optional<double> min;           // inclusive, for Int and Float
+  std::optional<double> max;
+  std::vector<std::string> choices;    // for String: the allowed spellings
+};
+
+enum class Concurrency : std::uint8_t { Serial, Limited, Unlimited };
+
+// How many output packets one input produces: the runtime checks it and relies on it for ordering.
+enum class Cardinality : std::uint8_t { OneToOne, OneToMany };
+
+struct StageContract {
+  std::string type;       // the name used in `use = "..."`
+  std::string summary;    // one line
+  std::string doc;        // longer description
+  std::vector<PortSpec> inputs;   // empty: a source
+  std::vector<PortSpec> outputs;  // empty: a sink
+  std::vector<ParamSpec> params;
+  Concurrency concurrency = Concurrency::Serial;
+  int max_concurrency = 1;        // for Concurrency::Limited
+  Cardinality cardinality = Cardinality::OneToMany;
+  // Batched stages receive packets whose `members` are up to `batch` input packets; the framework builds
+  // the batches (a `batch` parameter is added to the contract) and flushes the last partial one.
+  bool batched = false;
+  std::int64_t default_batch = 32;
+  std::string example;            // a TOML snippet shown by `flowrun describe`
+  std::string plugin_file;        // filled by the registry: the library that registered it
+
+  bool is_source() const { return inputs.empty(); }
+  bool is_sink() const { return outputs.empty(); }
+  const ParamSpec* find_param(const std::string& name) const;
+  const PortSpec* find_output(const std::string& name) const;
+};
+
+// Builder helpers keep plugin contracts short and readable.
+ParamSpec param_int(std::string name, std::int64_t def, std::string doc, std::optional<double> min = {},
+                    std::optional<double> max = {});
+ParamSpec param_float(std::string name, double def, std::string doc, std::optional<double> min = {},
+                      std::optional<double> max = {});
+ParamSpec param_bool(std::string name, bool def, std::string doc);
+ParamSpec param_string(std::string name, std::string def, std::string doc, std::vector<std::string> choices = {});
+ParamSpec param_required(std::string name, ParamType type, std::string doc);
+
+}  // namespace histoflow

@@ -1,0 +1,97 @@
+#pragma once
+// Graph files: parsing, overrides and validation into a GraphSpec the runtime can build.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "histoflow/contract.hpp"
+#include "histoflow/stage.hpp"
+#include "histoflow/value.hpp"
+
+namespace histoflow {
+
+class PluginLoader;
+
+struct SourcePos {
+  std::string file;  // graph file path, or the `--set ...` argument an override came from
+  int line = 0;      // 1-based; 0 when unknown
+  int column = 0;
+};
+
+struct Diagnostic {
+  SourcePos pos;
+  std::string stage;    // stage id, empty for graph-level problems
+  std::string message;
+  std::string format() const;  // "file:line:col: error: stage 'x': message"
+};
+
+struct InputRef {
+  std::string stage;
+  std::string port;  // empty: the stage's first output
+  SourcePos pos;
+};
+
+struct StageSpec {
+  std::string id;
+  std::string type;
+  SourcePos pos;
+  std::vector<InputRef> inputs;
+  std::map<std::string, Value> params;       // every declared parameter, defaults filled in
+  std::map<std::string, SourcePos> param_pos;
+  const StageContract* contract = nullptr;
+};
+
+struct Edge {
+  std::size_t from = 0;       // stage index
+  std::size_t from_port = 0;
+  std::size_t to = 0;
+  std::size_t to_port = 0;
+};
+
+struct RunSettings {
+  std::int64_t max_in_flight = 16;  // source items admitted and not yet retired
+  std::int64_t threads = 0;         // 0: all cores
+};
+
+struct GraphSpec {
+  std::filesystem::path file;
+  ExperimentInfo experiment;
+  RunSettings run;
+  std::vector<std::filesystem::path> plugin_paths;
+  std::vector<StageSpec> stages;          // in file order
+  std::vector<Edge> edges;
+  std::vector<std::size_t> topo_order;    // sources first
+  std::size_t find_stage(const std::string& id) const;  // npos when absent
+};
+
+struct GraphLoad {
+  GraphSpec spec;
+  std::vector<Diagnostic> diagnostics;  // all problems found, sorted by position
+  bool ok() const { return diagnostics.empty(); }
+};
+
+struct Override {
+  std::string key;    // "stage.param", "experiment.name", "run.max_in_flight"
+  std::string value;  // TOML value text; a bare word is taken as a string
+  std::string origin; // the argument as the user wrote it, for error messages
+};
+Override parse_override(const std::string& argument);  // throws UsageError on "k=v" shape errors
+
+// Parses the file, applies overrides, loads `[plugins] path` through `loader`, then validates everything.
+GraphLoad load_graph(const std::filesystem::path& file, const std::vector<Override>& overrides, PluginLoader& loader);
+// How much to check: everything, or each stage on its own (the stage harness has no edges).
+enum class Validation { Full, StagesOnly };
+
+// The same from text (tests and the stage harness); `file_name` is used in diagnostics and to resolve paths.
+GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& file_name,
+                          const std::vector<Override>& overrides, PluginLoader& loader,
+                          Validation validation = Validation::Full);
+
+// The fully resolved graph (all defaults filled in) as TOML, for reproducibility.
+std::string resolved_graph_toml(const GraphSpec& spec);
+// Graphviz rendering of the graph.
+std::string graph_to_dot(const GraphSpec& spec);
+
+}  // namespace histoflow

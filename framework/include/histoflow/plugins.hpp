@@ -1,0 +1,43 @@
+#pragma once
+// Loading plugin libraries: handshake first, registration second.
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace histoflow {
+
+struct LoadedPlugin {
+  std::filesystem::path file;
+  std::string name;
+  std::string description;
+  std::string framework_version;
+  std::string torch_version;  // empty when the plugin does not link LibTorch
+  std::vector<std::string> stage_types;
+};
+
+class PluginLoader {
+ public:
+  // Loads every shared library in `dir` (not recursive). Libraries without the entry point are skipped
+  // with one note; a plugin that fails its handshake (versions naming both sides and the file) or its
+  // registration is listed in errors() and the others still load.
+  void load_directory(const std::filesystem::path& dir);
+  // Loads one library; throws std::runtime_error on a failed handshake or registration.
+  void load_file(const std::filesystem::path& file);
+  // build/plugins next to the executable, then HISTOFLOW_PLUGIN_PATH (':'-separated).
+  void load_defaults(const std::filesystem::path& builtin_dir);
+
+  const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
+  const std::vector<std::string>& notes() const { return notes_; }  // "skipped X: not a histoflow plugin"
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  std::vector<LoadedPlugin> plugins_;
+  std::vector<std::string> notes_;
+  std::vector<std::string> errors_;
+  std::set<std::filesystem::path> seen_;
+  std::string torch_version_;  // the first LibTorch version seen; all plugins must agree
+  std::filesystem::path torch_version_file_;
+};
+
+}  // namespace histoflow

@@ -1,0 +1,52 @@
+#pragma once
+// Runs a validated graph on a oneTBB flow graph.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "histoflow/errors.hpp"
+#include "histoflow/graph.hpp"
+
+namespace histoflow {
+
+enum class ProgressMode { Auto, Bar, Lines, Off };
+
+struct RunOptions {
+  std::optional<std::int64_t> threads;      // overrides [run] threads
+  std::filesystem::path trace_file;          // empty: tracing off
+  ProgressMode progress = ProgressMode::Auto;
+  std::chrono::milliseconds progress_interval{10000};  // for plain lines
+  const std::atomic<bool>* cancel = nullptr; // set to true (e.g. by SIGINT) to cancel cleanly
+  bool write_outputs = true;                 // run summary and resolved graph into the output folder
+};
+
+enum class RunStatus { Completed, CompletedWithErrors, Failed, Cancelled };
+
+struct StageStats {
+  std::string id;
+  std::uint64_t calls = 0;
+  std::uint64_t errors = 0;
+  double busy_seconds = 0;
+};
+
+struct RunResult {
+  RunStatus status = RunStatus::Completed;
+  std::string fatal_message;            // for Failed
+  std::vector<ErrorRecord> errors;      // per-item error records
+  std::uint64_t items_generated = 0;    // source items
+  std::uint64_t items_retired = 0;
+  std::int64_t peak_in_flight = 0;      // highest number of source items admitted and not retired
+  double wall_seconds = 0;
+  std::vector<StageStats> stages;
+  int exit_code() const;                // 0, 1 (item errors or failure), 130 (cancelled)
+};
+
+RunResult run_graph(const GraphSpec& spec, const RunOptions& options);
+
+std::string format_run_summary(const RunResult& result);
+
+}  // namespace histoflow

@@ -1,0 +1,60 @@
+#pragma once
+// The interface every stage implements, and what the framework hands it.
+//
+// Lifecycle: construct (from StageContext) -> open() -> process()/generate() many times -> flush() -> close().
+// A stage is called from one thread at a time unless its contract declares more concurrency.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "histoflow/contract.hpp"
+#include "histoflow/errors.hpp"
+#include "histoflow/packet.hpp"
+#include "histoflow/params.hpp"
+
+namespace histoflow {
+
+struct ExperimentInfo {
+  std::string name;
+  std::filesystem::path output_dir;  // absolute
+  std::uint64_t seed = 0;
+  std::filesystem::path graph_file;  // absolute; empty in the harness
+};
+
+struct StageContext {
+  std::string stage_id;
+  const StageContract* contract = nullptr;
+  Params params;
+  ExperimentInfo experiment;
+  ErrorLog* errors = nullptr;  // never null while a graph runs
+};
+
+// Where a stage puts its results. `port` indexes the contract's outputs.
+// Packets emitted while processing an input inherit that input's flow-control tickets, so the
+// in-flight bound holds across stages without the stage knowing about it.
+class Emitter {
+ public:
+  virtual ~Emitter() = default;
+  virtual void emit(PacketPtr packet, std::size_t port = 0) = 0;
+  void emit(Packet packet, std::size_t port = 0) { emit(make_packet(std::move(packet)), port); }
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  // Acquire resources (load a model, open files). Throwing here fails the run before any item is read.
+  virtual void open() {}
+  // Transforms and sinks: one input packet. Throwing records an error for this item; the run continues.
+  virtual void process(const PacketPtr& /*input*/, std::size_t /*input_port*/, Emitter& /*out*/) {}
+  // Sources: produce the next item (emit one or more packets for it). Return false when exhausted.
+  virtual bool generate(Emitter& /*out*/) { return false; }
+  // Sources: how many items generate() will produce, when known (drives the progress bar).
+  virtual std::int64_t size_hint() const { return -1; }
+  // End of stream: every upstream stage has finished. Emit what was held back.
+  virtual void flush(Emitter& /*out*/) {}
+  // Release resources. Called on success and on cancellation (then flush was not called).
+  virtual void close() {}
+};
+
+}  // namespace histoflow

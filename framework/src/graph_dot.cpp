@@ -1,0 +1,52 @@
+// Renderings of a validated graph: Graphviz for humans, fully resolved TOML for reproducibility.
+#include <sstream>
+
+#include "histoflow/graph.hpp"
+#include "histoflow/version.hpp"
+
+namespace histoflow {
+
+std::string graph_to_dot(const GraphSpec& spec) {
+  std::ostringstream out;
+  out << "digraph \"" << spec.experiment.name << "\" {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n";
+  for (const auto& s : spec.stages) {
+    const char* shape = s.contract && s.contract->is_source() ? ", shape=invhouse" : s.contract && s.contract->is_sink() ? ", shape=house" : "";
+    out << "  \"" << s.id << "\" [label=\"" << s.id << "\\n(" << s.type << ")\"" << shape << "];\n";
+  }
+  for (const auto& e : spec.edges) {
+    const auto& port = spec.stages[e.from].contract->outputs[e.from_port];
+    out << "  \"" << spec.stages[e.from].id << "\" -> \"" << spec.stages[e.to].id << "\" [label=\"" << port.kind << "\"];\n";
+  }
+  out << "}\n";
+  return out.str();
+}
+
+std::string resolved_graph_toml(const GraphSpec& spec) {
+  std::ostringstream out;
+  out << "# Fully resolved graph written by histoflow " << kVersion << ": every default filled in.\n";
+  out << "# Source: " << spec.file.string() << "\n";
+  out << "schema_version = 1\n\n[experiment]\n";
+  out << "name = " << value_to_string(spec.experiment.name) << "\n";
+  out << "output = " << value_to_string(spec.experiment.output_dir.string()) << "\n";
+  out << "seed = " << spec.experiment.seed << "\n\n[run]\n";
+  out << "max_in_flight = " << spec.run.max_in_flight << "\nthreads = " << spec.run.threads << "\n";
+  if (!spec.plugin_paths.empty()) {
+    std::vector<std::string> paths;
+    for (const auto& p : spec.plugin_paths) paths.push_back(p.string());
+    out << "\n[plugins]\npath = " << value_to_string(paths) << "\n";
+  }
+  for (std::size_t index : spec.topo_order) {
+    const StageSpec& s = spec.stages[index];
+    out << "\n[stage." << s.id << "]\nuse = " << value_to_string(s.type) << "\n";
+    if (!s.inputs.empty()) {
+      std::vector<std::string> inputs;
+      for (const auto& i : s.inputs) inputs.push_back(i.port.empty() ? i.stage : i.stage + "." + i.port);
+      out << "inputs = " << value_to_string(inputs) << "\n";
+    }
+    for (const auto& [name, value] : s.params)
+      if (!std::holds_alternative<std::monostate>(value)) out << name << " = " << value_to_string(value) << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace histoflow

@@ -1,0 +1,63 @@
+#include "histoflow/registry.hpp"
+
+#include <stdexcept>
+
+namespace histoflow {
+
+Registry& Registry::instance() {
+  static Registry registry;
+  return registry;
+}
+
+void Registry::add(StageContract contract, StageFactory factory) {
+  std::lock_guard lock(mutex_);
+  if (contract.type.empty()) throw std::runtime_error("a stage contract has an empty type name");
+  contract.plugin_file = loading_file_;
+  if (auto it = entries_.find(contract.type); it != entries_.end())
+    throw std::runtime_error("stage type '" + contract.type + "' is registered twice: by '" +
+                             it->second->contract.plugin_file + "' and by '" + contract.plugin_file + "'");
+  // Batching is a framework facility, so its parameter is declared here, once, for every batched stage.
+  if (contract.batched && !contract.find_param("batch"))
+    contract.params.insert(contract.params.begin(),
+                           param_int("batch", contract.default_batch,
+                                     "Packets per batch; the last batch of a stream may be smaller.", 1, 65536));
+  for (const auto& param : contract.params)
+    if (!param.required && std::holds_alternative<std::monostate>(param.default_value) &&
+        param.type != ParamType::Path && param.type != ParamType::String)
+      throw std::runtime_error("stage type '" + contract.type + "': optional parameter '" + param.name +
+                               "' has no default");
+  auto entry = std::make_unique<Entry>(Entry{std::move(contract), std::move(factory)});
+  const std::string type = entry->contract.type;
+  entries_.emplace(type, std::move(entry));
+}
+
+const StageContract* Registry::find(const std::string& type) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(type);
+  return it == entries_.end() ? nullptr : &it->second->contract;
+}
+
+std::unique_ptr<Stage> Registry::create(const std::string& type, const StageContext& context) const {
+  StageFactory factory;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(type);
+    if (it == entries_.end()) throw std::runtime_error("unknown stage type '" + type + "'");
+    factory = it->second->factory;
+  }
+  return factory(context);
+}
+
+std::vector<std::string> Registry::types() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : entries_) names.push_back(name);
+  return names;
+}
+
+void Registry::set_loading_file(std::string file) {
+  std::lock_guard lock(mutex_);
+  loading_file_ = std::move(file);
+}
+
+}  // namespace histoflow

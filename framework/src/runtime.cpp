@@ -1,0 +1,604 @@
+// The runtime: a validated GraphSpec becomes a oneTBB flow graph with bounded flow, batching, ordering,
+// error records, end-of-stream flushes, cancellation and optional tracing.
+#include "histoflow/runtime.hpp"
+
+#include <tbb/flow_graph.h>
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+#include <nlohmann/json.hpp>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "flow_control.hpp"
+#include "histoflow/atomic_file.hpp"
+#include "histoflow/harness.hpp"
+#include "histoflow/registry.hpp"
+#include "histoflow/tracer.hpp"
+#include "histoflow/version.hpp"
+#include "progress.hpp"
+
+namespace histoflow {
+
+int RunResult::exit_code() const {
+  switch (status) {
+    case RunStatus::Completed: return 0;
+    case RunStatus::CompletedWithErrors:
+    case RunStatus::Failed: return 1;
+    case RunStatus::Cancelled: return 130;
+  }
+  return 1;
+}
+
+namespace {
+
+using detail::Gate;
+using detail::GroupTicket;
+using detail::ItemTicket;
+using detail::Ticket;
+using Clock = std::chrono::steady_clock;
+
+enum class Control : std::uint8_t { None, Tombstone, FlushBatch };
+
+// What travels on the TBB edges: the packet plus the runtime's bookkeeping, invisible to stages.
+struct Envelope {
+  PacketPtr packet;
+  std::shared_ptr<Ticket> ticket;
+  std::uint64_t sequence = 0;  // per source and port: ordering key
+  std::size_t port = 0;        // input port at the receiving stage
+  Control control = Control::None;
+};
+
+std::string item_label(const Packet& packet) {
+  if (packet.members.empty()) return packet.provenance.item_id;
+  std::set<std::string> ids;
+  for (const auto& m : packet.members) ids.insert(m->provenance.item_id);
+  std::string text;
+  std::size_t shown = 0;
+  for (const auto& id : ids) {
+    if (shown++ == 4) {
+      text += ", ...";
+      break;
+    }
+    text += (text.empty() ? "" : ", ") + id;
+  }
+  return text;
+}
+
+class Run;
+
+class StageNode {
+ public:
+  StageNode(Run& run, std::size_t index, const StageSpec& spec, std::unique_ptr<Stage> stage);
+  void build(tbb::flow::graph& graph);
+  void put(Envelope envelope);  // entry point for upstream stages and sources
+
+  const StageSpec& spec;
+  const StageContract& contract;
+  std::size_t index;
+  std::unique_ptr<Stage> stage;
+  std::vector<std::vector<std::pair<StageNode*, std::size_t>>> successors;  // per output port: (node, input port)
+  bool forward_tombstones = false;
+  std::atomic<std::int64_t> queued{0};
+  std::atomic<std::uint64_t> calls{0};
+  std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::int64_t> busy_ns{0};
+
+  void send(const Envelope& envelope, std::size_t port);  // to every successor of `port`
+  bool has_pending_batch() const { return pending_count_.load() > 0; }
+  void request_batch_flush();
+
+ private:
+  void process(const Envelope& envelope);
+  void batch(const Envelope& envelope);
+
+  Run& run_;
+  std::unique_ptr<tbb::flow::function_node<Envelope, tbb::flow::continue_msg>> node_;
+  std::unique_ptr<tbb::flow::function_node<Envelope, tbb::flow::continue_msg>> batcher_;
+  std::vector<std::unique_ptr<tbb::flow::sequencer_node<Envelope>>> sequencers_;  // per input port, when ordered
+  std::vector<Envelope> pending_;
+  std::atomic<std::size_t> pending_count_{0};
+  std::size_t batch_size_ = 0;
+};
+
+class Run {
+ public:
+  Run(const GraphSpec& spec, const RunOptions& options) : spec_(spec), options_(options), gate_(spec.run.max_in_flight) {}
+  RunResult execute();
+
+  // Shared with nodes.
+  std::atomic<std::int64_t> active{0};  // envelopes queued or being processed anywhere
+  std::atomic<bool> stop{false};
+  Tracer* tracer = nullptr;
+  ErrorLog errors;
+  void record_error(const StageNode& node, const Packet* packet, std::uint64_t sequence, const std::string& message);
+  void fail(const std::string& message);
+
+ private:
+  void create_stages();
+  void drive_source(StageNode& node);
+  void monitor(ProgressReporter& progress);
+  void flush_all();
+  void write_outputs(const RunResult& result);
+
+  const GraphSpec& spec_;
+  const RunOptions& options_;
+  Gate gate_;  // declared before the graph: tickets held by queued envelopes return here on teardown
+  std::mutex fail_mutex_;
+  std::string fatal_message_;
+  std::atomic<bool> failed_{false};
+  std::atomic<std::uint64_t> generated_{0};
+  std::atomic<int> sources_running_{0};
+  ErrorLog* error_log_ = &errors;
+  std::unique_ptr<tbb::flow::graph> graph_;
+  std::vector<std::unique_ptr<StageNode>> nodes_;
+  std::unique_ptr<Tracer> tracer_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+
+class NodeEmitter final : public Emitter {
+ public:
+  NodeEmitter(StageNode& node, const Envelope* input) : node_(node), input_(input) {}
+  void emit(PacketPtr packet, std::size_t port) override {
+    const auto& outputs = node_.contract.outputs;
+    if (port >= outputs.size())
+      throw std::logic_error("stage emitted on output port " + std::to_string(port) + ", but its contract declares " +
+                             std::to_string(outputs.size()));
+    if (!packet) throw std::logic_error("stage emitted a null packet");
+    if (packet->kind != outputs[port].kind)
+      throw std::logic_error("stage emitted a packet of kind '" + packet->kind + "' on output '" + outputs[port].name +
+                             "', whose contract kind is '" + outputs[port].kind + "'");
+    if (node_.contract.cardinality == Cardinality::OneToOne && input_ && emitted_ports_.size() == 1)
+      throw std::logic_error("stage declared one-to-one emitted a second packet for one input");
+    emitted_ports_.push_back(port);
+    Envelope out;
+    out.packet = std::move(packet);
+    if (input_) {
+      out.ticket = input_->ticket;
+      out.sequence = input_->sequence;
+    }
+    node_.send(out, port);
+  }
+  const std::vector<std::size_t>& emitted_ports() const { return emitted_ports_; }
+
+ private:
+  StageNode& node_;
+  const Envelope* input_;
+  std::vector<std::size_t> emitted_ports_;
+};
+
+// Source items: every packet of one generate() call shares the item's ticket; sequence numbers count
+// packets per output port so that ordered consumers see 0, 1, 2, ...
+class SourceEmitter final : public Emitter {
+ public:
+  SourceEmitter(StageNode& node, std::shared_ptr<Ticket> ticket, std::vector<std::uint64_t>& next_sequence)
+      : node_(node), ticket_(std::move(ticket)), next_sequence_(next_sequence) {}
+  void emit(PacketPtr packet, std::size_t port) override {
+    const auto& outputs = node_.contract.outputs;
+    if (port >= outputs.size()) throw std::logic_error("source emitted on undeclared output port " + std::to_string(port));
+    if (!packet || packet->kind != outputs[port].kind)
+      throw std::logic_error("source emitted a packet of kind '" + (packet ? packet->kind : std::string("null")) +
+                             "' on output '" + outputs[port].name + "' of kind '" + outputs[port].kind + "'");
+    Envelope out{std::move(packet), ticket_, next_sequence_[port]++, 0, Control::None};
+    ++count;
+    node_.send(out, port);
+  }
+  std::size_t count = 0;
+
+ private:
+  StageNode& node_;
+  std::shared_ptr<Ticket> ticket_;
+  std::vector<std::uint64_t>& next_sequence_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+
+StageNode::StageNode(Run& run, std::size_t index_, const StageSpec& spec_, std::unique_ptr<Stage> stage_)
+    : spec(spec_), contract(*spec_.contract), index(index_), stage(std::move(stage_)), successors(contract.outputs.size()),
+      run_(run) {
+  if (contract.batched) batch_size_ = static_cast<std::size_t>(std::get<std::int64_t>(spec.params.at("batch")));
+}
+
+void StageNode::build(tbb::flow::graph& graph) {
+  if (contract.is_source()) return;
+  const std::size_t concurrency = contract.concurrency == Concurrency::Serial      ? static_cast<std::size_t>(tbb::flow::serial)
+                                  : contract.concurrency == Concurrency::Unlimited ? static_cast<std::size_t>(tbb::flow::unlimited)
+                                                                                   : static_cast<std::size_t>(std::max(1, contract.max_concurrency));
+  node_ = std::make_unique<tbb::flow::function_node<Envelope, tbb::flow::continue_msg>>(
+      graph, concurrency, [this](const Envelope& e) {
+        process(e);
+        return tbb::flow::continue_msg();
+      });
+  if (contract.batched)
+    batcher_ = std::make_unique<tbb::flow::function_node<Envelope, tbb::flow::continue_msg>>(
+        graph, tbb::flow::serial, [this](const Envelope& e) {
+          batch(e);
+          return tbb::flow::continue_msg();
+        });
+  sequencers_.resize(contract.inputs.size());
+  for (std::size_t port = 0; port < contract.inputs.size(); ++port) {
+    if (!contract.inputs[port].ordered) continue;
+    sequencers_[port] = std::make_unique<tbb::flow::sequencer_node<Envelope>>(
+        graph, [](const Envelope& e) { return static_cast<std::size_t>(e.sequence); });
+    if (batcher_) tbb::flow::make_edge(*sequencers_[port], *batcher_);
+    else tbb::flow::make_edge(*sequencers_[port], *node_);
+  }
+}
+
+void StageNode::put(Envelope envelope) {
+  run_.active.fetch_add(1);
+  queued.fetch_add(1);
+  if (run_.tracer) run_.tracer->counter(index, queued.load());
+  const std::size_t port = envelope.port;
+  if (port < sequencers_.size() && sequencers_[port]) sequencers_[port]->try_put(std::move(envelope));
+  else if (batcher_) batcher_->try_put(std::move(envelope));
+  else node_->try_put(std::move(envelope));
+}
+
+void StageNode::send(const Envelope& envelope, std::size_t port) {
+  for (const auto& [target, target_port] : successors[port]) {
+    Envelope copy = envelope;
+    copy.port = target_port;
+    target->put(std::move(copy));
+  }
+}
+
+void StageNode::request_batch_flush() {
+  if (!batcher_) return;
+  run_.active.fetch_add(1);
+  queued.fetch_add(1);
+  batcher_->try_put(Envelope{nullptr, nullptr, 0, 0, Control::FlushBatch});
+}
+
+void StageNode::batch(const Envelope& envelope) {
+  if (envelope.control == Control::None) {
+    pending_.push_back(envelope);
+    pending_count_.store(pending_.size());
+  }
+  const bool full = pending_.size() >= batch_size_;
+  if (!pending_.empty() && (full || envelope.control == Control::FlushBatch) && !run_.stop.load()) {
+    std::vector<PacketPtr> members;
+    std::vector<std::shared_ptr<Ticket>> tickets;
+    members.reserve(pending_.size());
+    for (auto& e : pending_) {
+      members.push_back(std::move(e.packet));
+      if (e.ticket) tickets.push_back(std::move(e.ticket));
+    }
+    Envelope out{make_batch(members), std::make_shared<GroupTicket>(std::move(tickets)), pending_.front().sequence, 0,
+                 Control::None};
+    pending_.clear();
+    pending_count_.store(0);
+    run_.active.fetch_add(1);
+    node_->try_put(std::move(out));
+  }
+  // The batcher absorbed this envelope; the batch it may have produced is counted on its own.
+  queued.fetch_sub(1);
+  run_.active.fetch_sub(1);
+}
+
+void StageNode::process(const Envelope& envelope) {
+  if (!contract.batched) queued.fetch_sub(1);
+  struct Done {
+    Run& run;
+    ~Done() { run.active.fetch_sub(1); }
+  } done{run_};
+  if (run_.stop.load()) return;
+  if (envelope.control == Control::Tombstone) {
+    if (forward_tombstones)
+      for (std::size_t port = 0; port < successors.size(); ++port) send(envelope, port);
+    return;
+  }
+  NodeEmitter emitter(*this, &envelope);
+  const auto begin = Clock::now();
+  try {
+    stage->process(envelope.packet, envelope.port, emitter);
+  } catch (const FatalError& e) {
+    run_.fail("stage '" + spec.id + "' (item '" + item_label(*envelope.packet) + "'): " + e.what());
+  } catch (const std::exception& e) {
+    errors.fetch_add(1);
+    run_.record_error(*this, envelope.packet.get(), envelope.sequence, e.what());
+  }
+  const auto end = Clock::now();
+  calls.fetch_add(1);
+  busy_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(end - begin).count());
+  if (run_.tracer)
+    run_.tracer->span(index, begin, end, item_label(*envelope.packet),
+                      static_cast<std::int64_t>(std::max<std::size_t>(1, envelope.packet->members.size())));
+  if (forward_tombstones) {
+    // Ordered consumers downstream need every sequence number: send a placeholder where nothing went.
+    Envelope tombstone{nullptr, envelope.ticket, envelope.sequence, 0, Control::Tombstone};
+    for (std::size_t port = 0; port < successors.size(); ++port) {
+      const auto& sent = emitter.emitted_ports();
+      if (std::find(sent.begin(), sent.end(), port) == sent.end()) send(tombstone, port);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+void Run::record_error(const StageNode& node, const Packet* packet, std::uint64_t sequence, const std::string& message) {
+  ErrorRecord record{node.spec.id, packet ? item_label(*packet) : std::string(), sequence, message};
+  std::cerr << "error: stage '" << record.stage << "'" << (record.item.empty() ? "" : " item '" + record.item + "'")
+            << ": " << record.message << '\n';
+  error_log_->add(std::move(record));
+}
+
+void Run::fail(const std::string& message) {
+  {
+    std::lock_guard lock(fail_mutex_);
+    if (fatal_message_.empty()) fatal_message_ = message;
+  }
+  failed_.store(true);
+  stop.store(true);
+  if (graph_) graph_->cancel();
+}
+
+void Run::create_stages() {
+  // Stage ids double as TBB-independent indices; successors are wired from the validated edges.
+  for (std::size_t i = 0; i < spec_.stages.size(); ++i) {
+    const StageSpec& s = spec_.stages[i];
+    StageContext context{s.id, s.contract, Params(s.params), spec_.experiment, error_log_};
+    std::unique_ptr<Stage> stage;
+    try {
+      stage = Registry::instance().create(s.type, context);
+    } catch (const std::exception& e) {
+      throw FatalError("stage '" + s.id + "' (" + s.type + ") could not be created: " + e.what());
+    }
+    nodes_.push_back(std::make_unique<StageNode>(*this, i, s, std::move(stage)));
+  }
+  for (const auto& e : spec_.edges) nodes_[e.from]->successors[e.from_port].emplace_back(nodes_[e.to].get(), e.to_port);
+  const bool any_ordered = std::any_of(spec_.stages.begin(), spec_.stages.end(), [](const StageSpec& s) {
+    return std::any_of(s.contract->inputs.begin(), s.contract->inputs.end(), [](const PortSpec& p) { return p.ordered; });
+  });
+  for (auto& node : nodes_)
+    node->forward_tombstones = any_ordered && node->contract.cardinality == Cardinality::OneToOne && !node->contract.batched;
+}
+
+void Run::drive_source(StageNode& node) {
+  std::vector<std::uint64_t> next_sequence(node.contract.outputs.size(), 0);
+  int consecutive_failures = 0;
+  while (!stop.load()) {
+    if (!gate_.acquire(stop)) break;
+    auto ticket = std::make_shared<ItemTicket>(gate_);
+    SourceEmitter emitter(node, ticket, next_sequence);
+    ticket.reset();  // the emitted envelopes now own it; an item that emitted nothing retires at once
+    bool more = true;
+    const auto begin = Clock::now();
+    try {
+      more = node.stage->generate(emitter);
+      consecutive_failures = 0;
+    } catch (const FatalError& e) {
+      fail("source stage '" + node.spec.id + "': " + e.what());
+      break;
+    } catch (const std::exception& e) {
+      node.errors.fetch_add(1);
+      record_error(node, nullptr, next_sequence.empty() ? 0 : next_sequence[0], e.what());
+      if (++consecutive_failures >= 1000) {
+        fail("source stage '" + node.spec.id + "' failed 1000 times in a row; last error: " + e.what());
+        break;
+      }
+    }
+    const auto end = Clock::now();
+    node.calls.fetch_add(1);
+    node.busy_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(end - begin).count());
+    if (tracer) tracer->span(node.index, begin, end, "", static_cast<std::int64_t>(emitter.count));
+    if (emitter.count > 0) generated_.fetch_add(1);
+    if (!more) break;
+  }
+  sources_running_.fetch_sub(1);
+}
+
+void Run::monitor(ProgressReporter& progress) {
+  while (sources_running_.load() > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (options_.cancel && options_.cancel->load() && !stop.load()) {
+      stop.store(true);
+      graph_->cancel();
+    }
+    // A stall: every source waits for a slot and nothing moves, so the slots are held by partial batches.
+    if (!stop.load() && gate_.waiting() > 0 && gate_.waiting() >= sources_running_.load() && active.load() == 0)
+      for (auto& node : nodes_)
+        if (node->has_pending_batch()) node->request_batch_flush();
+    progress.update(gate_.retired(), generated_.load());
+  }
+}
+
+void Run::flush_all() {
+  for (std::size_t index : spec_.topo_order) {
+    if (stop.load()) return;
+    StageNode& node = *nodes_[index];
+    if (node.has_pending_batch()) {
+      node.request_batch_flush();
+      graph_->wait_for_all();
+    }
+    NodeEmitter emitter(node, nullptr);
+    try {
+      node.stage->flush(emitter);
+    } catch (const FatalError& e) {
+      fail("stage '" + node.spec.id + "' at end of stream: " + e.what());
+    } catch (const std::exception& e) {
+      node.errors.fetch_add(1);
+      record_error(node, nullptr, 0, std::string("at end of stream: ") + e.what());
+    }
+    graph_->wait_for_all();
+  }
+}
+
+void Run::write_outputs(const RunResult& result) {
+  nlohmann::json summary;
+  summary["histoflow_version"] = kVersion;
+  summary["experiment"] = spec_.experiment.name;
+  summary["graph"] = spec_.file.string();
+  summary["status"] = result.status == RunStatus::Completed             ? "completed"
+                      : result.status == RunStatus::CompletedWithErrors ? "completed_with_errors"
+                      : result.status == RunStatus::Failed              ? "failed"
+                                                                        : "cancelled";
+  if (!result.fatal_message.empty()) summary["fatal"] = result.fatal_message;
+  summary["wall_seconds"] = result.wall_seconds;
+  summary["items_generated"] = result.items_generated;
+  summary["items_retired"] = result.items_retired;
+  summary["peak_in_flight"] = result.peak_in_flight;
+  summary["max_in_flight"] = spec_.run.max_in_flight;
+  auto& errors_json = summary["errors"] = nlohmann::json::array();
+  for (const auto& e : result.errors)
+    errors_json.push_back({{"stage", e.stage}, {"item", e.item}, {"sequence", e.sequence}, {"message", e.message}});
+  auto& stages_json = summary["stages"] = nlohmann::json::array();
+  for (const auto& s : result.stages)
+    stages_json.push_back({{"id", s.id}, {"calls", s.calls}, {"errors", s.errors}, {"busy_seconds", s.busy_seconds}});
+  write_file_atomically(spec_.experiment.output_dir / "run_summary.json", summary.dump(2) + "\n");
+  write_file_atomically(spec_.experiment.output_dir / "resolved_graph.toml", resolved_graph_toml(spec_));
+}
+
+RunResult Run::execute() {
+  RunResult result;
+  const auto start = Clock::now();
+  const std::int64_t threads = options_.threads.value_or(spec_.run.threads) > 0
+                                   ? options_.threads.value_or(spec_.run.threads)
+                                   : static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  // Workers fill the arena; one extra slot lets the main thread help while it waits for the graph.
+  tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads) + 1);
+  tbb::task_arena arena(static_cast<int>(threads) + 1, 1);
+
+  if (!options_.trace_file.empty()) {
+    std::vector<Tracer::StageInfo> infos;
+    for (const auto& s : spec_.stages) {
+      const auto& c = *s.contract;
+      infos.push_back({s.id, s.type,
+                       c.concurrency == Concurrency::Serial      ? 1
+                       : c.concurrency == Concurrency::Unlimited ? 0
+                                                                 : c.max_concurrency,
+                       0});
+    }
+    for (std::size_t rank = 0; rank < spec_.topo_order.size(); ++rank)
+      infos[spec_.topo_order[rank]].rank = static_cast<int>(rank);
+    tracer_ = std::make_unique<Tracer>(std::move(infos));
+    tracer = tracer_.get();
+  }
+
+  try {
+    create_stages();
+    for (auto& node : nodes_) {
+      try {
+        node->stage->open();
+      } catch (const std::exception& e) {
+        throw FatalError("stage '" + node->spec.id + "' (" + node->spec.type + ") failed to open: " + e.what());
+      }
+    }
+  } catch (const FatalError& e) {
+    fail(e.what());
+  }
+
+  std::int64_t total = 0;
+  for (auto& node : nodes_) {
+    if (!node->contract.is_source()) continue;
+    const std::int64_t hint = node->stage->size_hint();
+    total = (hint < 0 || total < 0) ? -1 : total + hint;
+  }
+  ProgressReporter progress(options_.progress, options_.progress_interval, total);
+
+  if (!failed_.load()) {
+    arena.execute([&] { graph_ = std::make_unique<tbb::flow::graph>(); });
+    arena.execute([&] {
+      for (auto& node : nodes_) node->build(*graph_);
+    });
+    std::vector<std::thread> sources;
+    for (auto& node : nodes_)
+      if (node->contract.is_source()) {
+        sources_running_.fetch_add(1);
+        sources.emplace_back([this, n = node.get()] { drive_source(*n); });  // try_put submits into the graph's arena
+      }
+    monitor(progress);
+    for (auto& t : sources) t.join();
+    arena.execute([&] { graph_->wait_for_all(); });
+    if (options_.cancel && options_.cancel->load()) stop.store(true);
+    if (!stop.load()) arena.execute([&] { flush_all(); });
+    progress.update(gate_.retired(), generated_.load());
+  }
+  progress.finish();
+
+  for (auto& node : nodes_) {
+    try {
+      node->stage->close();
+    } catch (const std::exception& e) {
+      record_error(*node, nullptr, 0, std::string("while closing: ") + e.what());
+    }
+  }
+  if (tracer_) tracer_->finish();
+
+  result.errors = error_log_->snapshot();
+  result.items_generated = generated_.load();
+  result.peak_in_flight = gate_.peak();
+  for (std::size_t index : spec_.topo_order) {
+    const StageNode& node = *nodes_[index];
+    result.stages.push_back({node.spec.id, node.calls.load(), node.errors.load(), node.busy_ns.load() / 1e9});
+  }
+
+  // Queued envelopes of a cancelled run go with the graph; their tickets return to the gate.
+  arena.execute([&] {
+    nodes_.clear();
+    graph_.reset();
+  });
+  result.items_retired = gate_.retired();
+  result.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (failed_.load()) {
+    result.status = RunStatus::Failed;
+    result.fatal_message = fatal_message_;
+  } else if (stop.load()) {
+    result.status = RunStatus::Cancelled;
+  } else {
+    result.status = result.errors.empty() ? RunStatus::Completed : RunStatus::CompletedWithErrors;
+  }
+
+  if (tracer_) {
+    try {
+      tracer_->write(options_.trace_file);
+    } catch (const std::exception& e) {
+      std::cerr << "warning: " << e.what() << '\n';
+    }
+  }
+  if (options_.write_outputs) {
+    try {
+      write_outputs(result);
+    } catch (const std::exception& e) {
+      if (result.status == RunStatus::Completed) result.status = RunStatus::Failed;
+      if (result.fatal_message.empty()) result.fatal_message = std::string("writing the run summary: ") + e.what();
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+RunResult run_graph(const GraphSpec& spec, const RunOptions& options) {
+  Run run(spec, options);
+  return run.execute();
+}
+
+std::string format_run_summary(const RunResult& result) {
+  std::ostringstream out;
+  const char* status = result.status == RunStatus::Completed             ? "completed"
+                       : result.status == RunStatus::CompletedWithErrors ? "completed with errors"
+                       : result.status == RunStatus::Failed              ? "FAILED"
+                                                                         : "cancelled";
+  out << "run " << status << ": " << result.items_generated << " items in " << std::fixed << std::setprecision(2)
+      << result.wall_seconds << " s (peak " << result.peak_in_flight << " in flight)\n";
+  if (!result.fatal_message.empty()) out << "fatal: " << result.fatal_message << '\n';
+  out << "  " << std::left << std::setw(24) << "stage" << std::right << std::setw(10) << "calls" << std::setw(10)
+      << "errors" << std::setw(12) << "busy s" << '\n';
+  for (const auto& s : result.stages)
+    out << "  " << std::left << std::setw(24) << s.id << std::right << std::setw(10) << s.calls << std::setw(10)
+        << s.errors << std::setw(12) << std::setprecision(3) << s.busy_seconds << '\n';
+  if (!result.errors.empty()) {
+    out << result.errors.size() << " error record(s):\n";
+    for (const auto& e : result.errors)
+      out << "  stage '" << e.stage << "'" << (e.item.empty() ? "" : " item '" + e.item + "'") << ": " << e.message << '\n';
+  }
+  return out.str();
+}
+
+}  // namespace histoflow

@@ -1,0 +1,58 @@
+#include <sstream>
+
+#include "histoflow/describe.hpp"
+
+namespace histoflow {
+
+namespace {
+std::string concurrency_text(const StageContract& c) {
+  switch (c.concurrency) {
+    case Concurrency::Serial: return "serial (one call at a time)";
+    case Concurrency::Limited: return "up to " + std::to_string(c.max_concurrency) + " calls at once";
+    case Concurrency::Unlimited: return "unlimited (as many calls as threads)";
+  }
+  return "?";
+}
+}  // namespace
+
+std::string describe_stage(const StageContract& c) {
+  std::ostringstream out;
+  out << c.type << " — " << c.summary << "\n";
+  if (!c.doc.empty()) out << "\n" << c.doc << "\n";
+  out << "\nrole:        " << (c.is_source() ? "source" : c.is_sink() ? "sink" : "transform") << "\n";
+  out << "concurrency: " << concurrency_text(c) << "\n";
+  out << "cardinality: " << (c.cardinality == Cardinality::OneToOne ? "one-to-one (at most one output per input)"
+                                                                     : "one-to-many") << "\n";
+  if (c.batched) out << "batched:     yes (the framework groups inputs; see parameter 'batch')\n";
+  if (!c.plugin_file.empty()) out << "plugin:      " << c.plugin_file << "\n";
+  out << "\ninputs:\n";
+  if (c.inputs.empty()) out << "  (none: this is a source)\n";
+  for (const auto& p : c.inputs)
+    out << "  " << p.name << " <" << p.kind << ">" << (p.ordered ? " [ordered]" : "") << "  " << p.doc << "\n";
+  out << "outputs:\n";
+  if (c.outputs.empty()) out << "  (none: this is a sink)\n";
+  for (const auto& p : c.outputs)
+    out << "  " << p.name << " <" << p.kind << ">" << (p.may_be_unused ? " [may be unused]" : "") << "  " << p.doc << "\n";
+  out << "parameters:\n";
+  if (c.params.empty()) out << "  (none)\n";
+  for (const auto& p : c.params) {
+    out << "  " << p.name << " (" << param_type_name(p.type);
+    if (p.required) out << ", required";
+    else out << ", default " << value_to_string(p.default_value);
+    if (p.min || p.max) {
+      out << ", range ";
+      out << (p.min ? (p.type == ParamType::Int ? std::to_string(static_cast<long long>(*p.min)) : std::to_string(*p.min)) : "-inf");
+      out << "..";
+      out << (p.max ? (p.type == ParamType::Int ? std::to_string(static_cast<long long>(*p.max)) : std::to_string(*p.max)) : "inf");
+    }
+    if (!p.choices.empty()) {
+      out << ", one of";
+      for (const auto& choice : p.choices) out << " " << choice;
+    }
+    out << ")\n      " << p.doc << "\n";
+  }
+  if (!c.example.empty()) out << "\nexample:\n" << c.example << (c.example.back() == '\n' ? "" : "\n");
+  return out.str();
+}
+
+}  // namespace histoflow

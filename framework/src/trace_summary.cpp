@@ -1,0 +1,90 @@
+// Per-stage figures from a trace file: calls, busy time, utilisation, latency, throughput, bottleneck.
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "histoflow/tracer.hpp"
+
+namespace histoflow {
+
+TraceSummary summarize_trace(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("cannot read trace file '" + file.string() + "'");
+  nlohmann::json document;
+  try {
+    document = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("trace file '" + file.string() + "' is not valid JSON: " + e.what());
+  }
+  if (!document.contains("traceEvents") || !document.contains("histoflow"))
+    throw std::runtime_error("trace file '" + file.string() + "' was not written by flowrun --trace");
+
+  TraceSummary summary;
+  summary.wall_seconds = document["histoflow"].value("wall_us", 0.0) / 1e6;
+  std::map<std::string, std::size_t> index;
+  for (const auto& s : document["histoflow"]["stages"]) {
+    StageTraceSummary stage;
+    stage.id = s.at("id").get<std::string>();
+    stage.type = s.value("type", "");
+    stage.concurrency = s.value("concurrency", 1);
+    index[stage.id] = summary.stages.size();
+    summary.stages.push_back(stage);
+  }
+  std::vector<std::vector<double>> durations(summary.stages.size());
+  std::vector<std::set<int>> threads(summary.stages.size());
+  for (const auto& e : document["traceEvents"]) {
+    if (e.value("ph", "") != "X") continue;
+    auto it = index.find(e.value("name", ""));
+    if (it == index.end()) continue;
+    const double dur_us = e.value("dur", 0.0);
+    durations[it->second].push_back(dur_us);
+    threads[it->second].insert(e.value("tid", 0));
+    summary.stages[it->second].items += static_cast<std::uint64_t>(e["args"].value("batch", 1));
+  }
+  double best = -1;
+  for (std::size_t i = 0; i < summary.stages.size(); ++i) {
+    auto& s = summary.stages[i];
+    auto& d = durations[i];
+    s.calls = d.size();
+    if (d.empty()) continue;
+    double busy_us = 0;
+    for (double v : d) busy_us += v;
+    s.busy_seconds = busy_us / 1e6;
+    s.mean_ms = busy_us / static_cast<double>(d.size()) / 1000.0;
+    std::sort(d.begin(), d.end());
+    s.p95_ms = d[std::min(d.size() - 1, static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(d.size()))) - 1)] / 1000.0;
+    const int usable = s.concurrency > 0 ? s.concurrency : std::max<int>(1, static_cast<int>(threads[i].size()));
+    s.utilisation = summary.wall_seconds > 0 ? s.busy_seconds / (summary.wall_seconds * usable) : 0;
+    s.items_per_second = summary.wall_seconds > 0 ? static_cast<double>(s.items) / summary.wall_seconds : 0;
+    if (s.utilisation > best) {
+      best = s.utilisation;
+      summary.bottleneck = s.id;
+    }
+  }
+  return summary;
+}
+
+std::string format_trace_summary(const TraceSummary& summary) {
+  std::ostringstream out;
+  out << std::fixed << "trace summary (wall " << std::setprecision(3) << summary.wall_seconds << " s)\n";
+  out << "  " << std::left << std::setw(20) << "stage" << std::right << std::setw(9) << "calls" << std::setw(10)
+      << "items" << std::setw(10) << "busy s" << std::setw(8) << "util" << std::setw(11) << "mean ms" << std::setw(10)
+      << "p95 ms" << std::setw(12) << "items/s" << '\n';
+  for (const auto& s : summary.stages) {
+    out << "  " << std::left << std::setw(20) << s.id << std::right << std::setw(9) << s.calls << std::setw(10) << s.items
+        << std::setw(10) << std::setprecision(3) << s.busy_seconds << std::setw(7) << std::setprecision(0)
+        << s.utilisation * 100 << "%" << std::setw(11) << std::setprecision(3) << s.mean_ms << std::setw(10) << s.p95_ms
+        << std::setw(12) << std::setprecision(1) << s.items_per_second << '\n';
+  }
+  if (!summary.bottleneck.empty())
+    out << "bottleneck: " << summary.bottleneck << " (highest utilisation of its available concurrency)\n";
+  return out.str();
+}
+
+}  // namespace histoflow

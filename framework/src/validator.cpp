@@ -1,0 +1,182 @@
+// Structural validation: edges, packet kinds, cycles, unconsumed outputs, ordering promises.
+#include <algorithm>
+#include <functional>
+
+#include "nearest_name.hpp"
+#include "validate_structure.hpp"
+
+namespace histoflow::detail {
+namespace {
+
+std::string port_list(const std::vector<PortSpec>& ports) {
+  std::string text;
+  for (const auto& p : ports) text += (text.empty() ? "'" : ", '") + p.name + "'";
+  return text;
+}
+
+void connect_inputs(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
+  std::vector<std::string> ids;
+  for (const auto& s : spec.stages) ids.push_back(s.id);
+
+  for (std::size_t to = 0; to < spec.stages.size(); ++to) {
+    const StageSpec& stage = spec.stages[to];
+    if (!stage.contract) continue;
+    const StageContract& contract = *stage.contract;
+    auto report = [&](const SourcePos& pos, std::string message) {
+      diagnostics.push_back({pos, stage.id, std::move(message)});
+    };
+    if (contract.is_source()) {
+      if (!stage.inputs.empty())
+        report(stage.inputs.front().pos, "stage type '" + stage.type + "' is a source and takes no input");
+      continue;
+    }
+    if (stage.inputs.empty()) {
+      report(stage.pos, "stage type '" + stage.type + "' needs an input: add input = \"<stage id>\"");
+      continue;
+    }
+    if (contract.inputs.size() > 1 && stage.inputs.size() != contract.inputs.size())
+      report(stage.inputs.front().pos, "stage type '" + stage.type + "' takes " + std::to_string(contract.inputs.size()) +
+                                           " inputs (" + port_list(contract.inputs) + ", in this order), got " +
+                                           std::to_string(stage.inputs.size()));
+
+    for (std::size_t i = 0; i < stage.inputs.size(); ++i) {
+      const InputRef& ref = stage.inputs[i];
+      const std::size_t to_port = contract.inputs.size() > 1 ? std::min(i, contract.inputs.size() - 1) : 0;
+      const PortSpec& in_port = contract.inputs[to_port];
+      const std::size_t from = spec.find_stage(ref.stage);
+      if (from == std::string::npos) {
+        report(ref.pos, "unknown input '" + ref.stage + "'" + did_you_mean(ref.stage, ids));
+        continue;
+      }
+      const StageSpec& upstream = spec.stages[from];
+      if (!upstream.contract) continue;  // its unknown type is reported already
+      const StageContract& up = *upstream.contract;
+      if (up.is_sink()) {
+        report(ref.pos, "input '" + ref.stage + "' is a sink (stage type '" + upstream.type + "') and has no output");
+        continue;
+      }
+      std::size_t from_port = 0;
+      if (!ref.port.empty()) {
+        const PortSpec* port = up.find_output(ref.port);
+        if (!port) {
+          report(ref.pos, "stage '" + ref.stage + "' has no output '" + ref.port + "' (outputs: " + port_list(up.outputs) + ")");
+          continue;
+        }
+        from_port = static_cast<std::size_t>(port - up.outputs.data());
+      }
+      const PortSpec& out_port = up.outputs[from_port];
+      if (in_port.kind != kAnyKind && in_port.kind != out_port.kind) {
+        report(ref.pos, "input '" + in_port.name + "' expects packets of kind '" + in_port.kind + "', but stage '" +
+                            upstream.id + "' (" + upstream.type + ") output '" + out_port.name + "' produces '" +
+                            out_port.kind + "'");
+        continue;
+      }
+      spec.edges.push_back({from, from_port, to, to_port});
+    }
+  }
+}
+
+void order_topologically(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
+  const std::size_t n = spec.stages.size();
+  std::vector<std::size_t> indegree(n, 0);
+  for (const auto& e : spec.edges) ++indegree[e.to];
+  std::vector<std::size_t> ready;
+  for (std::size_t i = 0; i < n; ++i)
+    if (indegree[i] == 0) ready.push_back(i);
+  spec.topo_order.clear();
+  for (std::size_t head = 0; head < ready.size(); ++head) {
+    const std::size_t s = ready[head];
+    spec.topo_order.push_back(s);
+    for (const auto& e : spec.edges)
+      if (e.from == s && --indegree[e.to] == 0) ready.push_back(e.to);
+  }
+  if (spec.topo_order.size() == n) return;
+
+  // Some stages remain, each with a remaining predecessor: walking predecessors must close a cycle.
+  std::size_t current = n;
+  for (std::size_t i = 0; i < n && current == n; ++i)
+    if (indegree[i] > 0) current = i;
+  std::vector<std::size_t> walk;
+  std::vector<bool> seen(n, false);
+  while (!seen[current]) {
+    seen[current] = true;
+    walk.push_back(current);
+    for (const auto& e : spec.edges)
+      if (e.to == current && indegree[e.from] > 0) {
+        current = e.from;
+        break;
+      }
+  }
+  // `walk` ends with the cycle from `current` backwards; reverse it into the direction data flows.
+  std::vector<std::size_t> path(std::find(walk.begin(), walk.end(), current), walk.end());
+  std::reverse(path.begin(), path.end());
+  std::rotate(path.begin(), std::min_element(path.begin(), path.end()), path.end());
+  path.push_back(path.front());
+  std::string text;
+  for (std::size_t i = 0; i < path.size(); ++i) text += (i ? " -> " : "") + spec.stages[path[i]].id;
+  const std::size_t first = path.front();
+  diagnostics.push_back({spec.stages[first].pos, spec.stages[first].id, "the graph has a cycle: " + text});
+}
+
+void check_unconsumed_outputs(const GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    const StageSpec& stage = spec.stages[s];
+    if (!stage.contract) continue;
+    for (std::size_t port = 0; port < stage.contract->outputs.size(); ++port) {
+      const PortSpec& out = stage.contract->outputs[port];
+      if (out.may_be_unused) continue;
+      const bool used = std::any_of(spec.edges.begin(), spec.edges.end(),
+                                    [&](const Edge& e) { return e.from == s && e.from_port == port; });
+      if (!used)
+        diagnostics.push_back({stage.pos, stage.id,
+                               "output '" + out.name + "' (kind '" + out.kind +
+                                   "') is not consumed by any stage: add a stage with input = \"" + stage.id + "\""});
+    }
+  }
+}
+
+// An ordered input gets packets in source order, which the runtime can restore only when every stage
+// between it and the source emits at most one packet per input.
+void check_ordering_promises(const GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
+  for (const auto& edge : spec.edges) {
+    const StageSpec& stage = spec.stages[edge.to];
+    if (!stage.contract->inputs[edge.to_port].ordered) continue;
+    std::vector<bool> visited(spec.stages.size(), false);
+    std::function<const StageSpec*(std::size_t)> offender = [&](std::size_t s) -> const StageSpec* {
+      if (visited[s]) return nullptr;
+      visited[s] = true;
+      const StageContract& c = *spec.stages[s].contract;
+      if (c.is_source()) return nullptr;
+      if (c.cardinality != Cardinality::OneToOne || c.batched) return &spec.stages[s];
+      for (const auto& e : spec.edges)
+        if (e.to == s)
+          if (const StageSpec* bad = offender(e.from)) return bad;
+      return nullptr;
+    };
+    if (const StageSpec* bad = offender(edge.from)) {
+      const auto input = std::find_if(stage.inputs.begin(), stage.inputs.end(),
+                                      [&](const InputRef& r) { return r.stage == spec.stages[edge.from].id; });
+      diagnostics.push_back({input != stage.inputs.end() ? input->pos : stage.pos, stage.id,
+                             "input '" + stage.contract->inputs[edge.to_port].name +
+                                 "' promises source order, but upstream stage '" + bad->id + "' (" + bad->type +
+                                 ") may emit several packets per item (or batches), so the order cannot be restored"});
+    }
+  }
+}
+
+}  // namespace
+
+void validate_structure(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
+  connect_inputs(spec, diagnostics);
+  order_topologically(spec, diagnostics);
+  check_unconsumed_outputs(spec, diagnostics);
+  const std::size_t cycle_free = spec.topo_order.size();
+  if (cycle_free == spec.stages.size()) check_ordering_promises(spec, diagnostics);
+  const bool all_known = std::all_of(spec.stages.begin(), spec.stages.end(), [](const StageSpec& s) { return s.contract; });
+  const bool has_source = std::any_of(spec.stages.begin(), spec.stages.end(),
+                                      [](const StageSpec& s) { return s.contract && s.contract->is_source(); });
+  if (all_known && !spec.stages.empty() && !has_source)
+    diagnostics.push_back({{spec.stages.front().pos.file, 1, 1}, "", "the graph has no source stage, so nothing would flow"});
+}
+
+}  // namespace histoflow::detail

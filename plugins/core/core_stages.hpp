@@ -1,0 +1,19 @@
+#pragma once
+// The core plugin: generic stages every histoflow build has. Each registers its own contract.
+#include "histoflow/registry.hpp"
+
+namespace histoflow::core {
+
+inline constexpr const char* kTileKind = "tile";          // uint8 [H, W, 3] RGB, provenance.tile set
+inline constexpr const char* kFeaturesKind = "features";  // float32 [N, D], one provenance per row
+
+void register_synthetic_tiles(Registry& registry);
+void register_tissue_filter(Registry& registry);
+void register_color_stats(Registry& registry);
+void register_csv_writer(Registry& registry);
+void register_item_log(Registry& registry);
+
+// Fraction of pixels in an RGB uint8 tile that are not background (not near-white, not near-black).
+double tissue_fraction(const Tensor& tile);
+
+}  // namespace histoflow::core
