@@ -27,6 +27,8 @@ std::string resolved_graph_toml(const GraphSpec& spec) {
   out << "# Source: " << spec.file.string() << "\n";
   out << "schema_version = 1\n\n[experiment]\n";
   out << "name = " << value_to_string(spec.experiment.name) << "\n";
+  if (!spec.experiment.description.empty())
+    out << "description = " << value_to_string(spec.experiment.description) << "\n";
   out << "output = " << value_to_string(spec.experiment.output_dir.string()) << "\n";
   out << "seed = " << spec.experiment.seed << "\n\n[run]\n";
   out << "max_in_flight = " << spec.run.max_in_flight << "\nthreads = " << spec.run.threads << "\n";

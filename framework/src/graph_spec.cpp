@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "histoflow/errors.hpp"
@@ -67,18 +68,6 @@ const char* node_type_name(const toml::node& node) {
   }
 }
 
-std::string range_text(const ParamSpec& spec) {
-  auto number = [&](double v) {
-    std::ostringstream out;
-    if (spec.type == ParamType::Int) out << static_cast<long long>(v);
-    else out << v;
-    return out.str();
-  };
-  if (spec.min && spec.max) return "[" + number(*spec.min) + ", " + number(*spec.max) + "]";
-  if (spec.min) return ">= " + number(*spec.min);
-  return "<= " + number(*spec.max);
-}
-
 class GraphReader {
  public:
   GraphReader(std::filesystem::path file, std::vector<Diagnostic>& diagnostics)
@@ -88,6 +77,21 @@ class GraphReader {
     diagnostics_.push_back({pos_of(region, file_name_), stage, std::move(message)});
   }
 
+  // Values set with --set are reported against the argument, not against a line of the file.
+  void set_override_origins(std::map<std::string, std::string> origins) { override_origins_ = std::move(origins); }
+  void error_at(const toml::node& node, const std::string& dotted_key, std::string message) {
+    diagnostics_.push_back({where(node, dotted_key), "", std::move(message)});
+  }
+  SourcePos where(const toml::node& node, const std::string& dotted_key) const {
+    if (auto it = override_origins_.find(dotted_key); it != override_origins_.end()) return {it->second, 0, 0};
+    return pos_of(node.source(), file_name_);
+  }
+  // For a key: its own position in the file, or the --set argument that wrote it.
+  SourcePos where(const toml::key& key, const toml::node& value, const std::string& dotted_key) const {
+    if (override_origins_.count(dotted_key)) return where(value, dotted_key);
+    return pos_of(key.source(), file_name_);
+  }
+
   std::filesystem::path resolve(const std::string& path) const {
     std::filesystem::path p(path);
     if (p.is_absolute()) return p.lexically_normal();
@@ -95,18 +99,21 @@ class GraphReader {
   }
 
   // Unknown keys in a fixed-shape table.
-  void check_keys(const toml::table& table, const std::vector<std::string>& allowed, const std::string& where) {
+  void check_keys(const toml::table& table, const std::vector<std::string>& allowed, const std::string& place,
+                  const std::string& dotted_prefix) {
     for (auto&& [key, node] : table) {
       const std::string name(key.str());
       if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
-        error(key.source(), "", "unknown key '" + name + "' in " + where + detail::did_you_mean(name, allowed));
+        diagnostics_.push_back({where(key, node, dotted_prefix + name), "",
+                                "unknown key '" + name + "' in " + place + detail::did_you_mean(name, allowed)});
     }
   }
 
   // Converts a TOML node to a parameter value of the declared type; reports and returns monostate on failure.
-  Value convert(const toml::node& node, const ParamSpec& spec, const std::string& stage) {
+  Value convert(const toml::node& node, const ParamSpec& spec, const std::string& stage, const SourcePos& at) {
+    const auto report = [&](std::string message) { diagnostics_.push_back({at, stage, std::move(message)}); };
     const auto wrong_type = [&] {
-      error(node.source(), stage,
+      report(
             "parameter '" + spec.name + "' must be " + (spec.type == ParamType::Int ? "an " : "a ") +
                 param_type_name(spec.type) + ", got " + node_type_name(node));
       return Value{};
@@ -122,7 +129,7 @@ class GraphReader {
         else if (node.is_floating_point()) value = node.as_floating_point()->get();
         else return wrong_type();
         if (!std::isfinite(std::get<double>(value))) {
-          error(node.source(), stage, "parameter '" + spec.name + "' must be a finite number");
+          report("parameter '" + spec.name + "' must be a finite number");
           return {};
         }
         break;
@@ -159,8 +166,7 @@ class GraphReader {
       const double number = spec.type == ParamType::Int ? static_cast<double>(std::get<std::int64_t>(value))
                                                         : std::get<double>(value);
       if ((spec.min && number < *spec.min) || (spec.max && number > *spec.max)) {
-        error(node.source(), stage,
-              "parameter '" + spec.name + "' = " + value_to_string(value) + " is out of range " + range_text(spec));
+        report("parameter '" + spec.name + "' = " + value_to_string(value) + " is out of range " + param_range_text(spec));
         return {};
       }
     }
@@ -169,8 +175,7 @@ class GraphReader {
       if (std::find(spec.choices.begin(), spec.choices.end(), text) == spec.choices.end()) {
         std::string allowed;
         for (const auto& c : spec.choices) allowed += (allowed.empty() ? "'" : ", '") + c + "'";
-        error(node.source(), stage,
-              "parameter '" + spec.name + "' = '" + text + "' is not one of " + allowed + detail::did_you_mean(text, spec.choices));
+        report("parameter '" + spec.name + "' = '" + text + "' is not one of " + allowed + detail::did_you_mean(text, spec.choices));
         return {};
       }
     }
@@ -186,20 +191,24 @@ class GraphReader {
     }
     const toml::table* table = node->as_table();
     if (!table) return error(node->source(), "", "'experiment' must be a table");
-    check_keys(*table, {"name", "output", "seed", "description"}, "[experiment]");
+    check_keys(*table, {"name", "output", "seed", "description"}, "[experiment]", "experiment.");
+    if (const toml::node* description = table->get("description")) {
+      if (!description->is_string()) error_at(*description, "experiment.description", "experiment description must be a string");
+      else spec.experiment.description = description->as_string()->get();
+    }
     if (const toml::node* name = table->get("name")) {
-      if (!name->is_string() || name->as_string()->get().empty()) error(name->source(), "", "experiment name must be a non-empty string");
+      if (!name->is_string() || name->as_string()->get().empty()) error_at(*name, "experiment.name", "experiment name must be a non-empty string");
       else spec.experiment.name = name->as_string()->get();
     } else {
       error(table->source(), "", "[experiment] needs name = \"...\"");
     }
     if (const toml::node* seed = table->get("seed")) {
-      if (!seed->is_integer() || seed->as_integer()->get() < 0) error(seed->source(), "", "experiment seed must be a non-negative integer");
+      if (!seed->is_integer() || seed->as_integer()->get() < 0) error_at(*seed, "experiment.seed", "experiment seed must be a non-negative integer");
       else spec.experiment.seed = static_cast<std::uint64_t>(seed->as_integer()->get());
     }
     std::string output = "runs/" + (spec.experiment.name.empty() ? std::string("experiment") : spec.experiment.name);
     if (const toml::node* out = table->get("output")) {
-      if (!out->is_string() || out->as_string()->get().empty()) error(out->source(), "", "experiment output must be a non-empty string");
+      if (!out->is_string() || out->as_string()->get().empty()) error_at(*out, "experiment.output", "experiment output must be a non-empty string");
       else output = out->as_string()->get();
     }
     spec.experiment.output_dir = resolve(output);
@@ -210,15 +219,15 @@ class GraphReader {
     if (!node) return;
     const toml::table* table = node->as_table();
     if (!table) return error(node->source(), "", "'run' must be a table");
-    check_keys(*table, {"max_in_flight", "threads"}, "[run]");
+    check_keys(*table, {"max_in_flight", "threads"}, "[run]", "run.");
     if (const toml::node* n = table->get("max_in_flight")) {
       if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 1'000'000)
-        error(n->source(), "", "run.max_in_flight must be an integer in [1, 1000000]");
+        error_at(*n, "run.max_in_flight", "run.max_in_flight must be an integer in [1, 1000000]");
       else spec.run.max_in_flight = n->as_integer()->get();
     }
     if (const toml::node* n = table->get("threads")) {
       if (!n->is_integer() || n->as_integer()->get() < 0 || n->as_integer()->get() > 4096)
-        error(n->source(), "", "run.threads must be an integer in [0, 4096] (0: all cores)");
+        error_at(*n, "run.threads", "run.threads must be an integer in [0, 4096] (0: all cores)");
       else spec.run.threads = n->as_integer()->get();
     }
   }
@@ -228,7 +237,7 @@ class GraphReader {
     if (!node) return;
     const toml::table* table = node->as_table();
     if (!table) return error(node->source(), "", "'plugins' must be a table");
-    check_keys(*table, {"path"}, "[plugins]");
+    check_keys(*table, {"path"}, "[plugins]", "plugins.");
     const toml::node* path = table->get("path");
     if (!path) return;
     if (path->is_string()) {
@@ -244,23 +253,27 @@ class GraphReader {
   }
 
   void read_inputs(const toml::node& node, const std::string& id, StageSpec& stage, bool list_allowed) {
+    const std::string dotted = "stage." + id + (list_allowed ? ".inputs" : ".input");
+    const auto report = [&](const toml::node& at, std::string message) {
+      diagnostics_.push_back({where(at, dotted), id, std::move(message)});
+    };
+    stage.input_key_given = true;
     auto add = [&](const toml::node& element) {
       if (!element.is_string() || element.as_string()->get().empty()) {
-        error(element.source(), id, "an input must name a stage as a string, like \"tiles\" or \"tiles.port\"");
+        report(element, "an input must name a stage as a string, like \"tiles\" or \"tiles.port\"");
         return;
       }
       const std::string text = element.as_string()->get();
       const auto dot = text.find('.');
-      stage.inputs.push_back({text.substr(0, dot), dot == std::string::npos ? "" : text.substr(dot + 1),
-                              pos_of(element.source(), file_name_)});
+      stage.inputs.push_back({text.substr(0, dot), dot == std::string::npos ? "" : text.substr(dot + 1), where(element, dotted)});
     };
     if (node.is_string()) return add(node);
     if (const auto* array = node.as_array(); array && list_allowed) {
-      if (array->empty()) error(node.source(), id, "'inputs' is empty");
+      if (array->empty()) report(node, "'inputs' is empty");
       for (const auto& element : *array) add(element);
       return;
     }
-    error(node.source(), id, list_allowed ? "'inputs' must be a list of stage names" : "'input' must be a stage name string");
+    report(node, list_allowed ? "'inputs' must be a list of stage names" : "'input' must be a stage name string");
   }
 
   void read_stage(const std::string& id, const toml::key& key, const toml::node& node, GraphSpec& spec) {
@@ -270,18 +283,27 @@ class GraphReader {
     const toml::table* table = node.as_table();
     if (!table) return error(node.source(), id, "a stage must be a table like [stage." + id + "]");
 
+    // A stage whose type is missing or unknown stays in the graph (without a contract), so that stages
+    // reading from it get no misleading "unknown input" on top of the real error.
     const toml::node* use = table->get("use");
     if (!use) {
       error(key.source(), id, "missing 'use = \"<stage type>\"'");
+      spec.stages.push_back(std::move(stage));
       return;
     }
-    if (!use->is_string()) return error(use->source(), id, "'use' must be a string naming a stage type");
+    const SourcePos use_pos = where(*use, "stage." + id + ".use");
+    if (!use->is_string()) {
+      diagnostics_.push_back({use_pos, id, "'use' must be a string naming a stage type"});
+      spec.stages.push_back(std::move(stage));
+      return;
+    }
     stage.type = use->as_string()->get();
     stage.contract = Registry::instance().find(stage.type);
     if (!stage.contract) {
-      error(use->source(), id,
-            "unknown stage type '" + stage.type + "'" + detail::did_you_mean(stage.type, Registry::instance().types()) +
-                "; `flowrun plugins` lists the available ones");
+      diagnostics_.push_back({use_pos, id,
+                              "unknown stage type '" + stage.type + "'" +
+                                  detail::did_you_mean(stage.type, Registry::instance().types()) +
+                                  "; `flowrun plugins` lists the available ones"});
       spec.stages.push_back(std::move(stage));
       return;
     }
@@ -290,7 +312,7 @@ class GraphReader {
     const toml::node* input = table->get("input");
     const toml::node* inputs = table->get("inputs");
     if (input && inputs) error(inputs->source(), id, "give either 'input' or 'inputs', not both");
-    else if (input) read_inputs(*input, id, stage, false);
+    if (input) read_inputs(*input, id, stage, false);
     else if (inputs) read_inputs(*inputs, id, stage, true);
 
     std::vector<std::string> known{"use", "input", "inputs"};
@@ -300,12 +322,13 @@ class GraphReader {
       if (name == "use" || name == "input" || name == "inputs") continue;
       const ParamSpec* param = contract.find_param(name);
       if (!param) {
-        error(param_key.source(), id,
-              "unknown parameter '" + name + "' for stage type '" + stage.type + "'" + detail::did_you_mean(name, known));
+        diagnostics_.push_back({where(param_key, value, "stage." + id + "." + name), id,
+                                "unknown parameter '" + name + "' for stage type '" + stage.type + "'" +
+                                    detail::did_you_mean(name, known)});
         continue;
       }
-      stage.param_pos[name] = pos_of(value.source(), file_name_);
-      stage.params[name] = convert(value, *param, id);
+      stage.param_pos[name] = where(value, "stage." + id + "." + name);
+      stage.params[name] = convert(value, *param, id, stage.param_pos[name]);
     }
     for (const auto& param : contract.params) {
       if (stage.params.count(param.name)) continue;
@@ -333,10 +356,12 @@ class GraphReader {
   std::filesystem::path file_;
   std::string file_name_;
   std::vector<Diagnostic>& diagnostics_;
+  std::map<std::string, std::string> override_origins_;
 };
 
 // Applies one --set onto the parsed document; its value carries the argument as source "file".
-void apply_override(toml::table& root, const Override& o, std::vector<Diagnostic>& diagnostics) {
+// Returns the dotted key it set ("stage.encode.batch"), or "" when it could not be applied.
+std::string apply_override(toml::table& root, const Override& o, std::vector<Diagnostic>& diagnostics) {
   toml::table parsed;
   try {
     parsed = toml::parse("v = " + o.value, std::string_view(o.origin));
@@ -350,15 +375,19 @@ void apply_override(toml::table& root, const Override& o, std::vector<Diagnostic
   if (!graph_level) parts.insert(parts.begin(), "stage");
   if (parts.size() != (graph_level ? 2u : 3u)) {
     diagnostics.push_back({{o.origin, 0, 0}, "", "override key '" + o.key + "' must look like stage_id.param, experiment.key or run.key"});
-    return;
+    return "";
   }
   toml::table* table = &root;
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
     toml::node* next = table->get(parts[i]);
     if (!next) {
       if (!graph_level && i == 1) {
-        diagnostics.push_back({{o.origin, 0, 0}, parts[1], "--set names a stage that is not in the graph"});
-        return;
+        std::vector<std::string> names{"experiment", "run", "plugins"};
+        if (const toml::table* stages = root.get_as<toml::table>("stage"))
+          for (auto&& [stage_key, unused] : *stages) names.emplace_back(stage_key.str());
+        diagnostics.push_back({{o.origin, 0, 0}, parts[1],
+                               "--set names a stage that is not in the graph" + detail::did_you_mean(parts[1], names)});
+        return "";
       }
       table->insert(parts[i], toml::table{});
       next = table->get(parts[i]);
@@ -366,10 +395,13 @@ void apply_override(toml::table& root, const Override& o, std::vector<Diagnostic
     table = next->as_table();
     if (!table) {
       diagnostics.push_back({{o.origin, 0, 0}, "", "override key '" + o.key + "' does not name a table"});
-      return;
+      return "";
     }
   }
   parsed.get("v")->visit([&](auto&& value) { table->insert_or_assign(parts.back(), value); });
+  std::string dotted;
+  for (const auto& part : parts) dotted += (dotted.empty() ? "" : ".") + part;
+  return dotted;
 }
 
 }  // namespace
@@ -388,10 +420,13 @@ GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& 
     diagnostics.push_back({pos_of(e.source(), name), "", "invalid TOML: " + std::string(e.description())});
     return load;
   }
-  for (const auto& o : overrides) apply_override(root, o, diagnostics);
+  std::map<std::string, std::string> override_origins;
+  for (const auto& o : overrides)
+    if (auto key = apply_override(root, o, diagnostics); !key.empty()) override_origins[key] = o.origin;
 
   GraphReader reader(file_name, diagnostics);
-  reader.check_keys(root, {"schema_version", "experiment", "run", "plugins", "stage"}, "the graph file");
+  reader.set_override_origins(std::move(override_origins));
+  reader.check_keys(root, {"schema_version", "experiment", "run", "plugins", "stage"}, "the graph file", "");
   if (const toml::node* version = root.get("schema_version")) {
     if (!version->is_integer() || version->as_integer()->get() != 1)
       reader.error(version->source(), "", "schema_version must be 1 (this histoflow reads graph schema 1)");
@@ -401,6 +436,7 @@ GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& 
   reader.read_experiment(root, load.spec);
   reader.read_run(root, load.spec);
   reader.read_plugins(root, load.spec);
+  const std::size_t plugin_errors_before = loader.errors().size();
   for (const auto& dir : load.spec.plugin_paths) {
     try {
       std::error_code ec;
@@ -411,6 +447,8 @@ GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& 
       diagnostics.push_back({{name, 0, 0}, "", e.what()});
     }
   }
+  for (std::size_t i = plugin_errors_before; i < loader.errors().size(); ++i)
+    diagnostics.push_back({{name, 0, 0}, "", loader.errors()[i]});
   reader.read_stages(root, load.spec);
   load.spec.experiment.graph_file = load.spec.file;
   if (validation == Validation::Full && !load.spec.stages.empty()) detail::validate_structure(load.spec, diagnostics);

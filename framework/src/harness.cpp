@@ -12,12 +12,17 @@ namespace {
 
 class CollectingEmitter final : public Emitter {
  public:
-  CollectingEmitter(const StageContract& contract, std::vector<PacketPtr>& out, std::vector<std::size_t>& ports)
-      : contract_(contract), out_(out), ports_(ports) {}
+  CollectingEmitter(const StageContract& contract, std::vector<PacketPtr>& out, std::vector<std::size_t>& ports,
+                    bool one_input)
+      : contract_(contract), out_(out), ports_(ports), one_input_(one_input) {}
   void emit(PacketPtr packet, std::size_t port) override {
     if (port >= contract_.outputs.size()) throw std::logic_error("emitted on undeclared output port " + std::to_string(port));
     if (packet->kind != contract_.outputs[port].kind)
       throw std::logic_error("emitted kind '" + packet->kind + "' on output of kind '" + contract_.outputs[port].kind + "'");
+    // The runtime enforces the same rule; a harness that did not would let a broken stage pass its tests.
+    if (one_input_ && contract_.cardinality == Cardinality::OneToOne && emitted_ == 1)
+      throw std::logic_error("stage declared one-to-one emitted a second packet for one input");
+    ++emitted_;
     out_.push_back(std::move(packet));
     ports_.push_back(port);
   }
@@ -26,6 +31,8 @@ class CollectingEmitter final : public Emitter {
   const StageContract& contract_;
   std::vector<PacketPtr>& out_;
   std::vector<std::size_t>& ports_;
+  bool one_input_;  // emissions for a single input (not a source, not a flush)
+  std::size_t emitted_ = 0;
 };
 
 }  // namespace
@@ -60,7 +67,7 @@ StageHarness::~StageHarness() {
 std::vector<PacketPtr> StageHarness::push(const PacketPtr& input, std::size_t port) {
   std::vector<PacketPtr> out;
   ports_.clear();
-  CollectingEmitter emitter(*contract_, out, ports_);
+  CollectingEmitter emitter(*contract_, out, ports_, true);
   stage_->process(input, port, emitter);
   return out;
 }
@@ -71,7 +78,7 @@ std::vector<PacketPtr> StageHarness::generate_all() {
   std::vector<PacketPtr> out;
   std::vector<std::size_t> ports;
   ports_.clear();
-  CollectingEmitter emitter(*contract_, out, ports);
+  CollectingEmitter emitter(*contract_, out, ports, false);
   while (stage_->generate(emitter)) {
   }
   ports_ = ports;
@@ -81,7 +88,7 @@ std::vector<PacketPtr> StageHarness::generate_all() {
 std::vector<PacketPtr> StageHarness::flush() {
   std::vector<PacketPtr> out;
   ports_.clear();
-  CollectingEmitter emitter(*contract_, out, ports_);
+  CollectingEmitter emitter(*contract_, out, ports_, false);
   stage_->flush(emitter);
   return out;
 }

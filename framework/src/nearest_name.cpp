@@ -5,21 +5,22 @@
 
 namespace histoflow::detail {
 
+// Optimal string alignment distance: insertions, deletions, substitutions and adjacent transpositions
+// (nmae -> name is one typo), case-insensitive.
 std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
+  const auto same = [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+  };
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i)
     for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
-      diagonal = above;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (same(a[i - 1], b[j - 1]) ? 0 : 1)});
+      if (i > 1 && j > 1 && same(a[i - 1], b[j - 2]) && same(a[i - 2], b[j - 1]))
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
-  }
-  return row[b.size()];
+  return d[a.size()][b.size()];
 }
 
 std::string nearest_name(const std::string& name, const std::vector<std::string>& candidates) {
@@ -36,8 +37,8 @@ std::string nearest_name(const std::string& name, const std::vector<std::string>
       best = candidate;
     }
   }
-  // A suggestion must be plausibly the same word: at most a third of the letters differ (at least 2 allowed).
-  const std::size_t allowed = std::max<std::size_t>(2, name.size() / 3);
+  // A suggestion must be plausibly the same word: one typo per three letters (so 'lab' does not become 'rgb').
+  const std::size_t allowed = std::max<std::size_t>(1, name.size() / 3);
   return best_distance <= allowed ? best : std::string();
 }
 

@@ -1,4 +1,5 @@
 // Parameter values: typed access for stages, TOML spelling, and the contract builder helpers.
+#include <charconv>
 #include <iomanip>
 #include <sstream>
 
@@ -39,9 +40,10 @@ std::string value_to_string(const Value& value) {
     std::string operator()(std::monostate) const { return "(unset)"; }
     std::string operator()(std::int64_t v) const { return std::to_string(v); }
     std::string operator()(double v) const {
-      std::ostringstream out;
-      out << std::setprecision(17) << v;
-      std::string text = out.str();
+      char buffer[64];
+      // Shortest text that reads back as the same double: 0.1, not 0.10000000000000001.
+      const auto result = std::to_chars(buffer, buffer + sizeof buffer, v);
+      std::string text(buffer, result.ptr);
       if (text.find_first_of(".eEn") == std::string::npos) text += ".0";  // keep it a TOML float
       return text;
     }
@@ -86,6 +88,18 @@ const std::string& Params::get_string(const std::string& name) const {
 }
 const std::vector<std::string>& Params::get_list(const std::string& name) const {
   return get_as<std::vector<std::string>>(at(name), name, "list of strings");
+}
+
+std::string param_range_text(const ParamSpec& spec) {
+  const auto number = [&](double v) {
+    if (spec.type == ParamType::Int) return std::to_string(static_cast<long long>(v));
+    char buffer[64];
+    return std::string(buffer, std::to_chars(buffer, buffer + sizeof buffer, v).ptr);
+  };
+  if (spec.min && spec.max) return "[" + number(*spec.min) + ", " + number(*spec.max) + "]";
+  if (spec.min) return ">= " + number(*spec.min);
+  if (spec.max) return "<= " + number(*spec.max);
+  return "";
 }
 
 const ParamSpec* StageContract::find_param(const std::string& name) const {

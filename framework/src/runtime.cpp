@@ -87,6 +87,7 @@ class StageNode {
   std::atomic<std::uint64_t> calls{0};
   std::atomic<std::uint64_t> errors{0};
   std::atomic<std::int64_t> busy_ns{0};
+  bool opened = false;  // close() is owed only to stages whose open() succeeded
 
   void send(const Envelope& envelope, std::size_t port);  // to every successor of `port`
   bool has_pending_batch() const { return pending_count_.load() > 0; }
@@ -278,11 +279,13 @@ void StageNode::batch(const Envelope& envelope) {
   }
   // The batcher absorbed this envelope; the batch it may have produced is counted on its own.
   queued.fetch_sub(1);
+  if (run_.tracer) run_.tracer->counter(index, queued.load());
   run_.active.fetch_sub(1);
 }
 
 void StageNode::process(const Envelope& envelope) {
   if (!contract.batched) queued.fetch_sub(1);
+  if (run_.tracer) run_.tracer->counter(index, queued.load());
   struct Done {
     Run& run;
     ~Done() { run.active.fetch_sub(1); }
@@ -323,8 +326,10 @@ void StageNode::process(const Envelope& envelope) {
 
 void Run::record_error(const StageNode& node, const Packet* packet, std::uint64_t sequence, const std::string& message) {
   ErrorRecord record{node.spec.id, packet ? item_label(*packet) : std::string(), sequence, message};
-  std::cerr << "error: stage '" << record.stage << "'" << (record.item.empty() ? "" : " item '" + record.item + "'")
-            << ": " << record.message << '\n';
+  // One write per line, so that records from parallel stages never interleave.
+  const std::string line = "error: stage '" + record.stage + "'" + (record.item.empty() ? "" : " item '" + record.item + "'") +
+                           ": " + record.message + "\n";
+  std::cerr.write(line.data(), static_cast<std::streamsize>(line.size()));
   error_log_->add(std::move(record));
 }
 
@@ -394,6 +399,8 @@ void Run::drive_source(StageNode& node) {
 }
 
 void Run::monitor(ProgressReporter& progress) {
+  std::uint64_t retired_at_last_check = 0;
+  int stalled_checks = 0;
   while (sources_running_.load() > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (options_.cancel && options_.cancel->load() && !stop.load()) {
@@ -401,9 +408,16 @@ void Run::monitor(ProgressReporter& progress) {
       graph_->cancel();
     }
     // A stall: every source waits for a slot and nothing moves, so the slots are held by partial batches.
-    if (!stop.load() && gate_.waiting() > 0 && gate_.waiting() >= sources_running_.load() && active.load() == 0)
+    // It must persist over two checks without an item retiring, so a slot just being handed over is no stall.
+    const bool stalled = !stop.load() && gate_.waiting() > 0 && gate_.waiting() >= sources_running_.load() &&
+                         active.load() == 0 && gate_.retired() == retired_at_last_check;
+    stalled_checks = stalled ? stalled_checks + 1 : 0;
+    retired_at_last_check = gate_.retired();
+    if (stalled_checks >= 2) {
       for (auto& node : nodes_)
         if (node->has_pending_batch()) node->request_batch_flush();
+      stalled_checks = 0;
+    }
     progress.update(gate_.retired(), generated_.load());
   }
 }
@@ -417,6 +431,7 @@ void Run::flush_all() {
       graph_->wait_for_all();
     }
     NodeEmitter emitter(node, nullptr);
+    const auto begin = Clock::now();
     try {
       node.stage->flush(emitter);
     } catch (const FatalError& e) {
@@ -425,6 +440,7 @@ void Run::flush_all() {
       node.errors.fetch_add(1);
       record_error(node, nullptr, 0, std::string("at end of stream: ") + e.what());
     }
+    if (tracer) tracer->span(node.index, begin, Clock::now(), {}, -1);
     graph_->wait_for_all();
   }
 }
@@ -485,6 +501,7 @@ RunResult Run::execute() {
     for (auto& node : nodes_) {
       try {
         node->stage->open();
+        node->opened = true;
       } catch (const std::exception& e) {
         throw FatalError("stage '" + node->spec.id + "' (" + node->spec.type + ") failed to open: " + e.what());
       }
@@ -522,6 +539,7 @@ RunResult Run::execute() {
   progress.finish();
 
   for (auto& node : nodes_) {
+    if (!node->opened) continue;
     try {
       node->stage->close();
     } catch (const std::exception& e) {

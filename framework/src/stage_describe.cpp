@@ -39,12 +39,7 @@ std::string describe_stage(const StageContract& c) {
     out << "  " << p.name << " (" << param_type_name(p.type);
     if (p.required) out << ", required";
     else out << ", default " << value_to_string(p.default_value);
-    if (p.min || p.max) {
-      out << ", range ";
-      out << (p.min ? (p.type == ParamType::Int ? std::to_string(static_cast<long long>(*p.min)) : std::to_string(*p.min)) : "-inf");
-      out << "..";
-      out << (p.max ? (p.type == ParamType::Int ? std::to_string(static_cast<long long>(*p.max)) : std::to_string(*p.max)) : "inf");
-    }
+    if (p.min || p.max) out << ", range " << param_range_text(p);
     if (!p.choices.empty()) {
       out << ", one of";
       for (const auto& choice : p.choices) out << " " << choice;

@@ -37,12 +37,17 @@ TraceSummary summarize_trace(const std::filesystem::path& file) {
     summary.stages.push_back(stage);
   }
   std::vector<std::vector<double>> durations(summary.stages.size());
+  std::vector<double> flush_us(summary.stages.size(), 0.0);
   std::vector<std::set<int>> threads(summary.stages.size());
   for (const auto& e : document["traceEvents"]) {
     if (e.value("ph", "") != "X") continue;
     auto it = index.find(e.value("name", ""));
     if (it == index.end()) continue;
     const double dur_us = e.value("dur", 0.0);
+    if (e.contains("args") && e["args"].value("phase", "") == "flush") {  // busy, but not an item call
+      flush_us[it->second] += dur_us;
+      continue;
+    }
     durations[it->second].push_back(dur_us);
     threads[it->second].insert(e.value("tid", 0));
     summary.stages[it->second].items += static_cast<std::uint64_t>(e["args"].value("batch", 1));
@@ -52,13 +57,18 @@ TraceSummary summarize_trace(const std::filesystem::path& file) {
     auto& s = summary.stages[i];
     auto& d = durations[i];
     s.calls = d.size();
-    if (d.empty()) continue;
-    double busy_us = 0;
+    if (d.empty() && flush_us[i] == 0) continue;
+    double busy_us = flush_us[i];
     for (double v : d) busy_us += v;
     s.busy_seconds = busy_us / 1e6;
-    s.mean_ms = busy_us / static_cast<double>(d.size()) / 1000.0;
-    std::sort(d.begin(), d.end());
-    s.p95_ms = d[std::min(d.size() - 1, static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(d.size()))) - 1)] / 1000.0;
+    if (!d.empty()) {
+      double call_us = 0;
+      for (double v : d) call_us += v;
+      s.mean_ms = call_us / static_cast<double>(d.size()) / 1000.0;
+      std::sort(d.begin(), d.end());
+      const auto rank = static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(d.size())));
+      s.p95_ms = d[std::clamp<std::size_t>(rank, 1, d.size()) - 1] / 1000.0;
+    }
     const int usable = s.concurrency > 0 ? s.concurrency : std::max<int>(1, static_cast<int>(threads[i].size()));
     s.utilisation = summary.wall_seconds > 0 ? s.busy_seconds / (summary.wall_seconds * usable) : 0;
     s.items_per_second = summary.wall_seconds > 0 ? static_cast<double>(s.items) / summary.wall_seconds : 0;

@@ -83,7 +83,7 @@ void Tracer::write(const std::filesystem::path& file) const {
                           {"cat", stage.type},
                           {"ts", static_cast<double>(e.begin_ns) / 1000.0},
                           {"dur", static_cast<double>(e.end_ns - e.begin_ns) / 1000.0},
-                          {"args", {{"items", e.items}, {"batch", e.value}}}});
+                          {"args", e.value < 0 ? json{{"phase", "flush"}} : json{{"items", e.items}, {"batch", e.value}}}});
       } else {
         events.push_back({{"ph", "C"},
                           {"pid", 1},

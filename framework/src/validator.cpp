@@ -1,6 +1,7 @@
 // Structural validation: edges, packet kinds, cycles, unconsumed outputs, ordering promises.
 #include <algorithm>
 #include <functional>
+#include <optional>
 
 #include "nearest_name.hpp"
 #include "validate_structure.hpp"
@@ -31,7 +32,8 @@ void connect_inputs(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
       continue;
     }
     if (stage.inputs.empty()) {
-      report(stage.pos, "stage type '" + stage.type + "' needs an input: add input = \"<stage id>\"");
+      if (!stage.input_key_given)  // a malformed input is reported where it was read
+        report(stage.pos, "stage type '" + stage.type + "' needs an input: add input = \"<stage id>\"");
       continue;
     }
     if (contract.inputs.size() > 1 && stage.inputs.size() != contract.inputs.size())
@@ -125,8 +127,14 @@ void check_unconsumed_outputs(const GraphSpec& spec, std::vector<Diagnostic>& di
     for (std::size_t port = 0; port < stage.contract->outputs.size(); ++port) {
       const PortSpec& out = stage.contract->outputs[port];
       if (out.may_be_unused) continue;
-      const bool used = std::any_of(spec.edges.begin(), spec.edges.end(),
-                                    [&](const Edge& e) { return e.from == s && e.from_port == port; });
+      // An input naming this port counts even when it was rejected for another, already reported reason.
+      const bool used = std::any_of(spec.stages.begin(), spec.stages.end(), [&](const StageSpec& reader) {
+        return std::any_of(reader.inputs.begin(), reader.inputs.end(), [&](const InputRef& ref) {
+          if (ref.stage != stage.id) return false;
+          if (ref.port.empty()) return port == 0;
+          return ref.port == out.name || !stage.contract->find_output(ref.port);
+        });
+      });
       if (!used)
         diagnostics.push_back({stage.pos, stage.id,
                                "output '" + out.name + "' (kind '" + out.kind +
@@ -135,31 +143,50 @@ void check_unconsumed_outputs(const GraphSpec& spec, std::vector<Diagnostic>& di
   }
 }
 
-// An ordered input gets packets in source order, which the runtime can restore only when every stage
-// between it and the source emits at most one packet per input.
+// An ordered input gets packets in source order, which the runtime can restore only along a single chain
+// from one source through stages that emit at most one packet per input: sequence numbers are counted
+// per source, so two streams into one ordered port would collide.
 void check_ordering_promises(const GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
-  for (const auto& edge : spec.edges) {
-    const StageSpec& stage = spec.stages[edge.to];
-    if (!stage.contract->inputs[edge.to_port].ordered) continue;
-    std::vector<bool> visited(spec.stages.size(), false);
-    std::function<const StageSpec*(std::size_t)> offender = [&](std::size_t s) -> const StageSpec* {
-      if (visited[s]) return nullptr;
-      visited[s] = true;
-      const StageContract& c = *spec.stages[s].contract;
-      if (c.is_source()) return nullptr;
-      if (c.cardinality != Cardinality::OneToOne || c.batched) return &spec.stages[s];
-      for (const auto& e : spec.edges)
-        if (e.to == s)
-          if (const StageSpec* bad = offender(e.from)) return bad;
-      return nullptr;
-    };
-    if (const StageSpec* bad = offender(edge.from)) {
-      const auto input = std::find_if(stage.inputs.begin(), stage.inputs.end(),
-                                      [&](const InputRef& r) { return r.stage == spec.stages[edge.from].id; });
-      diagnostics.push_back({input != stage.inputs.end() ? input->pos : stage.pos, stage.id,
-                             "input '" + stage.contract->inputs[edge.to_port].name +
-                                 "' promises source order, but upstream stage '" + bad->id + "' (" + bad->type +
-                                 ") may emit several packets per item (or batches), so the order cannot be restored"});
+  const auto incoming = [&](std::size_t stage, std::optional<std::size_t> port) {
+    std::vector<const Edge*> edges;
+    for (const auto& e : spec.edges)
+      if (e.to == stage && (!port || e.to_port == *port)) edges.push_back(&e);
+    return edges;
+  };
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    const StageSpec& stage = spec.stages[s];
+    if (!stage.contract) continue;
+    for (std::size_t port = 0; port < stage.contract->inputs.size(); ++port) {
+      const PortSpec& in = stage.contract->inputs[port];
+      if (!in.ordered) continue;
+      const auto edges = incoming(s, port);
+      if (edges.empty()) continue;
+      const auto report = [&](std::string message) {
+        diagnostics.push_back({stage.inputs.empty() ? stage.pos : stage.inputs.front().pos, stage.id,
+                               "input '" + in.name + "' promises source order, " + message});
+      };
+      if (edges.size() > 1) {
+        report("so it takes exactly one input, got " + std::to_string(edges.size()));
+        continue;
+      }
+      for (std::size_t up = edges.front()->from;;) {
+        const StageSpec& upstream = spec.stages[up];
+        const StageContract& c = *upstream.contract;
+        if (c.is_source()) break;
+        if (c.cardinality != Cardinality::OneToOne || c.batched) {
+          report("but upstream stage '" + upstream.id + "' (" + upstream.type +
+                 ") may emit several packets per item (or batches), so the order cannot be restored");
+          break;
+        }
+        const auto feeding = incoming(up, std::nullopt);
+        if (feeding.empty()) break;  // its own input is broken, and reported already
+        if (feeding.size() > 1) {
+          report("but upstream stage '" + upstream.id + "' merges " + std::to_string(feeding.size()) +
+                 " inputs, so there is no single source order");
+          break;
+        }
+        up = feeding.front()->from;
+      }
     }
   }
 }

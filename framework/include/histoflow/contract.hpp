@@ -32,6 +32,9 @@ struct ParamSpec {
   std::vector<std::string> choices;    // for String: the allowed spellings
 };
 
+// "[1, 65536]", ">= 0" or "<= 1"; empty when the parameter has no range.
+std::string param_range_text(const ParamSpec& spec);
+
 enum class Concurrency : std::uint8_t { Serial, Limited, Unlimited };
 
 // How many output packets one input produces: the runtime checks it and relies on it for ordering.

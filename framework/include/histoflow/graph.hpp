@@ -38,6 +38,7 @@ struct StageSpec {
   std::string type;
   SourcePos pos;
   std::vector<InputRef> inputs;
+  bool input_key_given = false;              // 'input' or 'inputs' was written, even if malformed
   std::map<std::string, Value> params;       // every declared parameter, defaults filled in
   std::map<std::string, SourcePos> param_pos;
   const StageContract* contract = nullptr;

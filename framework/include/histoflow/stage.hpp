@@ -17,6 +17,7 @@ namespace histoflow {
 
 struct ExperimentInfo {
   std::string name;
+  std::string description;
   std::filesystem::path output_dir;  // absolute
   std::uint64_t seed = 0;
   std::filesystem::path graph_file;  // absolute; empty in the harness
@@ -47,13 +48,16 @@ class Stage {
   virtual void open() {}
   // Transforms and sinks: one input packet. Throwing records an error for this item; the run continues.
   virtual void process(const PacketPtr& /*input*/, std::size_t /*input_port*/, Emitter& /*out*/) {}
-  // Sources: produce the next item (emit one or more packets for it). Return false when exhausted.
+  // Sources: produce the next item (emit one or more packets for it). Return true when more may follow,
+  // false when this call was the last (what it emitted is kept; an exhausted source emits nothing and
+  // returns false).
   virtual bool generate(Emitter& /*out*/) { return false; }
   // Sources: how many items generate() will produce, when known (drives the progress bar).
   virtual std::int64_t size_hint() const { return -1; }
   // End of stream: every upstream stage has finished. Emit what was held back.
   virtual void flush(Emitter& /*out*/) {}
-  // Release resources. Called on success and on cancellation (then flush was not called).
+  // Release resources. Called after a successful open(), on success and on cancellation or failure (then
+  // flush was not called).
   virtual void close() {}
 };
 

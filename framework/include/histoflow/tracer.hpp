@@ -26,6 +26,7 @@ class Tracer {
   ~Tracer();
 
   using Clock = std::chrono::steady_clock;
+  // One stage call; batch_size < 0 marks the end-of-stream flush (busy time, but not an item call).
   void span(std::size_t stage, Clock::time_point begin, Clock::time_point end, std::string items,
             std::int64_t batch_size);
   void counter(std::size_t stage, std::int64_t queue_depth);

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# flowrun end to end: every command, its exit status, and the demo graph's outputs.
+set -u
+flowrun=$1
+root=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+check() {  # check NAME EXPECTED_STATUS COMMAND... ; output in $work/out
+  local name=$1 expected=$2; shift 2
+  "$@" >"$work/out" 2>&1
+  local status=$?
+  if [[ $status -eq $expected ]]; then passed=$((passed + 1)); echo "ok $name"
+  else failed=$((failed + 1)); echo "FAIL $name: status $status, expected $expected"; sed 's/^/    /' "$work/out"; fi
+}
+contains() {  # contains NAME TEXT : the last output contains TEXT
+  if grep -qF -- "$2" "$work/out"; then passed=$((passed + 1)); echo "ok $1"
+  else failed=$((failed + 1)); echo "FAIL $1: output lacks '$2'"; sed 's/^/    /' "$work/out"; fi
+}
+
+check version 0 "$flowrun" --version;                      contains version-text "flowrun (histoflow)"
+check help 0 "$flowrun" --help;                            contains help-text "validate GRAPH"
+for cmd in run validate plugins describe graph trace; do
+  check "help-$cmd" 0 "$flowrun" "$cmd" --help;            contains "help-$cmd-usage" "usage: flowrun $cmd"
+done
+check unknown-command 2 "$flowrun" frobnicate
+check unknown-option 2 "$flowrun" run "$root/graphs/demo.toml" --fast;  contains unknown-option-text "unknown option '--fast'"
+check plugins 0 "$flowrun" plugins;                        contains plugins-core "stages: color_stats csv_writer item_log synthetic_tiles tissue_filter"
+check describe 0 "$flowrun" describe csv_writer;           contains describe-example "example:"
+check describe-unknown 2 "$flowrun" describe nope
+check validate-demo 0 "$flowrun" validate "$root/graphs/demo.toml"
+check dot 0 "$flowrun" graph "$root/graphs/demo.toml" --dot; contains dot-edge '"tissue" -> "stats"'
+check dry-run 0 "$flowrun" run "$root/graphs/demo.toml" --dry-run --set experiment.output="$work/never"
+[[ ! -e "$work/never" ]] && { passed=$((passed + 1)); echo "ok dry-run-writes-nothing"; } || { failed=$((failed + 1)); echo "FAIL dry-run wrote output"; }
+
+# An invalid graph starts no work: exit 2 and no output folder.
+printf 'schema_version = 1\n[experiment]\nname = "bad"\noutput = "%s/bad"\n[stage.t]\nuse = "synthetic_tiles"\ncount = -1\n' "$work" >"$work/bad.toml"
+check invalid-graph 2 "$flowrun" run "$work/bad.toml";     contains invalid-line "bad.toml:7:9: error: stage 't': parameter 'count' = -1 is out of range >= 0"
+[[ ! -e "$work/bad" ]] && { passed=$((passed + 1)); echo "ok invalid-writes-nothing"; } || { failed=$((failed + 1)); echo "FAIL invalid graph wrote output"; }
+
+# The demo, small, traced: completes, writes its outputs, and the trace summary names a bottleneck.
+check demo-run 0 "$flowrun" run "$root/graphs/demo.toml" --set tiles.count=300 --set experiment.output="$work/demo" \
+  --trace "$work/trace.json" --progress lines --threads 2
+contains demo-summary "run completed: 300 items"
+contains demo-bottleneck "bottleneck: "
+for f in color_features.csv tiles_kept.tsv run_summary.json resolved_graph.toml; do
+  [[ -s "$work/demo/$f" ]] && { passed=$((passed + 1)); echo "ok demo-output-$f"; } || { failed=$((failed + 1)); echo "FAIL demo output $f missing"; }
+done
+check trace-summary 0 "$flowrun" trace summary "$work/trace.json"; contains trace-columns "p95 ms"
+check trace-missing 1 "$flowrun" trace summary "$work/none.json"
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

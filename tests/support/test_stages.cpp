@@ -1,0 +1,210 @@
+#include "support/test_stages.hpp"
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include "histoflow/registry.hpp"
+
+namespace histoflow::testing {
+
+Observed& Observed::instance() {
+  static Observed observed;
+  return observed;
+}
+
+void Observed::reset() {
+  std::lock_guard lock(mutex_);
+  seen_.clear();
+  flushes_.clear();
+  in_flight = 0;
+  peak_in_flight = 0;
+  generated = 0;
+  sink_calls = 0;
+}
+
+void Observed::record(const std::string& stage, Seen seen) {
+  std::lock_guard lock(mutex_);
+  seen_[stage].push_back(std::move(seen));
+}
+
+std::vector<Seen> Observed::seen(const std::string& stage) const {
+  std::lock_guard lock(mutex_);
+  auto it = seen_.find(stage);
+  return it == seen_.end() ? std::vector<Seen>{} : it->second;
+}
+
+void Observed::flushed(const std::string& stage) {
+  std::lock_guard lock(mutex_);
+  ++flushes_[stage];
+}
+
+int Observed::flush_count(const std::string& stage) const {
+  std::lock_guard lock(mutex_);
+  auto it = flushes_.find(stage);
+  return it == flushes_.end() ? 0 : it->second;
+}
+
+namespace {
+
+constexpr const char* kItem = "item";
+
+void spin_for(std::int64_t microseconds) {
+  if (microseconds <= 0) return;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(microseconds);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
+class TestSource final : public Stage {
+ public:
+  explicit TestSource(const StageContext& c) : count_(c.params.get_int("count")), fail_at_(c.params.get_int("fail_at")) {}
+  std::int64_t size_hint() const override { return count_; }
+  bool generate(Emitter& out) override {
+    const std::int64_t index = next_++;
+    if (index == fail_at_) throw std::runtime_error("source cannot read item " + std::to_string(index));
+    auto& observed = Observed::instance();
+    const std::int64_t now = observed.in_flight.fetch_add(1) + 1;
+    std::int64_t peak = observed.peak_in_flight.load();
+    while (now > peak && !observed.peak_in_flight.compare_exchange_weak(peak, now)) {
+    }
+    observed.generated.fetch_add(1);
+    Packet p;
+    p.kind = kItem;
+    p.provenance.item_id = "item-" + std::to_string(index);
+    p.provenance.sequence = static_cast<std::uint64_t>(index);
+    p.attributes["index"] = index;
+    out.emit(std::move(p));
+    return next_ < count_;
+  }
+
+ private:
+  std::int64_t count_, fail_at_, next_ = 0;
+};
+
+// Passes items through; optionally slow, failing or dropping some.
+class TestMap final : public Stage {
+ public:
+  explicit TestMap(const StageContext& c)
+      : id_(c.stage_id), fail_every_(c.params.get_int("fail_every")), drop_every_(c.params.get_int("drop_every")),
+        delay_us_(c.params.get_int("delay_us")), jitter_(c.params.get_bool("jitter")) {}
+  void process(const PacketPtr& in, std::size_t, Emitter& out) override {
+    const auto index = *in->attribute<std::int64_t>("index");
+    // Jitter makes later items overtake earlier ones, so ordering guarantees are really exercised.
+    spin_for(jitter_ ? (index % 7) * delay_us_ : delay_us_);
+    Observed::instance().record(id_, {in->provenance.item_id, in->provenance.sequence, 1});
+    if (fail_every_ > 0 && index % fail_every_ == fail_every_ - 1)
+      throw std::runtime_error("cannot process item " + std::to_string(index));
+    if (drop_every_ > 0 && index % drop_every_ == drop_every_ - 1) return;
+    out.emit(in);
+  }
+
+ private:
+  std::string id_;
+  std::int64_t fail_every_, drop_every_, delay_us_;
+  bool jitter_;
+};
+
+// Emits `copies` packets per input.
+class TestExpand final : public Stage {
+ public:
+  explicit TestExpand(const StageContext& c) : copies_(c.params.get_int("copies")) {}
+  void process(const PacketPtr& in, std::size_t, Emitter& out) override {
+    for (std::int64_t i = 0; i < copies_; ++i) out.emit(in);
+  }
+
+ private:
+  std::int64_t copies_;
+};
+
+class TestSink final : public Stage {
+ public:
+  explicit TestSink(const StageContext& c) : id_(c.stage_id), delay_us_(c.params.get_int("delay_us")) {}
+  void process(const PacketPtr& in, std::size_t, Emitter&) override {
+    spin_for(delay_us_);
+    auto& observed = Observed::instance();
+    observed.sink_calls.fetch_add(1);
+    const std::size_t size = in->members.empty() ? 1 : in->members.size();
+    observed.in_flight.fetch_sub(static_cast<std::int64_t>(size));
+    if (record_) observed.record(id_, {in->provenance.item_id, in->provenance.sequence, size});
+  }
+  void flush(Emitter&) override { Observed::instance().flushed(id_); }
+
+ protected:
+  std::string id_;
+  std::int64_t delay_us_;
+  bool record_ = true;
+};
+
+class FatalStage final : public Stage {
+ public:
+  explicit FatalStage(const StageContext& c) : at_(c.params.get_int("at")) {}
+  void process(const PacketPtr& in, std::size_t, Emitter& out) override {
+    if (*in->attribute<std::int64_t>("index") == at_) throw FatalError("the model file vanished");
+    out.emit(in);
+  }
+
+ private:
+  std::int64_t at_;
+};
+
+StageContract sink_contract(std::string type, bool batched, bool ordered) {
+  StageContract c;
+  c.type = std::move(type);
+  c.summary = "test sink";
+  c.inputs = {{"items", kAnyKind, "", ordered}};
+  c.params = {param_int("delay_us", 0, "busy-wait per call", 0, 1e7)};
+  c.batched = batched;
+  c.default_batch = 8;
+  return c;
+}
+
+}  // namespace
+
+void register_test_stages() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    auto& r = Registry::instance();
+    StageContract source;
+    source.type = "test_source";
+    source.summary = "test source";
+    source.outputs = {{"items", kItem, ""}};
+    source.params = {param_int("count", 10, "items", 0, 1e12), param_int("fail_at", -1, "index that fails", -1, 1e12)};
+    register_stage<TestSource>(r, source);
+
+    StageContract map;
+    map.type = "test_map";
+    map.summary = "test map";
+    map.inputs = {{"items", kItem, ""}};
+    map.outputs = {{"items", kItem, ""}};
+    map.params = {param_int("fail_every", 0, "", 0, 1e9), param_int("drop_every", 0, "", 0, 1e9),
+                  param_int("delay_us", 0, "", 0, 1e7), param_bool("jitter", false, "")};
+    map.concurrency = Concurrency::Unlimited;
+    map.cardinality = Cardinality::OneToOne;
+    register_stage<TestMap>(r, map);
+
+    StageContract expand;
+    expand.type = "test_expand";
+    expand.summary = "test expand";
+    expand.inputs = {{"items", kItem, ""}};
+    expand.outputs = {{"items", kItem, ""}};
+    expand.params = {param_int("copies", 3, "", 0, 1000)};
+    register_stage<TestExpand>(r, expand);
+
+    StageContract fatal;
+    fatal.type = "test_fatal";
+    fatal.summary = "test fatal";
+    fatal.inputs = {{"items", kItem, ""}};
+    fatal.outputs = {{"items", kItem, "", false, true}};
+    fatal.params = {param_int("at", 0, "", 0, 1e12)};
+    fatal.concurrency = Concurrency::Unlimited;
+    fatal.cardinality = Cardinality::OneToOne;
+    register_stage<FatalStage>(r, fatal);
+
+    register_stage<TestSink>(r, sink_contract("test_sink", false, false));
+    register_stage<TestSink>(r, sink_contract("test_batch_sink", true, false));
+    register_stage<TestSink>(r, sink_contract("test_ordered_sink", false, true));
+  });
+}
+
+}  // namespace histoflow::testing
