@@ -49,5 +49,20 @@ done
 check trace-summary 0 "$flowrun" trace summary "$work/trace.json"; contains trace-columns "p95 ms"
 check trace-missing 1 "$flowrun" trace summary "$work/none.json"
 
+# Ctrl-C: the run stops cleanly with status 130 and leaves no output that looks complete.
+"$flowrun" run "$root/graphs/demo.toml" --set tiles.count=100000000 --set experiment.output="$work/interrupted" \
+  --progress off >"$work/out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [[ -e "$work/interrupted" ]] && break; sleep 0.1; done
+sleep 1
+kill -INT $pid
+wait $pid
+status=$?
+if [[ $status -eq 130 ]]; then passed=$((passed + 1)); echo "ok sigint-status"
+else failed=$((failed + 1)); echo "FAIL sigint: status $status, expected 130"; sed 's/^/    /' "$work/out"; fi
+contains sigint-summary "run cancelled"
+leftovers=$(find "$work/interrupted" -name 'color_features.csv' -o -name 'tiles_kept.tsv' -o -name '*.tmp-*' | wc -l)
+[[ $leftovers -eq 0 ]] && { passed=$((passed + 1)); echo "ok sigint-no-partial-output"; } || { failed=$((failed + 1)); echo "FAIL sigint left $leftovers partial files"; }
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -154,9 +154,10 @@ class NodeEmitter final : public Emitter {
     if (packet->kind != outputs[port].kind)
       throw std::logic_error("stage emitted a packet of kind '" + packet->kind + "' on output '" + outputs[port].name +
                              "', whose contract kind is '" + outputs[port].kind + "'");
-    if (node_.contract.cardinality == Cardinality::OneToOne && input_ && emitted_ports_.size() == 1)
+    if (node_.contract.cardinality == Cardinality::OneToOne && input_ && emitted_ > 0)
       throw std::logic_error("stage declared one-to-one emitted a second packet for one input");
-    emitted_ports_.push_back(port);
+    ++emitted_;
+    if (port < 64) emitted_mask_ |= std::uint64_t{1} << port;
     Envelope out;
     out.packet = std::move(packet);
     if (input_) {
@@ -165,12 +166,14 @@ class NodeEmitter final : public Emitter {
     }
     node_.send(out, port);
   }
-  const std::vector<std::size_t>& emitted_ports() const { return emitted_ports_; }
+  bool emitted_on(std::size_t port) const { return port < 64 && (emitted_mask_ >> port & 1U); }
 
  private:
   StageNode& node_;
   const Envelope* input_;
-  std::vector<std::size_t> emitted_ports_;
+  // Plain counters, not a vector: the per-call path allocates nothing of its own.
+  std::size_t emitted_ = 0;
+  std::uint64_t emitted_mask_ = 0;
 };
 
 // Source items: every packet of one generate() call shares the item's ticket; sequence numbers count
@@ -315,10 +318,8 @@ void StageNode::process(const Envelope& envelope) {
   if (forward_tombstones) {
     // Ordered consumers downstream need every sequence number: send a placeholder where nothing went.
     Envelope tombstone{nullptr, envelope.ticket, envelope.sequence, 0, Control::Tombstone};
-    for (std::size_t port = 0; port < successors.size(); ++port) {
-      const auto& sent = emitter.emitted_ports();
-      if (std::find(sent.begin(), sent.end(), port) == sent.end()) send(tombstone, port);
-    }
+    for (std::size_t port = 0; port < successors.size(); ++port)
+      if (!emitter.emitted_on(port)) send(tombstone, port);
   }
 }
 

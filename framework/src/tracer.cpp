@@ -3,7 +3,8 @@
 #include "histoflow/tracer.hpp"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
+#include <cstdio>
+#include <iomanip>
 #include <stdexcept>
 
 #include "histoflow/atomic_file.hpp"
@@ -62,50 +63,82 @@ void Tracer::counter(std::size_t stage, std::int64_t queue_depth) {
 
 void Tracer::finish() { end_ = Clock::now(); }
 
+namespace {
+
+// Writes a JSON string literal; item ids come from file names, so anything may be in them.
+void write_json_string(std::ostream& out, const std::string& text) {
+  out << '"';
+  for (const char c : text) {
+    switch (c) {
+      case '"': out << "\\\""; break;
+      case '\\': out << "\\\\"; break;
+      case '\n': out << "\\n"; break;
+      case '\t': out << "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+          out << escaped;
+        } else {
+          out << c;
+        }
+    }
+  }
+  out << '"';
+}
+
+}  // namespace
+
+// Streams the events straight to the file: millions of events must not become a DOM in memory first.
 void Tracer::write(const std::filesystem::path& file) const {
-  using nlohmann::json;
-  json events = json::array();
-  events.push_back({{"ph", "M"}, {"pid", 1}, {"tid", 0}, {"name", "process_name"}, {"args", {{"name", "flowrun"}}}});
+  AtomicFile atomic(file);
+  std::ostream& out = atomic.stream();
+  out << std::fixed << std::setprecision(3);
+  out << "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
+  out << R"({"ph":"M","pid":1,"tid":0,"name":"process_name","args":{"name":"flowrun"}})";
   std::lock_guard lock(mutex_);
   for (const auto& buffer : buffers_) {
-    events.push_back({{"ph", "M"},
-                      {"pid", 1},
-                      {"tid", buffer->thread_index},
-                      {"name", "thread_name"},
-                      {"args", {{"name", "thread " + std::to_string(buffer->thread_index)}}}});
+    const auto tid = buffer->thread_index;
+    out << ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":" << tid << R"(,"name":"thread_name","args":{"name":"thread )" << tid
+        << "\"}}";
     for (const auto& e : buffer->events) {
       const StageInfo& stage = stages_.at(e.stage);
+      const double ts = static_cast<double>(e.begin_ns) / 1000.0;
       if (e.is_span) {
-        events.push_back({{"ph", "X"},
-                          {"pid", 1},
-                          {"tid", buffer->thread_index},
-                          {"name", stage.id},
-                          {"cat", stage.type},
-                          {"ts", static_cast<double>(e.begin_ns) / 1000.0},
-                          {"dur", static_cast<double>(e.end_ns - e.begin_ns) / 1000.0},
-                          {"args", e.value < 0 ? json{{"phase", "flush"}} : json{{"items", e.items}, {"batch", e.value}}}});
+        out << ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":" << tid << ",\"name\":";
+        write_json_string(out, stage.id);
+        out << ",\"cat\":";
+        write_json_string(out, stage.type);
+        out << ",\"ts\":" << ts << ",\"dur\":" << static_cast<double>(e.end_ns - e.begin_ns) / 1000.0 << ",\"args\":{";
+        if (e.value < 0) {
+          out << "\"phase\":\"flush\"}}";
+        } else {
+          out << "\"items\":";
+          write_json_string(out, e.items);
+          out << ",\"batch\":" << e.value << "}}";
+        }
       } else {
-        events.push_back({{"ph", "C"},
-                          {"pid", 1},
-                          {"tid", buffer->thread_index},
-                          {"name", "queue " + stage.id},
-                          {"ts", static_cast<double>(e.begin_ns) / 1000.0},
-                          {"args", {{"depth", e.value}}}});
+        out << ",\n{\"ph\":\"C\",\"pid\":1,\"tid\":" << tid << ",\"name\":";
+        write_json_string(out, "queue " + stage.id);
+        out << ",\"ts\":" << ts << ",\"args\":{\"depth\":" << e.value << "}}";
       }
     }
   }
   std::vector<const StageInfo*> ordered;
   for (const auto& s : stages_) ordered.push_back(&s);
   std::stable_sort(ordered.begin(), ordered.end(), [](const StageInfo* a, const StageInfo* b) { return a->rank < b->rank; });
-  json stages = json::array();
-  for (const auto* s : ordered) stages.push_back({{"id", s->id}, {"type", s->type}, {"concurrency", s->concurrency}});
-  json document = {{"traceEvents", std::move(events)},
-                   {"displayTimeUnit", "ms"},
-                   {"histoflow",
-                    {{"version", kVersion},
-                     {"wall_us", std::chrono::duration<double, std::micro>(end_ - start_).count()},
-                     {"stages", std::move(stages)}}}};
-  write_file_atomically(file, document.dump() + "\n");
+  out << "\n],\"histoflow\":{\"version\":";
+  write_json_string(out, kVersion);
+  out << ",\"wall_us\":" << std::chrono::duration<double, std::micro>(end_ - start_).count() << ",\"stages\":[";
+  for (std::size_t i = 0; i < ordered.size(); ++i) {
+    out << (i ? "," : "") << "{\"id\":";
+    write_json_string(out, ordered[i]->id);
+    out << ",\"type\":";
+    write_json_string(out, ordered[i]->type);
+    out << ",\"concurrency\":" << ordered[i]->concurrency << "}";
+  }
+  out << "]}}\n";
+  atomic.commit();
 }
 
 }  // namespace histoflow
