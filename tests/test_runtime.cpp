@@ -49,6 +49,46 @@ delay_us = 1
   CHECK(result.items_retired == 1000000);
 }
 
+TEST_CASE("a gated output admits expanded packets under the tile budget", "[runtime][backpressure]") {
+  Observed::instance().reset();
+  const GraphSpec spec = load_valid(graph_text(R"(
+[stage.slides]
+use = "test_source"
+count = 40
+[stage.tiler]
+use = "test_tiler"
+input = "slides"
+tiles = 500
+[stage.counter]
+use = "test_tile_counter"
+input = "tiler"
+[stage.slow]
+use = "test_sink"
+input = "counter"
+delay_us = 5
+[stage.batched]
+use = "test_batch_sink"
+input = "counter"
+batch = 64
+release = false
+)", fresh_folder("gated"), 4, "max_tiles_in_flight = 24"));
+  const RunResult result = run_quietly(spec);
+  REQUIRE(result.status == RunStatus::Completed);
+  auto& observed = Observed::instance();
+  CHECK(observed.tiles_seen == 40 * 500);
+  // Each tile reaches two sinks and leaves the budget only when both are done; the counter drops at one.
+  CHECK(observed.peak_tiles_in_flight <= 24);
+  CHECK(result.peak_tiles_in_flight <= 24);
+  CHECK(result.peak_in_flight <= 4);
+  // The batched sink (64) is wider than the tile budget (24): stalled partial batches were flushed.
+  std::size_t batched = 0;
+  for (const auto& s : observed.seen("batched")) {
+    CHECK(s.batch_size <= 24);
+    batched += s.batch_size;
+  }
+  CHECK(batched == 40 * 500);
+}
+
 TEST_CASE("batching groups items and flushes the last partial batch", "[runtime][batching]") {
   Observed::instance().reset();
   const GraphSpec spec = load_valid(graph_text(R"(

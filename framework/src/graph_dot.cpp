@@ -31,7 +31,8 @@ std::string resolved_graph_toml(const GraphSpec& spec) {
     out << "description = " << value_to_string(spec.experiment.description) << "\n";
   out << "output = " << value_to_string(spec.experiment.output_dir.string()) << "\n";
   out << "seed = " << spec.experiment.seed << "\n\n[run]\n";
-  out << "max_in_flight = " << spec.run.max_in_flight << "\nthreads = " << spec.run.threads << "\n";
+  out << "max_in_flight = " << spec.run.max_in_flight << "\nmax_tiles_in_flight = " << spec.run.max_tiles_in_flight
+      << "\nthreads = " << spec.run.threads << "\n";
   if (!spec.plugin_paths.empty()) {
     std::vector<std::string> paths;
     for (const auto& p : spec.plugin_paths) paths.push_back(p.string());

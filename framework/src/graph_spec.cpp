@@ -219,11 +219,16 @@ class GraphReader {
     if (!node) return;
     const toml::table* table = node->as_table();
     if (!table) return error(node->source(), "", "'run' must be a table");
-    check_keys(*table, {"max_in_flight", "threads"}, "[run]", "run.");
+    check_keys(*table, {"max_in_flight", "max_tiles_in_flight", "threads"}, "[run]", "run.");
     if (const toml::node* n = table->get("max_in_flight")) {
       if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 1'000'000)
         error_at(*n, "run.max_in_flight", "run.max_in_flight must be an integer in [1, 1000000]");
       else spec.run.max_in_flight = n->as_integer()->get();
+    }
+    if (const toml::node* n = table->get("max_tiles_in_flight")) {
+      if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 10'000'000)
+        error_at(*n, "run.max_tiles_in_flight", "run.max_tiles_in_flight must be an integer in [1, 10000000]");
+      else spec.run.max_tiles_in_flight = n->as_integer()->get();
     }
     if (const toml::node* n = table->get("threads")) {
       if (!n->is_integer() || n->as_integer()->get() < 0 || n->as_integer()->get() > 4096)

@@ -7,6 +7,8 @@
 #include <tbb/task_arena.h>
 
 #include <nlohmann/json.hpp>
+#include <condition_variable>
+#include <deque>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -51,6 +53,7 @@ struct Envelope {
   std::uint64_t sequence = 0;  // per source and port: ordering key
   std::size_t port = 0;        // input port at the receiving stage
   Control control = Control::None;
+  bool admitted = false;       // passed the tile gate (for packets on gated outputs)
 };
 
 std::string item_label(const Packet& packet) {
@@ -91,6 +94,7 @@ class StageNode {
 
   void send(const Envelope& envelope, std::size_t port);  // to every successor of `port`
   bool has_pending_batch() const { return pending_count_.load() > 0; }
+  bool has_gated_output() const;
   void request_batch_flush();
 
  private:
@@ -108,8 +112,11 @@ class StageNode {
 
 class Run {
  public:
-  Run(const GraphSpec& spec, const RunOptions& options) : spec_(spec), options_(options), gate_(spec.run.max_in_flight) {}
+  Run(const GraphSpec& spec, const RunOptions& options)
+      : spec_(spec), options_(options), gate_(spec.run.max_in_flight), tile_gate_(spec.run.max_tiles_in_flight) {}
   RunResult execute();
+  // A packet for a gated output waits here until the tile gate admits it.
+  void enqueue_gated(StageNode& node, std::size_t port, Envelope envelope);
 
   // Shared with nodes.
   std::atomic<std::int64_t> active{0};  // envelopes queued or being processed anywhere
@@ -122,13 +129,32 @@ class Run {
  private:
   void create_stages();
   void drive_source(StageNode& node);
+  void feed_gated();
+  bool quiescent() const { return sources_running_.load() == 0 && pending_total_.load() == 0 && active.load() == 0; }
+  void check_stall();
   void monitor(ProgressReporter& progress);
+  void drain();
   void flush_all();
   void write_outputs(const RunResult& result);
 
   const GraphSpec& spec_;
   const RunOptions& options_;
-  Gate gate_;  // declared before the graph: tickets held by queued envelopes return here on teardown
+  // Gates are declared before everything that holds tickets (pending packets, the graph), so tickets
+  // still held when a cancelled run is torn down return to a gate that is alive.
+  Gate gate_;       // source items
+  Gate tile_gate_;  // packets on gated outputs
+  struct PendingPacket {
+    StageNode* node = nullptr;
+    std::size_t port = 0;
+    Envelope envelope;
+  };
+  std::mutex pending_mutex_;
+  std::condition_variable pending_cv_;
+  std::deque<PendingPacket> pending_;
+  std::atomic<std::int64_t> pending_total_{0};  // queued here or being admitted
+  std::atomic<bool> feeder_exit_{false};
+  std::uint64_t retired_at_last_check_ = 0;
+  int stalled_checks_ = 0;
   std::mutex fail_mutex_;
   std::string fatal_message_;
   std::atomic<bool> failed_{false};
@@ -244,7 +270,15 @@ void StageNode::put(Envelope envelope) {
   else node_->try_put(std::move(envelope));
 }
 
+bool StageNode::has_gated_output() const {
+  return std::any_of(contract.outputs.begin(), contract.outputs.end(), [](const PortSpec& p) { return p.gated; });
+}
+
 void StageNode::send(const Envelope& envelope, std::size_t port) {
+  if (contract.outputs[port].gated && !envelope.admitted && envelope.control == Control::None) {
+    run_.enqueue_gated(*this, port, envelope);
+    return;
+  }
   for (const auto& [target, target_port] : successors[port]) {
     Envelope copy = envelope;
     copy.port = target_port;
@@ -399,27 +433,79 @@ void Run::drive_source(StageNode& node) {
   sources_running_.fetch_sub(1);
 }
 
+void Run::enqueue_gated(StageNode& node, std::size_t port, Envelope envelope) {
+  pending_total_.fetch_add(1);
+  {
+    std::lock_guard lock(pending_mutex_);
+    pending_.push_back({&node, port, std::move(envelope)});
+  }
+  pending_cv_.notify_one();
+}
+
+// Admits gated packets in emission order, each under a slot of the tile gate and with its own ticket
+// beside the one of the item it came from.
+void Run::feed_gated() {
+  for (;;) {
+    PendingPacket next;
+    {
+      std::unique_lock lock(pending_mutex_);
+      pending_cv_.wait_for(lock, std::chrono::milliseconds(5),
+                           [&] { return !pending_.empty() || feeder_exit_.load() || stop.load(); });
+      if (stop.load() || (feeder_exit_.load() && pending_.empty())) return;
+      if (pending_.empty()) continue;
+      next = std::move(pending_.front());
+      pending_.pop_front();
+    }
+    if (!tile_gate_.acquire(stop)) {
+      pending_total_.fetch_sub(1);
+      return;
+    }
+    std::shared_ptr<Ticket> own = std::make_shared<ItemTicket>(tile_gate_);
+    next.envelope.ticket = next.envelope.ticket
+                               ? std::make_shared<GroupTicket>(std::vector<std::shared_ptr<Ticket>>{next.envelope.ticket, own})
+                               : own;
+    next.envelope.admitted = true;
+    next.node->send(next.envelope, next.port);
+    pending_total_.fetch_sub(1);  // after send: `active` already counts what it started
+  }
+}
+
+// A stall: a source or the tile feeder waits for a slot and nothing moves, so the slots are held by
+// partial batches. It must persist over two checks without anything retiring, so that a slot just being
+// handed over is no stall.
+void Run::check_stall() {
+  const std::uint64_t retired = gate_.retired() + tile_gate_.retired();
+  const bool stalled = !stop.load() && gate_.waiting() + tile_gate_.waiting() > 0 && active.load() == 0 &&
+                       retired == retired_at_last_check_;
+  stalled_checks_ = stalled ? stalled_checks_ + 1 : 0;
+  retired_at_last_check_ = retired;
+  if (stalled_checks_ >= 2) {
+    for (auto& node : nodes_)
+      if (node->has_pending_batch()) node->request_batch_flush();
+    stalled_checks_ = 0;
+  }
+}
+
 void Run::monitor(ProgressReporter& progress) {
-  std::uint64_t retired_at_last_check = 0;
-  int stalled_checks = 0;
-  while (sources_running_.load() > 0) {
+  while (!quiescent()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (options_.cancel && options_.cancel->load() && !stop.load()) {
       stop.store(true);
       graph_->cancel();
     }
-    // A stall: every source waits for a slot and nothing moves, so the slots are held by partial batches.
-    // It must persist over two checks without an item retiring, so a slot just being handed over is no stall.
-    const bool stalled = !stop.load() && gate_.waiting() > 0 && gate_.waiting() >= sources_running_.load() &&
-                         active.load() == 0 && gate_.retired() == retired_at_last_check;
-    stalled_checks = stalled ? stalled_checks + 1 : 0;
-    retired_at_last_check = gate_.retired();
-    if (stalled_checks >= 2) {
-      for (auto& node : nodes_)
-        if (node->has_pending_batch()) node->request_batch_flush();
-      stalled_checks = 0;
-    }
+    if (stop.load() && sources_running_.load() == 0) return;
+    check_stall();
     progress.update(gate_.retired(), generated_.load());
+  }
+}
+
+// Waits until nothing is queued, admitted or running (used between end-of-stream flushes).
+void Run::drain() {
+  for (;;) {
+    graph_->wait_for_all();
+    if (stop.load() || (pending_total_.load() == 0 && active.load() == 0)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    check_stall();
   }
 }
 
@@ -429,7 +515,7 @@ void Run::flush_all() {
     StageNode& node = *nodes_[index];
     if (node.has_pending_batch()) {
       node.request_batch_flush();
-      graph_->wait_for_all();
+      drain();
     }
     NodeEmitter emitter(node, nullptr);
     const auto begin = Clock::now();
@@ -442,7 +528,7 @@ void Run::flush_all() {
       record_error(node, nullptr, 0, std::string("at end of stream: ") + e.what());
     }
     if (tracer) tracer->span(node.index, begin, Clock::now(), {}, -1);
-    graph_->wait_for_all();
+    drain();
   }
 }
 
@@ -460,6 +546,8 @@ void Run::write_outputs(const RunResult& result) {
   summary["items_generated"] = result.items_generated;
   summary["items_retired"] = result.items_retired;
   summary["peak_in_flight"] = result.peak_in_flight;
+  summary["peak_tiles_in_flight"] = result.peak_tiles_in_flight;
+  summary["max_tiles_in_flight"] = spec_.run.max_tiles_in_flight;
   summary["max_in_flight"] = spec_.run.max_in_flight;
   auto& errors_json = summary["errors"] = nlohmann::json::array();
   for (const auto& e : result.errors)
@@ -524,17 +612,22 @@ RunResult Run::execute() {
     arena.execute([&] {
       for (auto& node : nodes_) node->build(*graph_);
     });
-    std::vector<std::thread> sources;
+    std::vector<std::thread> threads;
     for (auto& node : nodes_)
       if (node->contract.is_source()) {
         sources_running_.fetch_add(1);
-        sources.emplace_back([this, n = node.get()] { drive_source(*n); });  // try_put submits into the graph's arena
+        threads.emplace_back([this, n = node.get()] { drive_source(*n); });  // try_put submits into the graph's arena
       }
+    if (std::any_of(nodes_.begin(), nodes_.end(), [](const auto& n) { return n->has_gated_output(); }))
+      threads.emplace_back([this] { feed_gated(); });
     monitor(progress);
-    for (auto& t : sources) t.join();
-    arena.execute([&] { graph_->wait_for_all(); });
+    arena.execute([&] { drain(); });
     if (options_.cancel && options_.cancel->load()) stop.store(true);
     if (!stop.load()) arena.execute([&] { flush_all(); });
+    feeder_exit_.store(true);
+    pending_cv_.notify_all();
+    for (auto& t : threads) t.join();
+    arena.execute([&] { graph_->wait_for_all(); });
     progress.update(gate_.retired(), generated_.load());
   }
   progress.finish();
@@ -552,6 +645,7 @@ RunResult Run::execute() {
   result.errors = error_log_->snapshot();
   result.items_generated = generated_.load();
   result.peak_in_flight = gate_.peak();
+  result.peak_tiles_in_flight = tile_gate_.peak();
   for (std::size_t index : spec_.topo_order) {
     const StageNode& node = *nodes_[index];
     result.stages.push_back({node.spec.id, node.calls.load(), node.errors.load(), node.busy_ns.load() / 1e9});
@@ -559,6 +653,7 @@ RunResult Run::execute() {
 
   // Queued envelopes of a cancelled run go with the graph; their tickets return to the gate.
   arena.execute([&] {
+    pending_.clear();
     nodes_.clear();
     graph_.reset();
   });

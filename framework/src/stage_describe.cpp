@@ -32,7 +32,7 @@ std::string describe_stage(const StageContract& c) {
   out << "outputs:\n";
   if (c.outputs.empty()) out << "  (none: this is a sink)\n";
   for (const auto& p : c.outputs)
-    out << "  " << p.name << " <" << p.kind << ">" << (p.may_be_unused ? " [may be unused]" : "") << "  " << p.doc << "\n";
+    out << "  " << p.name << " <" << p.kind << ">" << (p.may_be_unused ? " [may be unused]" : "") << (p.gated ? " [gated]" : "") << "  " << p.doc << "\n";
   out << "parameters:\n";
   if (c.params.empty()) out << "  (none)\n";
   for (const auto& p : c.params) {

@@ -27,9 +27,10 @@ PluginLoader& shared_loader() {
   return loader;
 }
 
-std::string graph_text(const std::string& stages, const std::filesystem::path& output, std::int64_t max_in_flight) {
+std::string graph_text(const std::string& stages, const std::filesystem::path& output, std::int64_t max_in_flight,
+                       const std::string& run_extra) {
   return "schema_version = 1\n[experiment]\nname = \"test\"\noutput = \"" + output.string() + "\"\nseed = 3\n[run]\nmax_in_flight = " +
-         std::to_string(max_in_flight) + "\n" + stages;
+         std::to_string(max_in_flight) + "\n" + run_extra + "\n" + stages;
 }
 
 GraphSpec load_valid(const std::string& text) {

@@ -17,7 +17,9 @@ std::filesystem::path fresh_folder(const std::string& name);
 PluginLoader& shared_loader();
 
 // Prefixes the standard header (schema_version, [experiment] with the given output folder).
-std::string graph_text(const std::string& stages, const std::filesystem::path& output, std::int64_t max_in_flight = 16);
+// `run_extra` adds lines to the [run] table.
+std::string graph_text(const std::string& stages, const std::filesystem::path& output, std::int64_t max_in_flight = 16,
+                       const std::string& run_extra = "");
 
 // Loads text as a graph; fails the test with every diagnostic when it is invalid.
 GraphSpec load_valid(const std::string& text);

@@ -21,6 +21,9 @@ void Observed::reset() {
   peak_in_flight = 0;
   generated = 0;
   sink_calls = 0;
+  tiles_in_flight = 0;
+  peak_tiles_in_flight = 0;
+  tiles_seen = 0;
 }
 
 void Observed::record(const std::string& stage, Seen seen) {
@@ -117,15 +120,56 @@ class TestExpand final : public Stage {
   std::int64_t copies_;
 };
 
+void update_peak(std::atomic<std::int64_t>& peak, std::int64_t now) {
+  std::int64_t seen = peak.load();
+  while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+  }
+}
+
+// Emits `tiles` packets per item on a gated output, like a tiler expanding a slide.
+class TestTiler final : public Stage {
+ public:
+  explicit TestTiler(const StageContext& c) : tiles_(c.params.get_int("tiles")) {}
+  void process(const PacketPtr& in, std::size_t, Emitter& out) override {
+    for (std::int64_t i = 0; i < tiles_; ++i) {
+      Packet tile;
+      tile.kind = "tile_ref";
+      tile.provenance = in->provenance;
+      tile.provenance.tile = TileCoord{i, 0, 0, 1};
+      tile.attributes["index"] = *in->attribute<std::int64_t>("index");
+      out.emit(std::move(tile));
+    }
+    // The item itself is done here: its tiles carry on under the tile budget.
+    Observed::instance().in_flight.fetch_sub(1);
+  }
+
+ private:
+  std::int64_t tiles_;
+};
+
+// The first stage after the tile gate: counts tiles admitted.
+class TestTileCounter final : public Stage {
+ public:
+  explicit TestTileCounter(const StageContext&) {}
+  void process(const PacketPtr& in, std::size_t, Emitter& out) override {
+    auto& observed = Observed::instance();
+    update_peak(observed.peak_tiles_in_flight, observed.tiles_in_flight.fetch_add(1) + 1);
+    observed.tiles_seen.fetch_add(1);
+    out.emit(in);
+  }
+};
+
 class TestSink final : public Stage {
  public:
-  explicit TestSink(const StageContext& c) : id_(c.stage_id), delay_us_(c.params.get_int("delay_us")) {}
+  explicit TestSink(const StageContext& c)
+      : id_(c.stage_id), delay_us_(c.params.get_int("delay_us")), release_(c.params.get_bool("release")) {}
   void process(const PacketPtr& in, std::size_t, Emitter&) override {
     spin_for(delay_us_);
     auto& observed = Observed::instance();
     observed.sink_calls.fetch_add(1);
     const std::size_t size = in->members.empty() ? 1 : in->members.size();
-    observed.in_flight.fetch_sub(static_cast<std::int64_t>(size));
+    const bool tiles = (in->members.empty() ? in->kind : in->members.front()->kind) == "tile_ref";
+    if (release_) (tiles ? observed.tiles_in_flight : observed.in_flight).fetch_sub(static_cast<std::int64_t>(size));
     if (record_) observed.record(id_, {in->provenance.item_id, in->provenance.sequence, size});
   }
   void flush(Emitter&) override { Observed::instance().flushed(id_); }
@@ -133,6 +177,7 @@ class TestSink final : public Stage {
  protected:
   std::string id_;
   std::int64_t delay_us_;
+  bool release_;
   bool record_ = true;
 };
 
@@ -153,7 +198,8 @@ StageContract sink_contract(std::string type, bool batched, bool ordered) {
   c.type = std::move(type);
   c.summary = "test sink";
   c.inputs = {{"items", kAnyKind, "", ordered}};
-  c.params = {param_int("delay_us", 0, "busy-wait per call", 0, 1e7)};
+  c.params = {param_int("delay_us", 0, "busy-wait per call", 0, 1e7),
+              param_bool("release", true, "decrement the in-flight counters (one sink per fan-out should)")};
   c.batched = batched;
   c.default_batch = 8;
   return c;
@@ -200,6 +246,26 @@ void register_test_stages() {
     fatal.concurrency = Concurrency::Unlimited;
     fatal.cardinality = Cardinality::OneToOne;
     register_stage<FatalStage>(r, fatal);
+
+    StageContract tiler;
+    tiler.type = "test_tiler";
+    tiler.summary = "test tiler";
+    tiler.inputs = {{"items", kItem, ""}};
+    PortSpec gated{"tiles", "tile_ref", ""};
+    gated.gated = true;
+    tiler.outputs = {gated};
+    tiler.params = {param_int("tiles", 100, "", 0, 1e9)};
+    tiler.concurrency = Concurrency::Unlimited;
+    register_stage<TestTiler>(r, tiler);
+
+    StageContract counter;
+    counter.type = "test_tile_counter";
+    counter.summary = "test tile counter";
+    counter.inputs = {{"tiles", "tile_ref", ""}};
+    counter.outputs = {{"tiles", "tile_ref", ""}};
+    counter.concurrency = Concurrency::Unlimited;
+    counter.cardinality = Cardinality::OneToOne;
+    register_stage<TestTileCounter>(r, counter);
 
     register_stage<TestSink>(r, sink_contract("test_sink", false, false));
     register_stage<TestSink>(r, sink_contract("test_batch_sink", true, false));

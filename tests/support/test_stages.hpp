@@ -30,6 +30,10 @@ class Observed {
   std::atomic<std::int64_t> peak_in_flight{0};
   std::atomic<std::int64_t> generated{0};
   std::atomic<std::int64_t> sink_calls{0};
+  // Tiles admitted past test_tile_counter and not yet consumed by a sink: checks the tile gate.
+  std::atomic<std::int64_t> tiles_in_flight{0};
+  std::atomic<std::int64_t> peak_tiles_in_flight{0};
+  std::atomic<std::int64_t> tiles_seen{0};
 
  private:
   mutable std::mutex mutex_;
@@ -37,8 +41,8 @@ class Observed {
   std::map<std::string, int> flushes_;
 };
 
-// Idempotent: registers test_source, test_map, test_expand, test_sink, test_batch_sink, test_ordered_sink,
-// test_fatal and test_slow.
+// Idempotent: registers test_source, test_map, test_expand, test_tiler (gated output), test_tile_counter,
+// test_sink, test_batch_sink, test_ordered_sink and test_fatal.
 void register_test_stages();
 
 }  // namespace histoflow::testing

@@ -19,6 +19,10 @@ struct PortSpec {
   bool ordered = false;
   // Outputs: the graph may leave this output unconsumed without an error.
   bool may_be_unused = false;
+  // Outputs: every packet is admitted under the graph's tile budget ([run] max_tiles_in_flight) before it
+  // reaches the next stage, so a stage that expands one item into thousands (a slide into its tiles)
+  // cannot flood memory. Packets wait, cheaply, in emission order until admitted.
+  bool gated = false;
 };
 
 struct ParamSpec {

@@ -53,6 +53,7 @@ struct Edge {
 
 struct RunSettings {
   std::int64_t max_in_flight = 16;  // source items admitted and not yet retired
+  std::int64_t max_tiles_in_flight = 256;  // packets on gated outputs admitted and not yet retired
   std::int64_t threads = 0;         // 0: all cores
 };
 

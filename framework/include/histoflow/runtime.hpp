@@ -40,6 +40,7 @@ struct RunResult {
   std::uint64_t items_generated = 0;    // source items
   std::uint64_t items_retired = 0;
   std::int64_t peak_in_flight = 0;      // highest number of source items admitted and not retired
+  std::int64_t peak_tiles_in_flight = 0;  // the same for packets on gated outputs
   double wall_seconds = 0;
   std::vector<StageStats> stages;
   int exit_code() const;                // 0, 1 (item errors or failure), 130 (cancelled)
