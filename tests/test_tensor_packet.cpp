@@ -35,7 +35,7 @@ TEST_CASE("tensor: wrap shares the owner's memory without copying", "[tensor]") 
   CHECK_THROWS(Tensor::wrap(nullptr, DType::Float32, {2, 2}, {1}, nullptr));
 }
 
-TEST_CASE("packets: immutable once shared; attributes are typed; batches keep members in order", "[packet]") {
+TEST_CASE("packets: immutable once shared, attributes typed, batches keep members in order", "[packet]") {
   Packet p;
   p.kind = "tile";
   p.provenance.item_id = "slide-1";

@@ -74,6 +74,14 @@ std::vector<PacketPtr> StageHarness::push(const PacketPtr& input, std::size_t po
 
 std::vector<PacketPtr> StageHarness::push_batch(const std::vector<PacketPtr>& members) { return push(make_batch(members)); }
 
+StageHarness::Generated StageHarness::generate_one() {
+  Generated result;
+  ports_.clear();
+  CollectingEmitter emitter(*contract_, result.packets, ports_, false);
+  result.more = stage_->generate(emitter);
+  return result;
+}
+
 std::vector<PacketPtr> StageHarness::generate_all() {
   std::vector<PacketPtr> out;
   std::vector<std::size_t> ports;

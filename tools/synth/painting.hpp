@@ -15,10 +15,10 @@ const char* zone_name(Zone z);
 
 struct Piece {
   Polygon polygon;
-  double cx = 0, cy = 0;      // centre of the generating ellipse
-  double fiber_angle = 0;     // direction of the stroma fibres, radians
-  double extent = 0;          // radius of a circle around (cx, cy) holding the polygon
-  int64_t pixels = 0;         // filled pixels (set by render_slide)
+  double cx = 0, cy = 0;       // centre of the generating ellipse
+  double fiber_angle = 0;      // direction of the stroma fibres, radians
+  double extent = 0;           // radius of a circle around (cx, cy) holding the polygon
+  int64_t pixels = 0;          // filled pixels (set by render_slide)
   int bbox[4] = {0, 0, 0, 0};  // x0, y0, x1, y1 (exclusive) of the filled pixels
 };
 
@@ -48,7 +48,8 @@ RenderedSlide render_slide(SlideGeometry& geom, const Stain& stain, uint64_t see
 
 // Patch classes, NCT-CRC-HE-like.
 const std::vector<std::string>& patch_classes();
-// size*size*3 RGB of one patch of class `cls` (one of patch_classes()).
-std::vector<uint8_t> render_patch(const std::string& cls, int size, uint64_t seed, const Stain& base);
+// size*size*3 RGB of one patch of class `cls` (one of patch_classes()), stained through `lut` with a small
+// per-patch variation of stain intensity and brightness.
+std::vector<uint8_t> render_patch(const std::string& cls, int size, uint64_t seed, const StainLut& lut);
 
 }  // namespace synth

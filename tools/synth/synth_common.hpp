@@ -129,8 +129,7 @@ void for_each_span(const Polygon& poly, int width, int height, F&& fn) {
     for (size_t i = 0; i < n; ++i) {
       const Point& a = poly[i];
       const Point& b = poly[(i + 1) % n];
-      if ((a.y <= yc) != (b.y <= yc))
-        xs.push_back(a.x + (yc - a.y) * double(b.x - a.x) / double(b.y - a.y));
+      if ((a.y <= yc) != (b.y <= yc)) xs.push_back(a.x + (yc - a.y) * double(b.x - a.x) / double(b.y - a.y));
     }
     std::sort(xs.begin(), xs.end());
     for (size_t k = 0; k + 1 < xs.size(); k += 2) {
@@ -145,7 +144,7 @@ void for_each_span(const Polygon& poly, int width, int height, F&& fn) {
 struct Stain {
   std::array<double, 3> i0{242, 240, 244};
   std::array<double, 3> h_od{0.65, 0.70, 0.29};  // haematoxylin: purple-blue
-  std::array<double, 3> e_od{0.09, 0.80, 0.40};  // eosin: pink
+  std::array<double, 3> e_od{0.08, 0.74, 0.36};  // eosin: pink
   double h_scale = 1.0;
   double e_scale = 1.0;
 };

@@ -29,6 +29,11 @@ class StageHarness {
   std::vector<PacketPtr> push(const PacketPtr& input, std::size_t port = 0);
   // For batched stages: wraps `members` into one batch packet, as the framework's batcher does.
   std::vector<PacketPtr> push_batch(const std::vector<PacketPtr>& members);
+  struct Generated {
+    std::vector<PacketPtr> packets;
+    bool more = false;  // what generate() returned
+  };
+  Generated generate_one();               // sources: one generate() call; exceptions propagate
   std::vector<PacketPtr> generate_all();  // sources: every packet until exhausted
   std::vector<PacketPtr> flush();
   void close();

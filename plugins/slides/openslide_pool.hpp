@@ -1,0 +1,60 @@
+#pragma once
+// Reused OpenSlide handles: a few per slide, shared by every stage of the process, never one open per tile.
+// A handle that reported an error is closed instead of being reused (OpenSlide handles stay in error state).
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <vector>
+
+typedef struct _openslide openslide_t;
+
+namespace histoflow::slides {
+
+class SlidePool {
+ public:
+  class Lease {
+   public:
+    Lease(SlidePool& pool, std::filesystem::path path, openslide_t* handle) : pool_(&pool), path_(std::move(path)), handle_(handle) {}
+    Lease(Lease&& other) noexcept : pool_(other.pool_), path_(std::move(other.path_)), handle_(other.handle_) { other.handle_ = nullptr; }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    openslide_t* get() const { return handle_; }
+    const std::filesystem::path& path() const { return path_; }
+
+   private:
+    SlidePool* pool_;
+    std::filesystem::path path_;
+    openslide_t* handle_;
+  };
+
+  SlidePool(std::size_t max_slides, std::size_t max_handles_per_slide)
+      : max_slides_(max_slides), max_handles_per_slide_(max_handles_per_slide) {}
+  ~SlidePool();
+
+  // A handle for `path`, reused when one is idle. Throws with the path and OpenSlide's reason on failure.
+  Lease acquire(const std::filesystem::path& path);
+  std::uint64_t opens() const;  // handles opened so far (for tests: reuse means few opens)
+
+  static SlidePool& shared();  // the process-wide pool used by the slide stages
+
+ private:
+  struct Entry {
+    std::vector<openslide_t*> idle;
+    int leased = 0;
+    std::uint64_t last_used = 0;
+  };
+  void give_back(const std::filesystem::path& path, openslide_t* handle);
+  void evict_locked();
+
+  mutable std::mutex mutex_;
+  std::map<std::filesystem::path, Entry> entries_;
+  std::size_t max_slides_;
+  std::size_t max_handles_per_slide_;
+  std::uint64_t clock_ = 0;
+  std::uint64_t opens_ = 0;
+};
+
+}  // namespace histoflow::slides

@@ -1,0 +1,139 @@
+// Patch datasets: the class-per-folder layout of NCT-CRC-HE-100K and CRC-VAL-HE-7K, or a CSV of path and
+// label. Class indices are stable (sorted class names, or the order given) and written to the output folder.
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "csv.hpp"
+#include "histoflow/atomic_file.hpp"
+#include "histoflow/stage.hpp"
+#include "image_decode.hpp"
+#include "resample.hpp"
+#include "slide_stages.hpp"
+
+namespace histoflow::slides {
+namespace {
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+class PatchFolder final : public Stage {
+ public:
+  explicit PatchFolder(const StageContext& context) : context_(context) {
+    const Params& p = context.params;
+    if (p.has("root")) root_ = p.get_string("root");
+    if (p.has("csv")) csv_ = p.get_string("csv");
+    if (root_.empty() == csv_.empty()) throw std::invalid_argument("give exactly one of root (class folders) or csv");
+    for (const auto& e : p.get_list("extensions")) extensions_.insert(lower(e));
+    classes_ = p.get_list("classes");
+    size_ = p.get_int("size");
+  }
+
+  void open() override {
+    ensure_vips();
+    std::vector<std::pair<std::filesystem::path, std::string>> found;  // (file, class name)
+    if (!csv_.empty()) {
+      const CsvTable table = read_csv(csv_, ',');
+      const int path_col = table.column(context_.params.get_string("path_column"));
+      const int label_col = table.column(context_.params.get_string("label_column"));
+      if (path_col < 0 || label_col < 0)
+        throw std::runtime_error(csv_.string() + ": needs columns '" + context_.params.get_string("path_column") + "' and '" +
+                                 context_.params.get_string("label_column") + "'");
+      for (const auto& record : table.records) {
+        if (record.fields.size() != table.header.size())
+          throw std::runtime_error(csv_.string() + ":" + std::to_string(record.line) + ": wrong number of fields");
+        std::filesystem::path file = record.fields[static_cast<std::size_t>(path_col)];
+        if (file.is_relative()) file = csv_.parent_path() / file;
+        found.emplace_back(file.lexically_normal(), record.fields[static_cast<std::size_t>(label_col)]);
+      }
+      base_ = csv_.parent_path();
+    } else {
+      std::error_code ec;
+      if (!std::filesystem::is_directory(root_, ec)) throw std::runtime_error("patch folder '" + root_.string() + "' does not exist");
+      for (const auto& class_dir : std::filesystem::directory_iterator(root_)) {
+        if (!class_dir.is_directory()) continue;
+        for (const auto& entry : std::filesystem::directory_iterator(class_dir.path()))
+          if (entry.is_regular_file() && extensions_.count(lower(entry.path().extension().string())))
+            found.emplace_back(entry.path(), class_dir.path().filename().string());
+      }
+      base_ = root_;
+    }
+    std::sort(found.begin(), found.end());  // deterministic order whatever the file system lists
+    std::set<std::string> names;
+    for (const auto& [file, name] : found) names.insert(name);
+    if (classes_.empty()) classes_.assign(names.begin(), names.end());
+    for (const auto& name : names)
+      if (std::find(classes_.begin(), classes_.end(), name) == classes_.end())
+        throw std::runtime_error("class '" + name + "' in the data is not in the classes list");
+    if (found.empty()) throw std::runtime_error("no images found in '" + (csv_.empty() ? root_ : csv_).string() + "'");
+    for (auto& [file, name] : found)
+      items_.push_back({std::move(file), static_cast<std::int64_t>(std::find(classes_.begin(), classes_.end(), name) - classes_.begin())});
+    nlohmann::json record = {{"classes", classes_}, {"source", (csv_.empty() ? root_ : csv_).string()}, {"images", items_.size()}};
+    write_file_atomically(context_.experiment.output_dir / (context_.stage_id + "_classes.json"), record.dump(2) + "\n");
+  }
+
+  std::int64_t size_hint() const override { return static_cast<std::int64_t>(items_.size()); }
+
+  bool generate(Emitter& out) override {
+    if (next_ >= items_.size()) return false;
+    const Item& item = items_[next_];
+    const std::size_t index = next_++;
+    const std::string id = item.file.lexically_relative(base_).string();
+    RgbImage image = decode_rgb(item.file);  // throws: an error record for this image, then the next one
+    if (size_ > 0 && (image.width != size_ || image.height != size_))
+      image = resize_rgb(image, static_cast<int>(size_), static_cast<int>(size_));
+    Packet patch;
+    patch.kind = kTileKind;
+    patch.provenance.item_id = id;
+    patch.provenance.sequence = index;
+    patch.provenance.tile = TileCoord{0, 0, 0, image.width};
+    patch.tensor = Tensor::zeros(DType::UInt8, {image.height, image.width, 3});
+    std::copy(image.pixels.begin(), image.pixels.end(), patch.tensor.data<std::uint8_t>());
+    patch.attributes["label"] = item.label;
+    patch.attributes["class"] = classes_[static_cast<std::size_t>(item.label)];
+    patch.attributes["path"] = item.file.string();
+    out.emit(std::move(patch));
+    return next_ < items_.size();
+  }
+
+ private:
+  struct Item {
+    std::filesystem::path file;
+    std::int64_t label;
+  };
+  StageContext context_;
+  std::filesystem::path root_, csv_, base_;
+  std::set<std::string> extensions_;
+  std::vector<std::string> classes_;
+  std::int64_t size_;
+  std::vector<Item> items_;
+  std::size_t next_ = 0;
+};
+
+}  // namespace
+
+void register_patch_folder(Registry& registry) {
+  StageContract c;
+  c.type = "patch_folder";
+  c.summary = "Reads a patch dataset (one folder per class, or a CSV of path and label) as labelled tiles";
+  c.doc = "Images (PNG, JPEG, TIFF) are decoded with libvips to RGB, alpha flattened onto white. Class indices follow\n"
+          "the sorted class names (or `classes`) and are written to <output>/<stage>_classes.json. An unreadable\n"
+          "image becomes an error record for that image; the others go on. Attributes: label, class, path.";
+  c.outputs = {{"tiles", kTileKind, "uint8 [H, W, 3] RGB patches"}};
+  c.params = {ParamSpec{"root", ParamType::Path, "Folder with one sub-folder per class", false, {}, {}, {}, {}},
+              ParamSpec{"csv", ParamType::Path, "CSV with a path and a label column (instead of root)", false, {}, {}, {}, {}},
+              param_string("path_column", "path", "CSV column with image paths (relative to the CSV)"),
+              param_string("label_column", "label", "CSV column with class names"),
+              ParamSpec{"extensions", ParamType::StringList, "File extensions read from class folders", false,
+                        std::vector<std::string>{".png", ".jpg", ".jpeg", ".tif", ".tiff"}, {}, {}, {}},
+              ParamSpec{"classes", ParamType::StringList, "Class names in index order; empty: sorted names found", false,
+                        std::vector<std::string>{}, {}, {}, {}},
+              param_int("size", 0, "Resize patches to size x size; 0: keep", 0, 4096)};
+  c.example = "[stage.patches]\nuse = \"patch_folder\"\nroot = \"data/NCT-CRC-HE-100K\"\n";
+  register_stage<PatchFolder>(registry, std::move(c));
+}
+
+}  // namespace histoflow::slides

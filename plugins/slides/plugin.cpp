@@ -1,0 +1,15 @@
+#include "histoflow/plugin_api.hpp"
+#include "slide_stages.hpp"
+
+namespace {
+void register_slides(histoflow::Registry& registry) {
+  using namespace histoflow::slides;
+  register_slide_source(registry);
+  register_tissue_tiler(registry);
+  register_tile_reader(registry);
+  register_patch_folder(registry);
+}
+}  // namespace
+
+HISTOFLOW_PLUGIN("slides", "Slides in: cohort manifests, OpenSlide reading, tissue tiling, tile reading, patch datasets",
+                 register_slides)

@@ -1,0 +1,17 @@
+#pragma once
+// Resizing RGB tiles with antialiasing: area averaging when shrinking (every source pixel contributes by
+// its covered area, like OpenCV's INTER_AREA), bilinear when enlarging.
+#include <cstdint>
+
+#include "image.hpp"
+
+namespace histoflow::slides {
+
+void resize_rgb(const std::uint8_t* source, int source_width, int source_height, std::uint8_t* target, int target_width,
+                int target_height);
+RgbImage resize_rgb(const RgbImage& source, int width, int height);
+
+// OpenSlide's premultiplied ARGB (native-endian uint32) composited over white into RGB.
+void argb_over_white_to_rgb(const std::uint32_t* argb, std::size_t count, std::uint8_t* rgb);
+
+}  // namespace histoflow::slides

@@ -1,0 +1,89 @@
+// The cohort source: one packet per slide of a manifest, every manifest problem reported before any work.
+#include "histoflow/stage.hpp"
+#include "manifest.hpp"
+#include "slide_stages.hpp"
+
+namespace histoflow::slides {
+namespace {
+
+char delimiter_of(const std::string& text) {
+  if (text == "tab" || text == "\\t" || text == "\t") return '\t';
+  if (text.size() != 1) throw std::invalid_argument("delimiter must be one character or \"tab\", got '" + text + "'");
+  return text[0];
+}
+
+class SlideSource final : public Stage {
+ public:
+  explicit SlideSource(const StageContext& context) : context_(context) {
+    const Params& p = context.params;
+    file_ = p.get_string("manifest");
+    options_.slide_column = p.get_string("slide_column");
+    options_.id_column = p.get_string("id_column");
+    options_.patient_column = p.get_string("patient_column");
+    options_.label_columns = p.get_list("label_columns");
+    options_.cohort_column = p.get_string("cohort_column");
+    options_.mpp_column = p.get_string("mpp_column");
+    options_.delimiter = delimiter_of(p.get_string("delimiter"));
+    options_.skip_missing = p.get_string("on_missing") == "skip";
+  }
+
+  void open() override {
+    manifest_ = load_manifest(file_, options_);
+    for (const auto& skipped : manifest_.skipped)
+      context_.errors->add({context_.stage_id, "", 0, "skipped (on_missing = \"skip\"): " + skipped});
+  }
+
+  std::int64_t size_hint() const override { return static_cast<std::int64_t>(manifest_.slides.size()); }
+
+  bool generate(Emitter& out) override {
+    if (next_ >= manifest_.slides.size()) return false;
+    const SlideEntry& slide = manifest_.slides[next_];
+    Packet packet;
+    packet.kind = kSlideKind;
+    packet.provenance.item_id = slide.id;
+    packet.provenance.sequence = next_;
+    packet.attributes["slide_id"] = slide.id;
+    packet.attributes["path"] = slide.path.string();
+    packet.attributes["patient"] = slide.patient;
+    if (!slide.cohort.empty()) packet.attributes["cohort"] = slide.cohort;
+    if (slide.mpp) packet.attributes["mpp"] = *slide.mpp;
+    for (const auto& [column, value] : slide.labels) packet.attributes["label:" + column] = value;
+    out.emit(std::move(packet));
+    return ++next_ < manifest_.slides.size();
+  }
+
+ private:
+  StageContext context_;
+  std::string file_;
+  ManifestOptions options_;
+  Manifest manifest_;
+  std::size_t next_ = 0;
+};
+
+}  // namespace
+
+void register_slide_source(Registry& registry) {
+  StageContract c;
+  c.type = "slide_source";
+  c.summary = "Reads a cohort manifest (CSV) and emits one packet per slide with its patient and labels";
+  c.doc = "Relative slide paths resolve against the manifest's folder. Every problem in the manifest (missing\n"
+          "columns, missing files, duplicate slide ids, empty labels or patients, bad mpp values) is reported at\n"
+          "once when the run opens, before any slide is read. Attributes: slide_id, path, patient, cohort,\n"
+          "mpp (when the manifest has an mpp column), and label:<column> for each label column.";
+  c.outputs = {{"slides", kSlideKind, "one packet per slide"}};
+  c.params = {param_required("manifest", ParamType::Path, "Cohort manifest CSV"),
+              param_string("slide_column", "slide", "Column with the slide file path"),
+              param_string("id_column", "", "Column with the slide id; empty: the file name without extension"),
+              param_string("patient_column", "patient", "Column with the patient id; empty: one patient per slide"),
+              ParamSpec{"label_columns", ParamType::StringList, "Label columns (each must be non-empty)", false,
+                        std::vector<std::string>{"label"}, {}, {}, {}},
+              param_string("cohort_column", "", "Optional column naming the cohort or split"),
+              param_string("mpp_column", "", "Optional column with microns per pixel, overriding the slide's own"),
+              param_string("delimiter", ",", "Field delimiter: one character, or \"tab\""),
+              param_string("on_missing", "error", "A slide file that does not exist: fail the run, or skip it (recorded)",
+                           {"error", "skip"})};
+  c.example = "[stage.slides]\nuse = \"slide_source\"\nmanifest = \"data/tcga_crc.csv\"\nlabel_columns = [\"msi\"]\n";
+  register_stage<SlideSource>(registry, std::move(c));
+}
+
+}  // namespace histoflow::slides
