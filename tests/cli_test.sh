@@ -24,13 +24,13 @@ for cmd in run validate plugins describe graph trace; do
   check "help-$cmd" 0 "$flowrun" "$cmd" --help;            contains "help-$cmd-usage" "usage: flowrun $cmd"
 done
 check unknown-command 2 "$flowrun" frobnicate
-check unknown-option 2 "$flowrun" run "$root/graphs/demo.toml" --fast;  contains unknown-option-text "unknown option '--fast'"
-check plugins 0 "$flowrun" plugins;                        contains plugins-core "stages: color_stats csv_writer item_log synthetic_tiles tissue_filter"
+check unknown-option 2 "$flowrun" run "$root/graphs/synthetic_tiles.toml" --fast;  contains unknown-option-text "unknown option '--fast'"
+check plugins 0 "$flowrun" plugins;                        contains plugins-core "stages: color_stats csv_writer item_log null_sink synthetic_tiles tissue_filter"
 check describe 0 "$flowrun" describe csv_writer;           contains describe-example "example:"
 check describe-unknown 2 "$flowrun" describe nope
-check validate-demo 0 "$flowrun" validate "$root/graphs/demo.toml"
-check dot 0 "$flowrun" graph "$root/graphs/demo.toml" --dot; contains dot-edge '"tissue" -> "stats"'
-check dry-run 0 "$flowrun" run "$root/graphs/demo.toml" --dry-run --set experiment.output="$work/never"
+check validate-demo 0 "$flowrun" validate "$root/graphs/synthetic_tiles.toml"
+check dot 0 "$flowrun" graph "$root/graphs/synthetic_tiles.toml" --dot; contains dot-edge '"tissue" -> "stats"'
+check dry-run 0 "$flowrun" run "$root/graphs/synthetic_tiles.toml" --dry-run --set experiment.output="$work/never"
 [[ ! -e "$work/never" ]] && { passed=$((passed + 1)); echo "ok dry-run-writes-nothing"; } || { failed=$((failed + 1)); echo "FAIL dry-run wrote output"; }
 
 # An invalid graph starts no work: exit 2 and no output folder.
@@ -39,7 +39,7 @@ check invalid-graph 2 "$flowrun" run "$work/bad.toml";     contains invalid-line
 [[ ! -e "$work/bad" ]] && { passed=$((passed + 1)); echo "ok invalid-writes-nothing"; } || { failed=$((failed + 1)); echo "FAIL invalid graph wrote output"; }
 
 # The demo, small, traced: completes, writes its outputs, and the trace summary names a bottleneck.
-check demo-run 0 "$flowrun" run "$root/graphs/demo.toml" --set tiles.count=300 --set experiment.output="$work/demo" \
+check demo-run 0 "$flowrun" run "$root/graphs/synthetic_tiles.toml" --set tiles.count=300 --set experiment.output="$work/demo" \
   --trace "$work/trace.json" --progress lines --threads 2
 contains demo-summary "run completed: 300 items"
 contains demo-bottleneck "bottleneck: "
@@ -50,7 +50,7 @@ check trace-summary 0 "$flowrun" trace summary "$work/trace.json"; contains trac
 check trace-missing 1 "$flowrun" trace summary "$work/none.json"
 
 # Ctrl-C: the run stops cleanly with status 130 and leaves no output that looks complete.
-"$flowrun" run "$root/graphs/demo.toml" --set tiles.count=100000000 --set experiment.output="$work/interrupted" \
+"$flowrun" run "$root/graphs/synthetic_tiles.toml" --set tiles.count=100000000 --set experiment.output="$work/interrupted" \
   --progress off >"$work/out" 2>&1 &
 pid=$!
 for _ in $(seq 100); do [[ -e "$work/interrupted" ]] && break; sleep 0.1; done

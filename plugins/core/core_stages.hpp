@@ -12,6 +12,7 @@ void register_tissue_filter(Registry& registry);
 void register_color_stats(Registry& registry);
 void register_csv_writer(Registry& registry);
 void register_item_log(Registry& registry);
+void register_null_sink(Registry& registry);
 
 // Fraction of pixels in an RGB uint8 tile that are not background (not near-white, not near-black).
 double tissue_fraction(const Tensor& tile);

@@ -9,8 +9,9 @@ void register_core(histoflow::Registry& registry) {
   register_color_stats(registry);
   register_csv_writer(registry);
   register_item_log(registry);
+  register_null_sink(registry);
 }
 }  // namespace
 
-HISTOFLOW_PLUGIN("core", "Generic stages: synthetic tiles, tissue filter, colour statistics, CSV and log sinks",
+HISTOFLOW_PLUGIN("core", "Generic stages: synthetic tiles, tissue filter, colour statistics, CSV, log and null sinks",
                  register_core)

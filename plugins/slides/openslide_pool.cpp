@@ -12,11 +12,17 @@ SlidePool::Lease::~Lease() {
 
 SlidePool::~SlidePool() {
   for (auto& [path, entry] : entries_)
-    for (openslide_t* handle : entry.idle) openslide_close(handle);
+    for (auto& handle : entry.handles) openslide_close(handle.slide);
+}
+
+int SlidePool::Entry::users() const {
+  int n = opening;
+  for (const auto& h : handles) n += h.users;
+  return n;
 }
 
 SlidePool& SlidePool::shared() {
-  static SlidePool pool(64, 8);
+  static SlidePool pool(64, 1);  // one shared handle per slide: threads share its tile cache (measured fastest by tools/bench/bench-slides)
   return pool;
 }
 
@@ -30,12 +36,19 @@ SlidePool::Lease SlidePool::acquire(const std::filesystem::path& path) {
     std::lock_guard lock(mutex_);
     Entry& entry = entries_[path];
     entry.last_used = ++clock_;
-    ++entry.leased;
-    if (!entry.idle.empty()) {
-      openslide_t* handle = entry.idle.back();
-      entry.idle.pop_back();
-      return Lease(*this, path, handle);
+    Handle* best = nullptr;
+    std::size_t usable = 0;
+    for (auto& h : entry.handles)
+      if (!h.retired) {
+        ++usable;
+        if (!best || h.users < best->users) best = &h;
+      }
+    // Share the least used handle unless it is busy and another may still be opened.
+    if (best && (best->users == 0 || usable + static_cast<std::size_t>(entry.opening) >= handles_per_slide_)) {
+      ++best->users;
+      return Lease(*this, path, best->slide);
     }
+    ++entry.opening;
   }
   // Opening parses the file's directory structure: done outside the lock.
   std::error_code ec;
@@ -58,31 +71,41 @@ SlidePool::Lease SlidePool::acquire(const std::filesystem::path& path) {
     }
   }
   std::lock_guard lock(mutex_);
+  Entry& entry = entries_[path];
+  --entry.opening;
   if (!handle) {
-    --entries_[path].leased;
+    if (entry.users() == 0 && entry.handles.empty()) entries_.erase(path);
     throw std::runtime_error("cannot open slide '" + path.string() + "': " + failure);
   }
   ++opens_;
+  entry.handles.push_back({handle, 1, false});
   return Lease(*this, path, handle);
 }
 
-void SlidePool::give_back(const std::filesystem::path& path, openslide_t* handle) {
+void SlidePool::give_back(const std::filesystem::path& path, openslide_t* slide) {
   std::lock_guard lock(mutex_);
   Entry& entry = entries_[path];
-  --entry.leased;
-  if (openslide_get_error(handle) || entry.idle.size() >= max_handles_per_slide_) openslide_close(handle);
-  else entry.idle.push_back(handle);
+  for (auto it = entry.handles.begin(); it != entry.handles.end(); ++it) {
+    if (it->slide != slide) continue;
+    --it->users;
+    if (openslide_get_error(slide)) it->retired = true;
+    if (it->retired && it->users == 0) {
+      openslide_close(slide);
+      entry.handles.erase(it);
+    }
+    break;
+  }
   evict_locked();
 }
 
-// Keeps at most max_slides_ slides open: the least recently used idle ones are closed first.
+// Keeps at most max_slides_ slides open: the least recently used unused ones are closed first.
 void SlidePool::evict_locked() {
   while (entries_.size() > max_slides_) {
     auto victim = entries_.end();
     for (auto it = entries_.begin(); it != entries_.end(); ++it)
-      if (it->second.leased == 0 && (victim == entries_.end() || it->second.last_used < victim->second.last_used)) victim = it;
+      if (it->second.users() == 0 && (victim == entries_.end() || it->second.last_used < victim->second.last_used)) victim = it;
     if (victim == entries_.end()) return;  // every slide is in use
-    for (openslide_t* handle : victim->second.idle) openslide_close(handle);
+    for (auto& handle : victim->second.handles) openslide_close(handle.slide);
     entries_.erase(victim);
   }
 }

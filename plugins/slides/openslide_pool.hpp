@@ -1,6 +1,8 @@
 #pragma once
 // Reused OpenSlide handles: a few per slide, shared by every stage of the process, never one open per tile.
-// A handle that reported an error is closed instead of being reused (OpenSlide handles stay in error state).
+// OpenSlide handles are thread-safe and each holds a cache of decoded tiles, so threads share a slide's
+// handles (the least used one) rather than each opening its own: neighbouring tiles then hit the cache.
+// A handle that reported an error is retired and closed (OpenSlide handles stay in their error state).
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -30,8 +32,8 @@ class SlidePool {
     openslide_t* handle_;
   };
 
-  SlidePool(std::size_t max_slides, std::size_t max_handles_per_slide)
-      : max_slides_(max_slides), max_handles_per_slide_(max_handles_per_slide) {}
+  SlidePool(std::size_t max_slides, std::size_t handles_per_slide)
+      : max_slides_(max_slides), handles_per_slide_(handles_per_slide) {}
   ~SlidePool();
 
   // A handle for `path`, reused when one is idle. Throws with the path and OpenSlide's reason on failure.
@@ -41,10 +43,16 @@ class SlidePool {
   static SlidePool& shared();  // the process-wide pool used by the slide stages
 
  private:
+  struct Handle {
+    openslide_t* slide = nullptr;
+    int users = 0;
+    bool retired = false;  // reported an error: closed when its last user is done
+  };
   struct Entry {
-    std::vector<openslide_t*> idle;
-    int leased = 0;
+    std::vector<Handle> handles;
+    int opening = 0;  // handles being opened right now, outside the lock
     std::uint64_t last_used = 0;
+    int users() const;
   };
   void give_back(const std::filesystem::path& path, openslide_t* handle);
   void evict_locked();
@@ -52,7 +60,7 @@ class SlidePool {
   mutable std::mutex mutex_;
   std::map<std::filesystem::path, Entry> entries_;
   std::size_t max_slides_;
-  std::size_t max_handles_per_slide_;
+  std::size_t handles_per_slide_;
   std::uint64_t clock_ = 0;
   std::uint64_t opens_ = 0;
 };

@@ -15,5 +15,6 @@ void register_slide_source(Registry& registry);
 void register_tissue_tiler(Registry& registry);
 void register_tile_reader(Registry& registry);
 void register_patch_folder(Registry& registry);
+void register_grid_writer(Registry& registry);
 
 }  // namespace histoflow::slides

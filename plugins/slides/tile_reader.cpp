@@ -22,10 +22,14 @@ class TileReader final : public Stage {
     thread_local std::vector<std::uint32_t> argb;
     thread_local std::vector<std::uint8_t> rgb;
     argb.resize(static_cast<std::size_t>(read_size * read_size));
-    {
+    // A shared handle enters OpenSlide's sticky error state when any read on it fails, so a failed read is
+    // tried once more on a fresh handle: only a tile that fails twice is really broken.
+    for (int attempt = 0;; ++attempt) {
       auto lease = SlidePool::shared().acquire(path);
       openslide_read_region(lease.get(), argb.data(), where.x, where.y, where.level, read_size, read_size);
-      if (const char* error = openslide_get_error(lease.get()))
+      const char* error = openslide_get_error(lease.get());
+      if (!error) break;
+      if (attempt == 1)
         throw std::runtime_error("slide '" + ref->provenance.item_id + "': cannot read the tile at (" + std::to_string(where.x) +
                                  ", " + std::to_string(where.y) + ") level " + std::to_string(where.level) + ": " + error);
     }

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "histoflow/harness.hpp"
+#include "openslide_pool.hpp"
 #include "support/graph_helpers.hpp"
 #include "support/test_stages.hpp"
 
@@ -313,4 +314,25 @@ TEST_CASE("patch folder: classes in stable order, every image labelled, unreadab
   REQUIRE(classes.size() >= 4);
   CHECK(std::is_sorted(classes.begin(), classes.end()));
   for (std::size_t i = 0; i < classes.size(); ++i) CHECK(label_of_class[classes[i].get<std::string>()] == static_cast<std::int64_t>(i));
+}
+
+TEST_CASE("the handle pool reuses handles, closes the least recently used slides, and names failures", "[slides][pool]") {
+  slides::SlidePool pool(2, 1);
+  std::vector<std::filesystem::path> paths;
+  for (const auto& s : layout()["slides"])
+    if (s["cohort"] == "train") paths.push_back(kCohort / s["path"].get<std::string>());
+  REQUIRE(paths.size() >= 3);
+  for (int i = 0; i < 50; ++i) {
+    auto a = pool.acquire(paths[0]);
+    auto b = pool.acquire(paths[0]);  // concurrent users share the slide's handle
+    CHECK(a.get() == b.get());
+  }
+  CHECK(pool.opens() == 1);
+  { auto c = pool.acquire(paths[1]); }
+  { auto d = pool.acquire(paths[2]); }  // a third slide: the least recently used one is closed
+  { auto e = pool.acquire(paths[0]); }
+  CHECK(pool.opens() == 4);
+  CHECK_THROWS_WITH(pool.acquire(kCohort / "bad" / "not_a_slide.svs"),
+                    Catch::Contains("not_a_slide.svs") && Catch::Contains("not a slide format"));
+  CHECK_THROWS_WITH(pool.acquire(kCohort / "bad" / "empty.tiff"), Catch::Contains("the file is empty"));
 }
