@@ -60,3 +60,16 @@ TEST_CASE("packets: immutable once shared, attributes typed, batches keep member
   CHECK(batch->provenance.sequence == 9);
   CHECK_THROWS(make_batch({}));
 }
+
+#include "histoflow/sha256.hpp"
+
+TEST_CASE("sha256 matches the FIPS 180-4 test vectors", "[sha256]") {
+  CHECK(histoflow::sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(histoflow::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(histoflow::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  histoflow::Sha256 million;
+  const std::string a(1000, 'a');
+  for (int i = 0; i < 1000; ++i) million.update(a.data(), a.size());
+  CHECK(million.hex_digest() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}

@@ -1,0 +1,49 @@
+#pragma once
+// Backbones: a torch module plus what the encoder needs to know about it. Each family (ViT, ResNet) is
+// registered under the names of its known configurations.
+#include <torch/torch.h>
+
+#include <array>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace histoflow::torchenc {
+
+// What a forward pass gives: the pieces the encoder's `output` parameter chooses from.
+struct BackboneOutput {
+  torch::Tensor cls;           // [B, D] (token models)
+  torch::Tensor patch_tokens;  // [B, N, D] (token models)
+  torch::Tensor pooled;        // [B, D] (convolutional models)
+};
+
+class Backbone {
+ public:
+  virtual ~Backbone() = default;
+  virtual torch::nn::Module& module() = 0;
+  virtual BackboneOutput forward(const torch::Tensor& images) = 0;  // normalised float NCHW
+  // Checkpoint keys that belong to heads this backbone does not use (classifier, DINO head): ignored.
+  virtual bool ignorable_key(const std::string& key) const = 0;
+};
+
+struct BackboneSpec {
+  std::string name;
+  std::string family;            // "vit" or "resnet"
+  std::string description;
+  int input_size = 224;          // default square input in pixels
+  std::array<double, 3> mean{0.485, 0.456, 0.406};
+  std::array<double, 3> std{0.229, 0.224, 0.225};
+  int dim = 0;                   // feature width of cls / patch tokens / pooled output
+  std::vector<std::string> outputs;  // supported `output` values
+  bool channels_last = false;    // CNNs run faster in NHWC on CPU
+  std::string weights_source;    // where people get the weights
+  std::function<std::unique_ptr<Backbone>()> create;
+};
+
+const std::map<std::string, BackboneSpec>& backbone_registry();
+const BackboneSpec& find_backbone(const std::string& name);  // throws listing the known names
+std::vector<std::string> backbone_names();
+
+}  // namespace histoflow::torchenc

@@ -1,0 +1,77 @@
+// The named backbone configurations. Adding a model family means adding a plugin that registers here
+// through its own names; these are the ones the benchmark of the paper compares.
+#include <stdexcept>
+
+#include "backbone.hpp"
+#include "resnet.hpp"
+#include "vit.hpp"
+
+namespace histoflow::torchenc {
+namespace {
+
+void add_dinov2(std::map<std::string, BackboneSpec>& r, const std::string& size, int dim, int depth, int heads, bool swiglu) {
+  for (const bool registers : {false, true}) {
+    VitConfig c;
+    c.dim = dim, c.depth = depth, c.heads = heads, c.swiglu = swiglu;
+    if (registers) c.registers = 4, c.interpolate_antialias = true, c.interpolate_offset = 0.0;
+    BackboneSpec s;
+    s.name = "dinov2_vit" + size + "14" + (registers ? "_reg" : "");
+    s.family = "vit";
+    s.description = "DINOv2 ViT-" + std::string(1, static_cast<char>(std::toupper(size[0]))) + "/14" +
+                    (registers ? " with 4 register tokens" : "") + (swiglu ? ", SwiGLU feed-forward" : "") +
+                    "; position embeddings for 518 px (37x37), interpolated to the input grid";
+    s.dim = dim;
+    s.outputs = {"cls", "mean_patch", "cls+mean_patch"};
+    s.weights_source = "facebookresearch/dinov2 hub checkpoints (" + s.name + "_pretrain.pth), or DINOv2-finetuned teacher checkpoints";
+    s.create = [c] { return make_vit(c); };
+    r.emplace(s.name, s);
+  }
+}
+
+std::map<std::string, BackboneSpec> build() {
+  std::map<std::string, BackboneSpec> r;
+  add_dinov2(r, "s", 384, 12, 6, false);
+  add_dinov2(r, "b", 768, 12, 12, false);
+  add_dinov2(r, "l", 1024, 24, 16, false);
+  add_dinov2(r, "g", 1536, 40, 24, true);
+  for (const bool truncated : {false, true}) {
+    BackboneSpec s;
+    s.name = truncated ? "resnet50_trunc" : "resnet50";
+    s.family = "resnet";
+    s.description = truncated ? "ResNet-50 (torchvision layout) truncated after layer3, average-pooled: 1024-d (CLAM)"
+                              : "ResNet-50 (torchvision layout), average-pooled layer4: 2048-d (ImageNet, RetCCL)";
+    s.dim = truncated ? 1024 : 2048;
+    s.outputs = {"pooled"};
+    s.channels_last = true;
+    s.weights_source = "torchvision ImageNet weights (resnet50-*.pth) or RetCCL; fc.* keys are ignored";
+    s.create = [truncated] { return make_resnet50(truncated); };
+    r.emplace(s.name, s);
+  }
+  return r;
+}
+
+}  // namespace
+
+const std::map<std::string, BackboneSpec>& backbone_registry() {
+  static const auto registry = build();
+  return registry;
+}
+
+std::vector<std::string> backbone_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, spec] : backbone_registry()) names.push_back(name);
+  return names;
+}
+
+const BackboneSpec& find_backbone(const std::string& name) {
+  const auto& r = backbone_registry();
+  auto it = r.find(name);
+  if (it == r.end()) {
+    std::string known;
+    for (const auto& n : backbone_names()) known += (known.empty() ? "" : ", ") + n;
+    throw std::invalid_argument("unknown backbone '" + name + "' (known: " + known + ")");
+  }
+  return it->second;
+}
+
+}  // namespace histoflow::torchenc

@@ -1,0 +1,12 @@
+#include <torch/version.h>
+
+#include "torch_stages.hpp"
+// The LibTorch version goes into the handshake: one process can hold only one LibTorch.
+#define HISTOFLOW_PLUGIN_TORCH_VERSION TORCH_VERSION
+#include "histoflow/plugin_api.hpp"
+
+namespace {
+void register_torch(histoflow::Registry& registry) { histoflow::torchenc::register_torch_encoder(registry); }
+}  // namespace
+
+HISTOFLOW_PLUGIN("torch", "Encoders: batched LibTorch feature extraction with DINOv2 ViTs and ResNet-50", register_torch)

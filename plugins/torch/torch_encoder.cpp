@@ -1,0 +1,167 @@
+// The encoder stage: batches of uint8 tiles in, one feature row per tile out, with provenance.
+// Preprocessing runs on the target device; the model runs in inference mode at the chosen precision.
+#include <thread>
+
+#include "backbone.hpp"
+#include "histoflow/stage.hpp"
+#include "torch_stages.hpp"
+#include "weights.hpp"
+
+namespace histoflow::torchenc {
+namespace {
+
+torch::Device parse_device(const std::string& text) {
+  if (text == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (text == "cpu") return torch::Device(torch::kCPU);
+  if (text == "cuda" || text.rfind("cuda:", 0) == 0) {
+    const int index = text == "cuda" ? 0 : std::stoi(text.substr(5));
+    const auto count = static_cast<int>(torch::cuda::device_count());
+    if (index >= count)
+      throw FatalError("device '" + text + "' requested, but " +
+                       (count == 0 ? std::string("no CUDA device is available to this LibTorch") : std::to_string(count) + " CUDA device(s) exist"));
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw FatalError("device must be auto, cpu, cuda or cuda:N, got '" + text + "'");
+}
+
+class TorchEncoder final : public Stage {
+ public:
+  explicit TorchEncoder(const StageContext& context)
+      : id_(context.stage_id), spec_(find_backbone(context.params.get_string("backbone"))), device_(torch::kCPU) {
+    const Params& p = context.params;
+    if (p.has("weights")) weights_file_ = p.get_string("weights");
+    synthetic_ = p.get_bool("synthetic_weights");
+    if (weights_file_.empty() == !synthetic_)
+      throw std::invalid_argument("give weights = \"<file>\", or synthetic_weights = true for tests (not both)");
+    device_text_ = p.get_string("device");
+    precision_ = p.get_string("precision");
+    threads_ = p.get_int("threads");
+    output_ = p.get_string("output");
+    if (output_ == "auto") output_ = spec_.outputs.front();
+    if (std::find(spec_.outputs.begin(), spec_.outputs.end(), output_) == spec_.outputs.end()) {
+      std::string known;
+      for (const auto& o : spec_.outputs) known += (known.empty() ? "" : ", ") + o;
+      throw std::invalid_argument("output '" + output_ + "' is not available for " + spec_.name + " (it gives: " + known + ")");
+    }
+    input_size_ = p.get_int("input_size") > 0 ? p.get_int("input_size") : spec_.input_size;
+  }
+
+  void open() override {
+    device_ = parse_device(device_text_);
+    if (precision_ == "fp16" && !device_.is_cuda()) throw FatalError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32");
+    // LibTorch defaults to one intra-op thread here: the encoder owns the cores it is given.
+    at::set_num_threads(threads_ > 0 ? static_cast<int>(threads_) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    backbone_ = spec_.create();
+    if (synthetic_) {
+      deterministic_init(backbone_->module());
+      identity_ = "histoflow-init-v1";
+    } else {
+      const LoadedWeights weights = read_weights(weights_file_);
+      load_into(*backbone_, weights, weights_file_);
+      identity_ = weights.sha256;
+    }
+    dtype_ = precision_ == "bf16" ? torch::kBFloat16 : precision_ == "fp16" ? torch::kFloat16 : torch::kFloat32;
+    backbone_->module().to(device_, dtype_);
+    backbone_->module().eval();
+    if (spec_.channels_last) {
+      // LibTorch's C++ modules have no to(memory_format): convert the 4-D weights one by one.
+      torch::NoGradGuard no_grad;
+      for (auto& p : backbone_->module().parameters())
+        if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+    auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
+    mean_ = torch::tensor({spec_.mean[0], spec_.mean[1], spec_.mean[2]}, options).view({1, 3, 1, 1});
+    std_ = torch::tensor({spec_.std[0], spec_.std[1], spec_.std[2]}, options).view({1, 3, 1, 1});
+  }
+
+  void process(const PacketPtr& batch, std::size_t, Emitter& out) override {
+    const auto& members = batch->members;
+    const Tensor& first = members.front()->tensor;
+    if (first.dtype() != DType::UInt8 || first.dim() != 3 || first.shape()[2] != 3)
+      throw std::invalid_argument("stage '" + id_ + "': tile '" + members.front()->provenance.item_id + "' is " + first.describe() +
+                                  ", expected uint8 [H, W, 3]");
+    const auto h = first.shape()[0], w = first.shape()[1];
+    auto host = torch::empty({static_cast<std::int64_t>(members.size()), h, w, 3},
+                             torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(device_.is_cuda()));
+    auto* dst = host.data_ptr<std::uint8_t>();
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      const Tensor& t = members[i]->tensor;
+      if (t.dtype() != DType::UInt8 || t.shape() != first.shape() || !t.is_contiguous())
+        throw std::invalid_argument("stage '" + id_ + "': tile '" + members[i]->provenance.item_id + "' is " + t.describe() +
+                                    ", but the batch's first tile is " + first.describe());
+      std::memcpy(dst + i * t.nbytes(), t.raw_data(), t.nbytes());
+    }
+    torch::InferenceMode inference;
+    auto x = host.to(device_, /*non_blocking=*/true).permute({0, 3, 1, 2}).to(torch::kFloat32).div_(255.0);
+    if (h != input_size_ || w != input_size_)
+      x = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                                                    .size(std::vector<std::int64_t>{input_size_, input_size_})
+                                                    .mode(torch::kBilinear)
+                                                    .align_corners(false)
+                                                    .antialias(true));
+    x = ((x - mean_) / std_).to(dtype_);
+    if (spec_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    const BackboneOutput y = backbone_->forward(x);
+    torch::Tensor features;
+    if (output_ == "cls") features = y.cls;
+    else if (output_ == "mean_patch") features = y.patch_tokens.mean(1);
+    else if (output_ == "cls+mean_patch") features = torch::cat({y.cls, y.patch_tokens.mean(1)}, 1);
+    else features = y.pooled;
+    features = features.to(torch::kCPU, torch::kFloat32).contiguous();
+
+    Packet result;
+    result.kind = "features";
+    auto owner = std::make_shared<torch::Tensor>(features);  // the framework tensor shares torch's buffer
+    result.tensor = Tensor::wrap(owner->data_ptr(), DType::Float32, owner->sizes().vec(), {}, owner);
+    result.rows.reserve(members.size());
+    for (const auto& m : members) result.rows.push_back(m->provenance);
+    result.attributes["encoder"] = spec_.name;
+    result.attributes["weights_sha256"] = identity_;
+    result.attributes["output"] = output_;
+    result.attributes["precision"] = precision_;
+    out.emit(std::move(result));
+  }
+
+ private:
+  std::string id_;
+  const BackboneSpec& spec_;
+  std::filesystem::path weights_file_;
+  bool synthetic_ = false;
+  std::string device_text_, precision_, output_, identity_;
+  std::int64_t threads_ = 0, input_size_ = 224;
+  torch::Device device_;
+  torch::Dtype dtype_ = torch::kFloat32;
+  std::unique_ptr<Backbone> backbone_;
+  torch::Tensor mean_, std_;
+};
+
+}  // namespace
+
+void register_torch_encoder(Registry& registry) {
+  StageContract c;
+  c.type = "torch_encoder";
+  c.summary = "Encodes batches of tiles with a foundation-model backbone (LibTorch), one feature row per tile";
+  c.doc = "Preprocessing on the target device: float conversion, resize to the backbone's input size when tiles\n"
+          "differ (bilinear, antialiased), mean/std normalisation. Inference mode, no autograd state. The SHA-256\n"
+          "of the weights file is the model's identity (attribute weights_sha256). Backbones: `flowrun describe\n"
+          "torch_encoder` lists them under `backbone`; docs/encoders.md describes each.";
+  c.inputs = {{"tiles", "tile", "uint8 [H, W, 3] tiles (batched by the framework)"}};
+  c.outputs = {{"features", "features", "float32 [batch, D] with one provenance per row"}};
+  c.params = {ParamSpec{"backbone", ParamType::String, "Backbone configuration", true, {}, {}, {}, backbone_names()},
+              ParamSpec{"weights", ParamType::Path, "Weights: .safetensors, or a PyTorch .pth/.pt checkpoint", false, {}, {}, {}, {}},
+              param_bool("synthetic_weights", false, "Deterministic pseudo-random weights (histoflow-init-v1), for tests and benchmarks"),
+              param_string("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
+              param_string("precision", "fp32", "fp32; bf16 (CPU with AMX, or GPU); fp16 (GPU only)", {"fp32", "bf16", "fp16"}),
+              param_int("threads", 0, "Intra-op threads for LibTorch; 0: all cores", 0, 1024),
+              param_string("output", "auto", "cls, mean_patch or cls+mean_patch (token models), pooled (CNNs); auto: the first the backbone offers",
+                           {"auto", "cls", "mean_patch", "cls+mean_patch", "pooled"}),
+              param_int("input_size", 0, "Square input size in pixels; 0: the backbone's default", 0, 4096)};
+  c.batched = true;
+  c.default_batch = 32;
+  c.concurrency = Concurrency::Serial;  // one batch at a time; LibTorch uses all its threads inside
+  c.example = "[stage.encode]\nuse = \"torch_encoder\"\ninput = \"read\"\nbackbone = \"dinov2_vits14\"\n"
+              "weights = \"models/dinov2_vits14_pretrain.pth\"\nbatch = 64\nprecision = \"bf16\"\n";
+  register_stage<TorchEncoder>(registry, std::move(c));
+}
+
+}  // namespace histoflow::torchenc

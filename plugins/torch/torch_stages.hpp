@@ -1,0 +1,6 @@
+#pragma once
+#include "histoflow/registry.hpp"
+
+namespace histoflow::torchenc {
+void register_torch_encoder(Registry& registry);
+}

@@ -1,0 +1,186 @@
+#include "vit.hpp"
+
+#include <cmath>
+
+namespace histoflow::torchenc {
+namespace F = torch::nn::functional;
+
+int swiglu_hidden_width(int dim, double mlp_ratio) {
+  const int hidden = static_cast<int>(dim * mlp_ratio);
+  return (hidden * 2 / 3 + 7) / 8 * 8;  // DINOv2's SwiGLUFFNFused rounding
+}
+
+namespace {
+
+struct PatchEmbedImpl : torch::nn::Module {
+  torch::nn::Conv2d proj{nullptr};
+  PatchEmbedImpl(int dim, int patch) {
+    proj = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, dim, patch).stride(patch)));
+  }
+};
+TORCH_MODULE(PatchEmbed);
+
+struct LayerScaleImpl : torch::nn::Module {
+  torch::Tensor gamma;
+  explicit LayerScaleImpl(int dim) { gamma = register_parameter("gamma", torch::ones({dim})); }
+  torch::Tensor forward(const torch::Tensor& x) { return x * gamma; }
+};
+TORCH_MODULE(LayerScale);
+
+struct AttentionImpl : torch::nn::Module {
+  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  int heads;
+  double scale;
+  AttentionImpl(int dim, int heads_) : heads(heads_), scale(1.0 / std::sqrt(static_cast<double>(dim / heads_))) {
+    qkv = register_module("qkv", torch::nn::Linear(dim, dim * 3));
+    proj = register_module("proj", torch::nn::Linear(dim, dim));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const auto b = x.size(0), n = x.size(1), c = x.size(2);
+    auto parts = qkv(x).reshape({b, n, 3, heads, c / heads}).permute({2, 0, 3, 1, 4});
+    auto q = parts[0] * scale, k = parts[1], v = parts[2];  // the reference scales q before the product
+    auto attention = torch::softmax(torch::matmul(q, k.transpose(-2, -1)), -1);
+    return proj(torch::matmul(attention, v).transpose(1, 2).reshape({b, n, c}));
+  }
+};
+TORCH_MODULE(Attention);
+
+struct MlpImpl : torch::nn::Module {
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  MlpImpl(int dim, int hidden) {
+    fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
+    fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return fc2(F::gelu(fc1(x))); }
+};
+TORCH_MODULE(Mlp);
+
+struct SwiGluImpl : torch::nn::Module {
+  torch::nn::Linear w12{nullptr}, w3{nullptr};
+  SwiGluImpl(int dim, int hidden) {
+    w12 = register_module("w12", torch::nn::Linear(dim, 2 * hidden));
+    w3 = register_module("w3", torch::nn::Linear(hidden, dim));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto halves = w12(x).chunk(2, -1);
+    return w3(F::silu(halves[0]) * halves[1]);
+  }
+};
+TORCH_MODULE(SwiGlu);
+
+struct BlockImpl : torch::nn::Module {
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  Attention attn{nullptr};
+  LayerScale ls1{nullptr}, ls2{nullptr};
+  Mlp mlp{nullptr};
+  SwiGlu swiglu{nullptr};
+  explicit BlockImpl(const VitConfig& c) {
+    norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(c.eps)));
+    attn = register_module("attn", Attention(c.dim, c.heads));
+    if (c.layer_scale) ls1 = register_module("ls1", LayerScale(c.dim));
+    norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(c.eps)));
+    if (c.swiglu) swiglu = register_module("mlp", SwiGlu(c.dim, swiglu_hidden_width(c.dim, c.mlp_ratio)));
+    else mlp = register_module("mlp", Mlp(c.dim, static_cast<int>(c.dim * c.mlp_ratio)));
+    if (c.layer_scale) ls2 = register_module("ls2", LayerScale(c.dim));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    auto a = attn(norm1(x));
+    x = x + (ls1 ? ls1(a) : a);
+    auto m = swiglu ? swiglu(norm2(x)) : mlp(norm2(x));
+    return x + (ls2 ? ls2(m) : m);
+  }
+};
+TORCH_MODULE(Block);
+
+class VisionTransformer final : public torch::nn::Module {
+ public:
+  explicit VisionTransformer(const VitConfig& c) : config_(c) {
+    const int grid = c.img_size / c.patch_size;
+    patch_embed_ = register_module("patch_embed", PatchEmbed(c.dim, c.patch_size));
+    cls_token_ = register_parameter("cls_token", torch::zeros({1, 1, c.dim}));
+    pos_embed_ = register_parameter("pos_embed", torch::zeros({1, grid * grid + 1, c.dim}));
+    if (c.registers > 0) register_tokens_ = register_parameter("register_tokens", torch::zeros({1, c.registers, c.dim}));
+    mask_token_ = register_parameter("mask_token", torch::zeros({1, c.dim}));  // in the checkpoints; unused here
+    blocks_ = register_module("blocks", torch::nn::ModuleList());
+    for (int i = 0; i < c.depth; ++i) blocks_->push_back(Block(c));
+    norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(c.eps)));
+  }
+
+  torch::Tensor position_embeddings_for(std::int64_t h, std::int64_t w) {
+    const auto tokens = (h / config_.patch_size) * (w / config_.patch_size) + 1;
+    return position_embeddings(torch::zeros({1, tokens, config_.dim}), h, w);
+  }
+
+  BackboneOutput forward(const torch::Tensor& images) {
+    const auto b = images.size(0), h = images.size(2), w = images.size(3);
+    auto x = patch_embed_->proj(images).flatten(2).transpose(1, 2);
+    x = torch::cat({cls_token_.expand({b, -1, -1}).to(x.dtype()), x}, 1);
+    x = x + position_embeddings(x, h, w);
+    if (register_tokens_.defined())
+      x = torch::cat({x.slice(1, 0, 1), register_tokens_.expand({b, -1, -1}).to(x.dtype()), x.slice(1, 1)}, 1);
+    for (auto& block : *blocks_) x = block->as<Block>()->forward(x);
+    x = norm_(x);
+    BackboneOutput out;
+    out.cls = x.select(1, 0);
+    out.patch_tokens = x.slice(1, 1 + config_.registers);
+    return out;
+  }
+
+ private:
+  // The embeddings of the trained grid, resampled to this input's grid exactly as DINOv2 does: bicubic,
+  // with its scale-factor (+offset) convention, or an explicit size with antialiasing for the register models.
+  torch::Tensor position_embeddings(const torch::Tensor& x, std::int64_t h, std::int64_t w) {
+    const auto tokens = x.size(1) - 1, trained = pos_embed_.size(1) - 1;
+    if (tokens == trained && h == w) return pos_embed_;
+    const auto dtype = x.dtype();
+    auto pos = pos_embed_.to(torch::kFloat);
+    auto cls = pos.select(1, 0).unsqueeze(0);
+    const auto dim = x.size(-1);
+    const auto m = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(trained))));
+    const auto h0 = h / config_.patch_size, w0 = w / config_.patch_size;
+    auto grid = pos.slice(1, 1).reshape({1, m, m, dim}).permute({0, 3, 1, 2});
+    // recompute_scale_factor(false): the scale factor itself maps coordinates, as in the reference.
+    auto options = F::InterpolateFuncOptions().mode(torch::kBicubic).align_corners(false).antialias(config_.interpolate_antialias).recompute_scale_factor(false);
+    if (config_.interpolate_offset != 0)
+      options.scale_factor(std::vector<double>{(static_cast<double>(h0) + config_.interpolate_offset) / static_cast<double>(m),
+                                               (static_cast<double>(w0) + config_.interpolate_offset) / static_cast<double>(m)});
+    else
+      options.size(std::vector<std::int64_t>{h0, w0});
+    auto resized = F::interpolate(grid, options);
+    TORCH_CHECK(resized.size(2) == h0 && resized.size(3) == w0, "position embedding interpolation gave the wrong grid");
+    resized = resized.permute({0, 2, 3, 1}).reshape({1, -1, dim});
+    return torch::cat({cls, resized}, 1).to(dtype);
+  }
+
+  VitConfig config_;
+  PatchEmbed patch_embed_{nullptr};
+  torch::Tensor cls_token_, pos_embed_, register_tokens_, mask_token_;
+  torch::nn::ModuleList blocks_{nullptr};
+  torch::nn::LayerNorm norm_{nullptr};
+};
+
+// Modules live in shared_ptrs (LibTorch's modules() and clone() rely on shared_from_this).
+class VitBackbone final : public Backbone {
+ public:
+  explicit VitBackbone(const VitConfig& c) : net_(std::make_shared<VisionTransformer>(c)) {}
+  torch::nn::Module& module() override { return *net_; }
+  BackboneOutput forward(const torch::Tensor& images) override { return net_->forward(images); }
+  bool ignorable_key(const std::string& key) const override { return key.rfind("head.", 0) == 0; }
+  VisionTransformer& net() { return *net_; }
+
+ private:
+  std::shared_ptr<VisionTransformer> net_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backbone> make_vit(const VitConfig& config) { return std::make_unique<VitBackbone>(config); }
+
+torch::Tensor vit_position_embeddings(Backbone& vit, std::int64_t height, std::int64_t width) {
+  auto* backbone = dynamic_cast<VitBackbone*>(&vit);
+  if (!backbone) throw std::invalid_argument("not a vision transformer");
+  torch::NoGradGuard no_grad;
+  return backbone->net().position_embeddings_for(height, width);
+}
+
+}  // namespace histoflow::torchenc

@@ -1,0 +1,130 @@
+// Weights as published: nested PyTorch checkpoints with prefixes, safetensors, and every way they go wrong.
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "backbone.hpp"
+#include "histoflow/harness.hpp"
+#include "histoflow/sha256.hpp"
+#include "safetensors.hpp"
+#include "support/graph_helpers.hpp"
+#include "vit.hpp"
+#include "weights.hpp"
+
+using namespace histoflow;
+using namespace histoflow::torchenc;
+using histoflow::testing::fresh_folder;
+
+namespace {
+
+const std::filesystem::path kFixtures = std::filesystem::path(HISTOFLOW_SOURCE_DIR) / "tests" / "fixtures" / "encoders";
+
+std::unique_ptr<Backbone> tiny() {
+  VitConfig c;
+  c.dim = 64, c.depth = 2, c.heads = 2, c.swiglu = true;
+  return make_vit(c);
+}
+
+bool same_parameters(torch::nn::Module& a, torch::nn::Module& b) {
+  auto pa = a.named_parameters(true), pb = b.named_parameters(true);
+  for (const auto& p : pa)
+    if (!torch::equal(p.value(), pb[p.key()])) return false;
+  return true;
+}
+
+std::string read(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+void write(const std::filesystem::path& file, const std::string& bytes) { std::ofstream(file, std::ios::binary) << bytes; }
+
+}  // namespace
+
+TEST_CASE("a DINOv2 training checkpoint loads as published: unwrapped, teacher chosen, head ignored", "[torch][weights]") {
+  const auto file = kFixtures / "tiny_swiglu_teacher.pth";
+  const LoadedWeights w = read_weights(file);
+  CHECK(w.format == "pytorch");
+  CHECK(w.nesting == "model");
+  CHECK(w.sha256 == sha256_file(file));
+  auto loaded = tiny();
+  CHECK(load_into(*loaded, w, file) == "teacher.backbone.");
+  auto reference = tiny();
+  deterministic_init(reference->module());
+  CHECK(same_parameters(loaded->module(), reference->module()));
+}
+
+TEST_CASE("safetensors written and read back give the same model; the file hash is its identity", "[torch][weights]") {
+  auto reference = tiny();
+  deterministic_init(reference->module());
+  std::map<std::string, SafetensorsBlob> blobs;
+  for (const auto& p : reference->module().named_parameters(true)) {
+    const auto t = p.value().contiguous();
+    blobs[p.key()] = {"F32", t.sizes().vec(), std::string(static_cast<const char*>(t.data_ptr()), t.nbytes())};
+  }
+  const auto dir = fresh_folder("safetensors");
+  write_safetensors(dir / "tiny.safetensors", blobs, {{"format", "pt"}});
+  const LoadedWeights w = read_weights(dir / "tiny.safetensors");
+  CHECK(w.format == "safetensors");
+  auto loaded = tiny();
+  CHECK(load_into(*loaded, w, dir / "tiny.safetensors").empty());
+  CHECK(same_parameters(loaded->module(), reference->module()));
+}
+
+TEST_CASE("broken weight files fail clearly, naming the file", "[torch][weights][bad]") {
+  const auto dir = fresh_folder("bad-weights");
+  const std::string good = read(kFixtures / "dinov2_tiny_swiglu.safetensors");
+  // Truncated: the header's ranges point past the end.
+  write(dir / "truncated.safetensors", good.substr(0, good.size() / 2));
+  CHECK_THROWS_WITH(read_weights(dir / "truncated.safetensors"),
+                    Catch::Contains("truncated.safetensors") && Catch::Contains("outside"));
+  // A header that claims more bytes than the file has.
+  std::string lying = good;
+  lying[6] = '\x7f';
+  write(dir / "lying.safetensors", lying);
+  CHECK_THROWS_WITH(read_weights(dir / "lying.safetensors"), Catch::Contains("lying.safetensors") && Catch::Contains("the header claims"));
+  // A shape that disagrees with the byte range.
+  write_safetensors(dir / "shape.safetensors", {{"w", {"F32", {3, 3}, std::string(32, '\0')}}}, {});
+  CHECK_THROWS_WITH(read_weights(dir / "shape.safetensors"), Catch::Contains("tensor 'w'") && Catch::Contains("needs 36"));
+  // A corrupt PyTorch checkpoint.
+  const std::string pth = read(kFixtures / "tiny_swiglu_teacher.pth");
+  write(dir / "corrupt.pth", pth.substr(0, pth.size() / 3));
+  CHECK_THROWS_WITH(read_weights(dir / "corrupt.pth"), Catch::Contains("corrupt.pth"));
+  // Not a weights file at all.
+  write(dir / "notes.pth", "these are not weights");
+  CHECK_THROWS_WITH(read_weights(dir / "notes.pth"), Catch::Contains("notes.pth"));
+}
+
+TEST_CASE("weights for another architecture list every missing and unexpected key at once", "[torch][weights][bad]") {
+  const auto file = kFixtures / "tiny_swiglu_teacher.pth";
+  const LoadedWeights w = read_weights(file);
+  auto resnet = find_backbone("resnet50").create();
+  try {
+    load_into(*resnet, w, file);
+    FAIL("no error");
+  } catch (const std::runtime_error& e) {
+    const std::string text = e.what();
+    CHECK_THAT(text, Catch::Contains("tiny_swiglu_teacher.pth") && Catch::Contains("missing:") && Catch::Contains("conv1.weight"));
+  }
+  // Same family, another size: every tensor has the wrong shape.
+  auto vits = find_backbone("dinov2_vits14").create();
+  CHECK_THROWS_WITH(load_into(*vits, w, file), Catch::Contains("with another shape") && Catch::Contains("cls_token") &&
+                                                   Catch::Contains("missing") && Catch::Contains("blocks.11"));
+}
+
+TEST_CASE("encoder stage errors: unknown backbone, CUDA without a device, wrong tiles", "[torch][stage][bad]") {
+  testing::shared_loader();
+  CHECK_THROWS_WITH(StageHarness("use = \"torch_encoder\"\nbackbone = \"dinov2_vits15\"\nsynthetic_weights = true"),
+                    Catch::Contains("did you mean 'dinov2_vits14'"));
+  CHECK_THROWS_WITH(StageHarness("use = \"torch_encoder\"\nbackbone = \"resnet50\""), Catch::Contains("give weights"));
+  CHECK_THROWS_WITH(StageHarness("use = \"torch_encoder\"\nbackbone = \"resnet50\"\nsynthetic_weights = true\noutput = \"cls\""),
+                    Catch::Contains("output 'cls' is not available for resnet50"));
+  if (!torch::cuda::is_available())
+    CHECK_THROWS_WITH(StageHarness("use = \"torch_encoder\"\nbackbone = \"resnet50\"\nsynthetic_weights = true\ndevice = \"cuda:0\""),
+                      Catch::Contains("no CUDA device"));
+  StageHarness encoder("use = \"torch_encoder\"\nbackbone = \"resnet50_trunc\"\nsynthetic_weights = true\nthreads = 2");
+  Packet gray;
+  gray.kind = "tile";
+  gray.provenance.item_id = "slide-3";
+  gray.tensor = histoflow::Tensor::zeros(DType::Float32, {224, 224, 3});
+  CHECK_THROWS_WITH(encoder.push_batch({make_packet(std::move(gray))}), Catch::Contains("slide-3") && Catch::Contains("expected uint8"));
+}
