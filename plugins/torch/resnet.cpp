@@ -23,10 +23,11 @@ struct BottleneckImpl : torch::nn::Module {
                                                                        torch::nn::BatchNorm2d(planes * 4)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    auto out = torch::relu(bn1(conv1(x)));
-    out = torch::relu(bn2(conv2(out)));
+    // In-place activations and residual add, as torchvision does: less memory traffic per block.
+    auto out = bn1(conv1(x)).relu_();
+    out = bn2(conv2(out)).relu_();
     out = bn3(conv3(out));
-    return torch::relu(out + (downsample ? downsample->forward(x) : x));
+    return out.add_(downsample ? downsample->forward(x) : x).relu_();
   }
 };
 TORCH_MODULE(Bottleneck);
@@ -54,7 +55,7 @@ struct ResNet50 : torch::nn::Module {
     if (!truncated) layer4 = stage("layer4", 512, 3, 2);
   }
   torch::Tensor forward(const torch::Tensor& images) {
-    auto x = torch::relu(bn1(conv1(images)));
+    auto x = bn1(conv1(images)).relu_();
     x = torch::max_pool2d(x, 3, 2, 1);
     x = layer3->forward(layer2->forward(layer1->forward(x)));
     if (!truncated) x = layer4->forward(x);

@@ -1,0 +1,144 @@
+// Encoder throughput: images per second, achieved GFLOP/s, and that figure as a fraction of a matrix-multiply
+// peak measured in the same run on the same machine, for each backbone, precision and batch size.
+//   build/bin/bench_encoders [--backbones resnet50,dinov2_vits14] [--batches 16,32] [--precisions fp32,bf16]
+//                            [--threads N] [--seconds S] [--json FILE]
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "backbone.hpp"
+#include "vit.hpp"
+#include "weights.hpp"
+
+using namespace histoflow::torchenc;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
+
+// Multiply-adds counted as two FLOPs, for one image of `size` x `size` pixels.
+double vit_flops(const BackboneSpec& spec, int size) {
+  const bool swiglu = spec.name.find("vitg") != std::string::npos;
+  const double d = spec.dim, patches = std::pow(size / 14, 2);
+  const double depth = spec.name.find("vits") != std::string::npos || spec.name.find("vitb") != std::string::npos ? 12
+                       : spec.name.find("vitl") != std::string::npos                                               ? 24
+                                                                                                                   : 40;
+  const double n = patches + 1 + (spec.name.find("_reg") != std::string::npos ? 4 : 0);
+  const double hidden = swiglu ? swiglu_hidden_width(static_cast<int>(d), 4.0) : 4 * d;
+  const double mlp = swiglu ? 2 * n * d * 2 * hidden + 2 * n * hidden * d : 2 * 2 * n * d * hidden;
+  const double block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + mlp;
+  return depth * block + 2 * patches * 3 * 14 * 14 * d;
+}
+
+double resnet_flops(bool truncated, int size) {
+  double flops = 0;
+  int s = size / 2;  // conv1, stride 2
+  flops += 2.0 * s * s * 64 * 3 * 49;
+  s /= 2;  // max pool
+  int in = 64;
+  const int planes[4] = {64, 128, 256, 512}, blocks[4] = {3, 4, 6, 3};
+  for (int stage = 0; stage < (truncated ? 3 : 4); ++stage)
+    for (int b = 0; b < blocks[stage]; ++b) {
+      const int stride = (b == 0 && stage > 0) ? 2 : 1, p = planes[stage];
+      const int out = s / stride;
+      flops += 2.0 * s * s * p * in;           // 1x1 reduce (at the input resolution)
+      flops += 2.0 * out * out * p * p * 9;    // 3x3 (strided)
+      flops += 2.0 * out * out * p * 4 * p;    // 1x1 expand
+      if (b == 0) flops += 2.0 * out * out * p * 4 * in;  // downsample
+      in = p * 4;
+      s = out;
+    }
+  return flops;
+}
+
+double peak_gflops(torch::Dtype dtype, double seconds) {
+  const auto a = torch::randn({2048, 2048}).to(dtype), b = torch::randn({2048, 2048}).to(dtype);
+  torch::InferenceMode guard;
+  torch::mm(a, b);
+  int runs = 0;
+  const auto start = Clock::now();
+  while (std::chrono::duration<double>(Clock::now() - start).count() < seconds) {
+    torch::mm(a, b);
+    ++runs;
+  }
+  return runs * 2.0 * 2048 * 2048 * 2048 / std::chrono::duration<double>(Clock::now() - start).count() / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> backbones{"resnet50", "resnet50_trunc", "dinov2_vits14"}, precisions{"fp32", "bf16"};
+  std::vector<int> batches{16, 32};
+  int threads = static_cast<int>(std::thread::hardware_concurrency());
+  double seconds = 4;
+  std::string json_file;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string key = argv[i], value = argv[i + 1];
+    if (key == "--backbones") backbones = split(value);
+    else if (key == "--precisions") precisions = split(value);
+    else if (key == "--batches") {
+      batches.clear();
+      for (const auto& b : split(value)) batches.push_back(std::stoi(b));
+    } else if (key == "--threads") threads = std::stoi(value);
+    else if (key == "--seconds") seconds = std::stod(value);
+    else if (key == "--json") json_file = value;
+    else {
+      std::cerr << "unknown option " << key << "\n";
+      return 2;
+    }
+  }
+  at::set_num_threads(threads);
+  std::map<std::string, double> peak;
+  for (const auto& p : precisions) peak[p] = peak_gflops(p == "bf16" ? torch::kBFloat16 : torch::kFloat32, 2.0);
+  std::printf("encoder benchmark: %d threads; matrix-multiply peak (2048^3):", threads);
+  for (const auto& [p, g] : peak) std::printf(" %s %.0f GFLOP/s", p.c_str(), g);
+  std::printf("\n%-16s %-5s %6s %10s %10s %9s\n", "backbone", "prec", "batch", "images/s", "GFLOP/s", "of peak");
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& name : backbones) {
+    const BackboneSpec& spec = find_backbone(name);
+    const double flops = spec.family == "vit" ? vit_flops(spec, 224) : resnet_flops(name == "resnet50_trunc", 224);
+    for (const auto& precision : precisions) {
+      const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+      auto backbone = spec.create();
+      deterministic_init(backbone->module());
+      backbone->module().to(dtype);
+      backbone->module().eval();
+      if (spec.channels_last) {
+        torch::NoGradGuard no_grad;
+        for (auto& p : backbone->module().parameters())
+          if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+      }
+      for (const int batch : batches) {
+        torch::InferenceMode guard;
+        auto x = torch::randn({batch, 3, 224, 224}).to(dtype);
+        if (spec.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+        backbone->forward(x);  // warm-up: oneDNN primitive creation, allocator
+        int runs = 0;
+        const auto start = Clock::now();
+        while (runs < 2 || std::chrono::duration<double>(Clock::now() - start).count() < seconds) {
+          backbone->forward(x);
+          ++runs;
+        }
+        const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+        const double images = runs * batch / elapsed, gflops = images * flops / 1e9;
+        std::printf("%-16s %-5s %6d %10.1f %10.1f %8.0f%%\n", name.c_str(), precision.c_str(), batch, images, gflops,
+                    100 * gflops / peak[precision]);
+        std::fflush(stdout);
+        results.push_back({{"backbone", name}, {"precision", precision}, {"batch", batch}, {"images_per_second", images},
+                           {"gflops", gflops}, {"peak_gflops", peak[precision]}, {"threads", threads}});
+      }
+    }
+  }
+  if (!json_file.empty()) std::ofstream(json_file) << results.dump(2) << "\n";
+  return 0;
+}
