@@ -42,6 +42,10 @@ struct BackboneSpec {
   std::function<std::unique_ptr<Backbone>()> create;
 };
 
+// Moves the module to its device and dtype, switches to eval, and for CNNs stores 4-D weights channels-last
+// (LibTorch's C++ modules have no to(memory_format)).
+void prepare_for_inference(Backbone& backbone, const BackboneSpec& spec, torch::Device device, torch::Dtype dtype);
+
 const std::map<std::string, BackboneSpec>& backbone_registry();
 const BackboneSpec& find_backbone(const std::string& name);  // throws listing the known names
 std::vector<std::string> backbone_names();

@@ -52,6 +52,15 @@ std::map<std::string, BackboneSpec> build() {
 
 }  // namespace
 
+void prepare_for_inference(Backbone& backbone, const BackboneSpec& spec, torch::Device device, torch::Dtype dtype) {
+  backbone.module().to(device, dtype);
+  backbone.module().eval();
+  if (!spec.channels_last) return;
+  torch::NoGradGuard no_grad;
+  for (auto& p : backbone.module().parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
 const std::map<std::string, BackboneSpec>& backbone_registry() {
   static const auto registry = build();
   return registry;

@@ -61,14 +61,7 @@ class TorchEncoder final : public Stage {
       identity_ = weights.sha256;
     }
     dtype_ = precision_ == "bf16" ? torch::kBFloat16 : precision_ == "fp16" ? torch::kFloat16 : torch::kFloat32;
-    backbone_->module().to(device_, dtype_);
-    backbone_->module().eval();
-    if (spec_.channels_last) {
-      // LibTorch's C++ modules have no to(memory_format): convert the 4-D weights one by one.
-      torch::NoGradGuard no_grad;
-      for (auto& p : backbone_->module().parameters())
-        if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
-    }
+    prepare_for_inference(*backbone_, spec_, device_, dtype_);
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
     mean_ = torch::tensor({spec_.mean[0], spec_.mean[1], spec_.mean[2]}, options).view({1, 3, 1, 1});
     std_ = torch::tensor({spec_.std[0], spec_.std[1], spec_.std[2]}, options).view({1, 3, 1, 1});

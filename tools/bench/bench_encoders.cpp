@@ -111,13 +111,7 @@ int main(int argc, char** argv) {
       const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
       auto backbone = spec.create();
       deterministic_init(backbone->module());
-      backbone->module().to(dtype);
-      backbone->module().eval();
-      if (spec.channels_last) {
-        torch::NoGradGuard no_grad;
-        for (auto& p : backbone->module().parameters())
-          if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
-      }
+      prepare_for_inference(*backbone, spec, torch::kCPU, dtype);
       for (const int batch : batches) {
         torch::InferenceMode guard;
         auto x = torch::randn({batch, 3, 224, 224}).to(dtype);
