@@ -161,6 +161,20 @@ class GraphReader {
         value = std::move(list);
         break;
       }
+      case ParamType::FloatList: {
+        const auto* array = node.as_array();
+        if (!array) return wrong_type();
+        std::vector<double> list;
+        for (const auto& element : *array) {
+          if (!element.is_number()) {
+            report("parameter '" + spec.name + "' must be a list of numbers, but an element is " + node_type_name(element));
+            return {};
+          }
+          list.push_back(element.is_integer() ? static_cast<double>(element.as_integer()->get()) : element.as_floating_point()->get());
+        }
+        value = std::move(list);
+        break;
+      }
     }
     if (spec.min || spec.max) {
       const double number = spec.type == ParamType::Int ? static_cast<double>(std::get<std::int64_t>(value))

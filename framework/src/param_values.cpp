@@ -17,6 +17,7 @@ const char* param_type_name(ParamType type) {
     case ParamType::String: return "string";
     case ParamType::Path: return "path";
     case ParamType::StringList: return "list of strings";
+    case ParamType::FloatList: return "list of numbers";
   }
   return "?";
 }
@@ -54,6 +55,11 @@ std::string value_to_string(const Value& value) {
       for (std::size_t i = 0; i < v.size(); ++i) text += (i ? ", " : "") + quoted(v[i]);
       return text + "]";
     }
+    std::string operator()(const std::vector<double>& v) const {
+      std::string text = "[";
+      for (std::size_t i = 0; i < v.size(); ++i) text += (i ? ", " : "") + (*this)(v[i]);
+      return text + "]";
+    }
   };
   return std::visit(Visitor{}, value);
 }
@@ -88,6 +94,9 @@ const std::string& Params::get_string(const std::string& name) const {
 }
 const std::vector<std::string>& Params::get_list(const std::string& name) const {
   return get_as<std::vector<std::string>>(at(name), name, "list of strings");
+}
+const std::vector<double>& Params::get_float_list(const std::string& name) const {
+  return get_as<std::vector<double>>(at(name), name, "list of numbers");
 }
 
 std::string param_range_text(const ParamSpec& spec) {

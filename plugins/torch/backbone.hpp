@@ -26,11 +26,14 @@ class Backbone {
   virtual BackboneOutput forward(const torch::Tensor& images) = 0;  // normalised float NCHW
   // Checkpoint keys that belong to heads this backbone does not use (classifier, DINO head): ignored.
   virtual bool ignorable_key(const std::string& key) const = 0;
+  // Device, dtype and eval mode; for CNNs the 4-D weights channels-last (C++ modules have no
+  // to(memory_format)). TorchScript models override it: they carry their own parameters.
+  virtual void prepare(torch::Device device, torch::Dtype dtype, bool channels_last);
 };
 
 struct BackboneSpec {
   std::string name;
-  std::string family;            // "vit" or "resnet"
+  std::string family;            // "vit", "resnet" or "torchscript"
   std::string description;
   int input_size = 224;          // default square input in pixels
   std::array<double, 3> mean{0.485, 0.456, 0.406};
@@ -42,8 +45,6 @@ struct BackboneSpec {
   std::function<std::unique_ptr<Backbone>()> create;
 };
 
-// Moves the module to its device and dtype, switches to eval, and for CNNs stores 4-D weights channels-last
-// (LibTorch's C++ modules have no to(memory_format)).
 void prepare_for_inference(Backbone& backbone, const BackboneSpec& spec, torch::Device device, torch::Dtype dtype);
 
 const std::map<std::string, BackboneSpec>& backbone_registry();

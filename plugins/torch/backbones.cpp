@@ -47,18 +47,29 @@ std::map<std::string, BackboneSpec> build() {
     s.create = [truncated] { return make_resnet50(truncated); };
     r.emplace(s.name, s);
   }
+  BackboneSpec script;
+  script.name = "torchscript";
+  script.family = "torchscript";
+  script.description = "Any TorchScript file (weights = the .pt archive): declare input_size, mean, std and output_size";
+  script.outputs = {"pooled"};
+  script.weights_source = "torch.jit.trace or torch.jit.script of any model, saved with .save()";
+  r.emplace(script.name, script);  // created by the encoder from its weights file, not here
   return r;
 }
 
 }  // namespace
 
-void prepare_for_inference(Backbone& backbone, const BackboneSpec& spec, torch::Device device, torch::Dtype dtype) {
-  backbone.module().to(device, dtype);
-  backbone.module().eval();
-  if (!spec.channels_last) return;
+void Backbone::prepare(torch::Device device, torch::Dtype dtype, bool channels_last) {
+  module().to(device, dtype);
+  module().eval();
+  if (!channels_last) return;
   torch::NoGradGuard no_grad;
-  for (auto& p : backbone.module().parameters())
+  for (auto& p : module().parameters())
     if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
+void prepare_for_inference(Backbone& backbone, const BackboneSpec& spec, torch::Device device, torch::Dtype dtype) {
+  backbone.prepare(device, dtype, spec.channels_last);
 }
 
 const std::map<std::string, BackboneSpec>& backbone_registry() {

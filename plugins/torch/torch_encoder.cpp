@@ -3,7 +3,9 @@
 #include <thread>
 
 #include "backbone.hpp"
+#include "histoflow/sha256.hpp"
 #include "histoflow/stage.hpp"
+#include "torchscript.hpp"
 #include "torch_stages.hpp"
 #include "weights.hpp"
 
@@ -44,6 +46,13 @@ class TorchEncoder final : public Stage {
       throw std::invalid_argument("output '" + output_ + "' is not available for " + spec_.name + " (it gives: " + known + ")");
     }
     input_size_ = p.get_int("input_size") > 0 ? p.get_int("input_size") : spec_.input_size;
+    mean_values_ = p.get_float_list("mean").empty() ? std::vector<double>(spec_.mean.begin(), spec_.mean.end()) : p.get_float_list("mean");
+    std_values_ = p.get_float_list("std").empty() ? std::vector<double>(spec_.std.begin(), spec_.std.end()) : p.get_float_list("std");
+    if (mean_values_.size() != 3 || std_values_.size() != 3) throw std::invalid_argument("mean and std need 3 values (R, G, B)");
+    for (double s : std_values_)
+      if (!(s > 0)) throw std::invalid_argument("std values must be positive");
+    output_size_ = p.get_int("output_size");
+    if (spec_.family == "torchscript" && synthetic_) throw std::invalid_argument("a torchscript backbone needs weights = \"<file.pt>\"");
   }
 
   void open() override {
@@ -51,11 +60,15 @@ class TorchEncoder final : public Stage {
     if (precision_ == "fp16" && !device_.is_cuda()) throw FatalError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32");
     // LibTorch defaults to one intra-op thread here: the encoder owns the cores it is given.
     at::set_num_threads(threads_ > 0 ? static_cast<int>(threads_) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-    backbone_ = spec_.create();
-    if (synthetic_) {
+    if (spec_.family == "torchscript") {
+      backbone_ = load_torchscript(weights_file_);
+      identity_ = sha256_file(weights_file_);
+    } else if (synthetic_) {
+      backbone_ = spec_.create();
       deterministic_init(backbone_->module());
       identity_ = "histoflow-init-v1";
     } else {
+      backbone_ = spec_.create();
       const LoadedWeights weights = read_weights(weights_file_);
       load_into(*backbone_, weights, weights_file_);
       identity_ = weights.sha256;
@@ -63,8 +76,8 @@ class TorchEncoder final : public Stage {
     dtype_ = precision_ == "bf16" ? torch::kBFloat16 : precision_ == "fp16" ? torch::kFloat16 : torch::kFloat32;
     prepare_for_inference(*backbone_, spec_, device_, dtype_);
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
-    mean_ = torch::tensor({spec_.mean[0], spec_.mean[1], spec_.mean[2]}, options).view({1, 3, 1, 1});
-    std_ = torch::tensor({spec_.std[0], spec_.std[1], spec_.std[2]}, options).view({1, 3, 1, 1});
+    mean_ = torch::tensor(mean_values_, options).view({1, 3, 1, 1});
+    std_ = torch::tensor(std_values_, options).view({1, 3, 1, 1});
   }
 
   void process(const PacketPtr& batch, std::size_t, Emitter& out) override {
@@ -101,6 +114,9 @@ class TorchEncoder final : public Stage {
     else if (output_ == "cls+mean_patch") features = torch::cat({y.cls, y.patch_tokens.mean(1)}, 1);
     else features = y.pooled;
     features = features.to(torch::kCPU, torch::kFloat32).contiguous();
+    if (output_size_ > 0 && features.size(1) != output_size_)
+      throw FatalError("the model gives " + std::to_string(features.size(1)) + " features per tile, but output_size = " +
+                       std::to_string(output_size_));
 
     Packet result;
     result.kind = "features";
@@ -121,7 +137,8 @@ class TorchEncoder final : public Stage {
   std::filesystem::path weights_file_;
   bool synthetic_ = false;
   std::string device_text_, precision_, output_, identity_;
-  std::int64_t threads_ = 0, input_size_ = 224;
+  std::int64_t threads_ = 0, input_size_ = 224, output_size_ = 0;
+  std::vector<double> mean_values_, std_values_;
   torch::Device device_;
   torch::Dtype dtype_ = torch::kFloat32;
   std::unique_ptr<Backbone> backbone_;
@@ -148,7 +165,12 @@ void register_torch_encoder(Registry& registry) {
               param_int("threads", 0, "Intra-op threads for LibTorch; 0: all cores", 0, 1024),
               param_string("output", "auto", "cls, mean_patch or cls+mean_patch (token models), pooled (CNNs); auto: the first the backbone offers",
                            {"auto", "cls", "mean_patch", "cls+mean_patch", "pooled"}),
-              param_int("input_size", 0, "Square input size in pixels; 0: the backbone's default", 0, 4096)};
+              param_int("input_size", 0, "Square input size in pixels; 0: the backbone's default", 0, 4096),
+              ParamSpec{"mean", ParamType::FloatList, "Normalisation mean (R, G, B); empty: the backbone's", false,
+                        std::vector<double>{}, {}, {}, {}},
+              ParamSpec{"std", ParamType::FloatList, "Normalisation standard deviation (R, G, B); empty: the backbone's", false,
+                        std::vector<double>{}, {}, {}, {}},
+              param_int("output_size", 0, "Expected features per tile (checked); 0: not checked", 0, 1 << 20)};
   c.batched = true;
   c.default_batch = 32;
   c.concurrency = Concurrency::Serial;  // one batch at a time; LibTorch uses all its threads inside

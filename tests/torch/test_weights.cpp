@@ -128,3 +128,45 @@ TEST_CASE("encoder stage errors: unknown backbone, CUDA without a device, wrong 
   gray.tensor = histoflow::Tensor::zeros(DType::Float32, {224, 224, 3});
   CHECK_THROWS_WITH(encoder.push_batch({make_packet(std::move(gray))}), Catch::Contains("slide-3") && Catch::Contains("expected uint8"));
 }
+
+#include "convert.hpp"
+
+TEST_CASE("the converter writes safetensors that load to the same tensors", "[torch][weights][convert]") {
+  const auto dir = fresh_folder("convert");
+  const auto source = kFixtures / "tiny_swiglu_teacher.pth";
+  const auto report = convert_to_safetensors(source, dir / "out.safetensors");
+  CHECK(report.nesting == "model");
+  CHECK(report.source_sha256 == sha256_file(source));
+  const LoadedWeights original = read_weights(source), converted = read_weights(dir / "out.safetensors");
+  REQUIRE(converted.tensors.size() == original.tensors.size());
+  for (const auto& [name, tensor] : original.tensors) CHECK(torch::equal(converted.tensors.at(name), tensor));
+  // Reduced to a backbone, the converter checks strictly: these weights are not a ViT-S.
+  CHECK_THROWS_WITH(convert_to_safetensors(source, dir / "vits.safetensors", "dinov2_vits14"), Catch::Contains("do not fit"));
+  CHECK_FALSE(std::filesystem::exists(dir / "vits.safetensors"));
+}
+
+TEST_CASE("a TorchScript model runs through the encoder with declared size, normalisation and width", "[torch][torchscript]") {
+  histoflow::testing::shared_loader();
+  const auto f = read_weights(kFixtures / "torchscript_small.safetensors").tensors;
+  const auto model = (kFixtures / "torchscript_small.pt").string();
+  StageHarness encoder("use = \"torch_encoder\"\nbackbone = \"torchscript\"\nweights = \"" + model +
+                       "\"\ninput_size = 64\nmean = [0.5, 0.5, 0.5]\nstd = [0.25, 0.25, 0.25]\noutput_size = 5\nthreads = 2");
+  std::vector<PacketPtr> tiles;
+  const auto input = f.at("input").contiguous();
+  for (std::int64_t i = 0; i < 2; ++i) {
+    Packet tile;
+    tile.kind = "tile";
+    tile.tensor = histoflow::Tensor::zeros(DType::UInt8, {64, 64, 3});
+    std::memcpy(tile.tensor.raw_data(), input[i].data_ptr(), tile.tensor.nbytes());
+    tiles.push_back(make_packet(std::move(tile)));
+  }
+  const auto out = encoder.push_batch(tiles);
+  const auto ours = torch::from_blob(out[0]->tensor.raw_data(), {2, 5}, torch::kFloat32);
+  const auto reference = f.at("features");
+  CHECK(((ours - reference).norm() / reference.norm()).item<double>() < 1e-5);
+  CHECK(*out[0]->attribute<std::string>("weights_sha256") == sha256_file(model));
+  CHECK_THROWS_WITH(StageHarness("use = \"torch_encoder\"\nbackbone = \"torchscript\"\nsynthetic_weights = true"),
+                    Catch::Contains("needs weights"));
+  StageHarness wrong("use = \"torch_encoder\"\nbackbone = \"torchscript\"\nweights = \"" + model + "\"\ninput_size = 64\noutput_size = 7");
+  CHECK_THROWS_AS(wrong.push_batch(tiles), FatalError);
+}

@@ -19,6 +19,7 @@ class Params {
   bool get_bool(const std::string& name) const;
   const std::string& get_string(const std::string& name) const;  // String and Path
   const std::vector<std::string>& get_list(const std::string& name) const;
+  const std::vector<double>& get_float_list(const std::string& name) const;
   const std::map<std::string, Value>& all() const { return values_; }
 
  private:
