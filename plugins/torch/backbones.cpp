@@ -47,6 +47,35 @@ std::map<std::string, BackboneSpec> build() {
     s.create = [truncated] { return make_resnet50(truncated); };
     r.emplace(s.name, s);
   }
+  // timm-layout pathology models (their published weights use timm key names).
+  const auto add_timm = [&](const std::string& name, const std::string& description, VitConfig c, std::string source) {
+    c.timm = true, c.interpolate_antialias = true, c.interpolate_offset = 0.0;  // timm resamples to a size, antialiased
+    BackboneSpec s;
+    s.name = name;
+    s.family = "vit";
+    s.description = description;
+    s.dim = c.dim;
+    s.outputs = {"cls+mean_patch", "cls", "mean_patch"};  // what UNI and Virchow recommend comes first
+    s.weights_source = std::move(source);
+    s.create = [c] { return make_vit(c); };
+    r.emplace(s.name, s);
+  };
+  {
+    VitConfig uni;
+    uni.img_size = 224, uni.patch_size = 16, uni.dim = 1024, uni.depth = 24, uni.heads = 16;
+    add_timm("uni", "UNI: timm ViT-L/16 with LayerScale, 224 px", uni, "MahmoodLab/UNI pytorch_model.bin (timm keys)");
+    VitConfig virchow2;
+    virchow2.img_size = 224, virchow2.patch_size = 14, virchow2.dim = 1280, virchow2.depth = 32, virchow2.heads = 16;
+    virchow2.mlp_ratio = 5.3375, virchow2.swiglu_packed = true, virchow2.registers = 4, virchow2.no_embed_class = true;
+    add_timm("virchow2", "Virchow2: timm ViT-H/14 with 4 registers and packed SwiGLU, 224 px", virchow2,
+             "paige-ai/Virchow2 pytorch_model.bin (timm keys)");
+    VitConfig uni2;
+    uni2.img_size = 224, uni2.patch_size = 14, uni2.dim = 1536, uni2.depth = 24, uni2.heads = 24;
+    uni2.mlp_ratio = 2.66667 * 2, uni2.swiglu_packed = true, uni2.registers = 8, uni2.no_embed_class = true;
+    add_timm("uni2_h", "UNI2-h: timm ViT-H/14 with 8 registers and packed SwiGLU, 224 px", uni2,
+             "MahmoodLab/UNI2-h pytorch_model.bin (timm keys)");
+  }
+
   BackboneSpec script;
   script.name = "torchscript";
   script.family = "torchscript";

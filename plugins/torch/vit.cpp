@@ -68,25 +68,41 @@ struct SwiGluImpl : torch::nn::Module {
 };
 TORCH_MODULE(SwiGlu);
 
+// timm's GluMlp (SwiGLUPacked): fc1 to int(dim * ratio) channels, silu(first half) * second half, fc2.
+struct PackedSwiGluImpl : torch::nn::Module {
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  PackedSwiGluImpl(int dim, int hidden) {
+    fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
+    fc2 = register_module("fc2", torch::nn::Linear(hidden / 2, dim));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto halves = fc1(x).chunk(2, -1);
+    return fc2(F::silu(halves[0]) * halves[1]);
+  }
+};
+TORCH_MODULE(PackedSwiGlu);
+
 struct BlockImpl : torch::nn::Module {
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};
   LayerScale ls1{nullptr}, ls2{nullptr};
   Mlp mlp{nullptr};
   SwiGlu swiglu{nullptr};
+  PackedSwiGlu packed{nullptr};
   explicit BlockImpl(const VitConfig& c) {
     norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(c.eps)));
     attn = register_module("attn", Attention(c.dim, c.heads));
     if (c.layer_scale) ls1 = register_module("ls1", LayerScale(c.dim));
     norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(c.eps)));
-    if (c.swiglu) swiglu = register_module("mlp", SwiGlu(c.dim, swiglu_hidden_width(c.dim, c.mlp_ratio)));
+    if (c.swiglu_packed) packed = register_module("mlp", PackedSwiGlu(c.dim, static_cast<int>(c.dim * c.mlp_ratio)));
+    else if (c.swiglu) swiglu = register_module("mlp", SwiGlu(c.dim, swiglu_hidden_width(c.dim, c.mlp_ratio)));
     else mlp = register_module("mlp", Mlp(c.dim, static_cast<int>(c.dim * c.mlp_ratio)));
     if (c.layer_scale) ls2 = register_module("ls2", LayerScale(c.dim));
   }
   torch::Tensor forward(torch::Tensor x) {
     auto a = attn(norm1(x));
     x = x + (ls1 ? ls1(a) : a);
-    auto m = swiglu ? swiglu(norm2(x)) : mlp(norm2(x));
+    auto m = packed ? packed(norm2(x)) : swiglu ? swiglu(norm2(x)) : mlp(norm2(x));
     return x + (ls2 ? ls2(m) : m);
   }
 };
@@ -98,26 +114,36 @@ class VisionTransformer final : public torch::nn::Module {
     const int grid = c.img_size / c.patch_size;
     patch_embed_ = register_module("patch_embed", PatchEmbed(c.dim, c.patch_size));
     cls_token_ = register_parameter("cls_token", torch::zeros({1, 1, c.dim}));
-    pos_embed_ = register_parameter("pos_embed", torch::zeros({1, grid * grid + 1, c.dim}));
-    if (c.registers > 0) register_tokens_ = register_parameter("register_tokens", torch::zeros({1, c.registers, c.dim}));
-    mask_token_ = register_parameter("mask_token", torch::zeros({1, c.dim}));  // in the checkpoints; unused here
+    pos_embed_ = register_parameter("pos_embed", torch::zeros({1, grid * grid + (c.no_embed_class ? 0 : 1), c.dim}));
+    if (c.registers > 0)
+      register_tokens_ = register_parameter(c.timm ? "reg_token" : "register_tokens", torch::zeros({1, c.registers, c.dim}));
+    if (!c.timm) mask_token_ = register_parameter("mask_token", torch::zeros({1, c.dim}));  // in DINOv2 checkpoints; unused
     blocks_ = register_module("blocks", torch::nn::ModuleList());
     for (int i = 0; i < c.depth; ++i) blocks_->push_back(Block(c));
     norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(c.eps)));
   }
 
   torch::Tensor position_embeddings_for(std::int64_t h, std::int64_t w) {
-    const auto tokens = (h / config_.patch_size) * (w / config_.patch_size) + 1;
+    const auto tokens = (h / config_.patch_size) * (w / config_.patch_size) + (config_.no_embed_class ? 0 : 1);
     return position_embeddings(torch::zeros({1, tokens, config_.dim}), h, w);
   }
 
   BackboneOutput forward(const torch::Tensor& images) {
     const auto b = images.size(0), h = images.size(2), w = images.size(3);
     auto x = patch_embed_->proj(images).flatten(2).transpose(1, 2);
-    x = torch::cat({cls_token_.expand({b, -1, -1}).to(x.dtype()), x}, 1);
-    x = x + position_embeddings(x, h, w);
-    if (register_tokens_.defined())
-      x = torch::cat({x.slice(1, 0, 1), register_tokens_.expand({b, -1, -1}).to(x.dtype()), x.slice(1, 1)}, 1);
+    if (config_.no_embed_class) {
+      // timm: embeddings for the patches only; class and register tokens carry none.
+      x = x + position_embeddings(x, h, w);
+      std::vector<torch::Tensor> parts{cls_token_.expand({b, -1, -1}).to(x.dtype())};
+      if (register_tokens_.defined()) parts.push_back(register_tokens_.expand({b, -1, -1}).to(x.dtype()));
+      parts.push_back(x);
+      x = torch::cat(parts, 1);
+    } else {
+      x = torch::cat({cls_token_.expand({b, -1, -1}).to(x.dtype()), x}, 1);
+      x = x + position_embeddings(x, h, w);
+      if (register_tokens_.defined())
+        x = torch::cat({x.slice(1, 0, 1), register_tokens_.expand({b, -1, -1}).to(x.dtype()), x.slice(1, 1)}, 1);
+    }
     for (auto& block : *blocks_) x = block->as<Block>()->forward(x);
     x = norm_(x);
     BackboneOutput out;
@@ -130,15 +156,15 @@ class VisionTransformer final : public torch::nn::Module {
   // The embeddings of the trained grid, resampled to this input's grid exactly as DINOv2 does: bicubic,
   // with its scale-factor (+offset) convention, or an explicit size with antialiasing for the register models.
   torch::Tensor position_embeddings(const torch::Tensor& x, std::int64_t h, std::int64_t w) {
-    const auto tokens = x.size(1) - 1, trained = pos_embed_.size(1) - 1;
+    const std::int64_t prefix = config_.no_embed_class ? 0 : 1;
+    const auto tokens = x.size(1) - prefix, trained = pos_embed_.size(1) - prefix;
     if (tokens == trained && h == w) return pos_embed_;
     const auto dtype = x.dtype();
     auto pos = pos_embed_.to(torch::kFloat);
-    auto cls = pos.select(1, 0).unsqueeze(0);
     const auto dim = x.size(-1);
     const auto m = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(trained))));
     const auto h0 = h / config_.patch_size, w0 = w / config_.patch_size;
-    auto grid = pos.slice(1, 1).reshape({1, m, m, dim}).permute({0, 3, 1, 2});
+    auto grid = pos.slice(1, prefix).reshape({1, m, m, dim}).permute({0, 3, 1, 2});
     // recompute_scale_factor(false): the scale factor itself maps coordinates, as in the reference.
     auto options = F::InterpolateFuncOptions().mode(torch::kBicubic).align_corners(false).antialias(config_.interpolate_antialias).recompute_scale_factor(false);
     if (config_.interpolate_offset != 0)
@@ -149,7 +175,8 @@ class VisionTransformer final : public torch::nn::Module {
     auto resized = F::interpolate(grid, options);
     TORCH_CHECK(resized.size(2) == h0 && resized.size(3) == w0, "position embedding interpolation gave the wrong grid");
     resized = resized.permute({0, 2, 3, 1}).reshape({1, -1, dim});
-    return torch::cat({cls, resized}, 1).to(dtype);
+    if (prefix == 0) return resized.to(dtype);
+    return torch::cat({pos.select(1, 0).unsqueeze(0), resized}, 1).to(dtype);
   }
 
   VitConfig config_;

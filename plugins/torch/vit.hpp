@@ -18,6 +18,12 @@ struct VitConfig {
   bool interpolate_antialias = false;
   double interpolate_offset = 0.1;  // DINOv2's historical +0.1; 0 for the register models
   double eps = 1e-6;
+  // timm's layout (UNI, Virchow2, UNI2-h): reg_token instead of register_tokens, no mask_token, a packed
+  // SwiGLU (mlp.fc1 of width int(dim * mlp_ratio), halves gated), and, with no_embed_class, position
+  // embeddings for the patches only, added before the class and register tokens are prepended.
+  bool timm = false;
+  bool swiglu_packed = false;
+  bool no_embed_class = false;
 };
 
 std::unique_ptr<Backbone> make_vit(const VitConfig& config);

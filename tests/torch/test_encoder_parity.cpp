@@ -136,6 +136,28 @@ TEST_CASE("DINOv2 ViTs match the official code: plain, registers, SwiGLU, other 
   }
 }
 
+TEST_CASE("timm-layout ViTs match timm: UNI-style and Virchow2/UNI2-h-style", "[torch][parity][timm]") {
+  VitConfig uni;
+  uni.timm = true, uni.img_size = 224, uni.patch_size = 16, uni.dim = 64, uni.depth = 2, uni.heads = 2;
+  uni.interpolate_antialias = true, uni.interpolate_offset = 0.0;
+  VitConfig virchow = uni;
+  virchow.patch_size = 14, virchow.dim = 96, virchow.mlp_ratio = 5.3375, virchow.swiglu_packed = true;
+  virchow.registers = 4, virchow.no_embed_class = true;
+  for (const auto& [name, config] : {std::pair{std::string("timm_uni_tiny"), uni}, std::pair{std::string("timm_virchow_tiny"), virchow}}) {
+    auto net = initialised(make_vit(config));
+    CHECK(keys_of(net->module()) == reference_keys(name));
+    const auto f = fixture(name);
+    torch::NoGradGuard no_grad;
+    const auto y = net->forward(preprocess(f.at("input")));
+    const double cls = relative_error(y.cls, f.at("cls")), patches = relative_error(y.patch_tokens, f.at("patch_tokens"));
+    INFO(name << ": cls " << cls << ", patch tokens " << patches);
+    CHECK(cls < 1e-4);
+    CHECK(patches < 1e-4);
+  }
+  // The registered full-size configurations build with the layouts these tiny ones test.
+  for (const char* name : {"uni", "virchow2", "uni2_h"}) CHECK(find_backbone(name).family == "vit");
+}
+
 TEST_CASE("the torch_encoder stage reproduces the reference through its own preprocessing", "[torch][stage]") {
   testing::shared_loader();
   const auto f = fixture("dinov2_vits14");
