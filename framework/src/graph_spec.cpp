@@ -184,12 +184,12 @@ class GraphReader {
         return {};
       }
     }
-    if (!spec.choices.empty()) {
+    if (const auto choices = spec.allowed(); !choices.empty()) {
       const auto& text = std::get<std::string>(value);
-      if (std::find(spec.choices.begin(), spec.choices.end(), text) == spec.choices.end()) {
+      if (std::find(choices.begin(), choices.end(), text) == choices.end()) {
         std::string allowed;
-        for (const auto& c : spec.choices) allowed += (allowed.empty() ? "'" : ", '") + c + "'";
-        report("parameter '" + spec.name + "' = '" + text + "' is not one of " + allowed + detail::did_you_mean(text, spec.choices));
+        for (const auto& c : choices) allowed += (allowed.empty() ? "'" : ", '") + c + "'";
+        report("parameter '" + spec.name + "' = '" + text + "' is not one of " + allowed + detail::did_you_mean(text, choices));
         return {};
       }
     }

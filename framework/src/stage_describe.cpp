@@ -40,9 +40,9 @@ std::string describe_stage(const StageContract& c) {
     if (p.required) out << ", required";
     else out << ", default " << value_to_string(p.default_value);
     if (p.min || p.max) out << ", range " << param_range_text(p);
-    if (!p.choices.empty()) {
+    if (const auto choices = p.allowed(); !choices.empty()) {
       out << ", one of";
-      for (const auto& choice : p.choices) out << " " << choice;
+      for (const auto& choice : choices) out << " " << choice;
     }
     out << ")\n      " << p.doc << "\n";
   }

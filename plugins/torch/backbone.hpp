@@ -47,7 +47,9 @@ struct BackboneSpec {
 
 void prepare_for_inference(Backbone& backbone, const BackboneSpec& spec, torch::Device device, torch::Dtype dtype);
 
-const std::map<std::string, BackboneSpec>& backbone_registry();
+// The one backbone registry of the process (it lives in libhistoflow_torch.so, shared by every torch plugin).
+// A plugin adds a family by calling register_backbone from its registration function; see plugins/example_backbone.
+void register_backbone(BackboneSpec spec);  // throws when the name is taken
 const BackboneSpec& find_backbone(const std::string& name);  // throws listing the known names
 std::vector<std::string> backbone_names();
 

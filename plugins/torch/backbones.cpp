@@ -1,5 +1,6 @@
 // The named backbone configurations. Adding a model family means adding a plugin that registers here
 // through its own names; these are the ones the benchmark of the paper compares.
+#include <mutex>
 #include <stdexcept>
 
 #include "backbone.hpp"
@@ -101,26 +102,47 @@ void prepare_for_inference(Backbone& backbone, const BackboneSpec& spec, torch::
   backbone.prepare(device, dtype, spec.channels_last);
 }
 
-const std::map<std::string, BackboneSpec>& backbone_registry() {
-  static const auto registry = build();
-  return registry;
+namespace {
+struct BackboneRegistry {
+  BackboneRegistry() {
+    for (auto& [name, spec] : build()) specs.emplace(name, std::make_unique<BackboneSpec>(std::move(spec)));
+  }
+  std::mutex mutex;
+  std::map<std::string, std::unique_ptr<BackboneSpec>> specs;  // stable addresses for find_backbone
+};
+BackboneRegistry& registry() {
+  static BackboneRegistry r;
+  return r;
+}
+}  // namespace
+
+void register_backbone(BackboneSpec spec) {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  if (r.specs.count(spec.name)) throw std::runtime_error("backbone '" + spec.name + "' is registered twice");
+  if (!spec.create) throw std::runtime_error("backbone '" + spec.name + "' has no constructor");
+  const std::string name = spec.name;
+  r.specs.emplace(name, std::make_unique<BackboneSpec>(std::move(spec)));
 }
 
 std::vector<std::string> backbone_names() {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
   std::vector<std::string> names;
-  for (const auto& [name, spec] : backbone_registry()) names.push_back(name);
+  for (const auto& [name, spec] : r.specs) names.push_back(name);
   return names;
 }
 
 const BackboneSpec& find_backbone(const std::string& name) {
-  const auto& r = backbone_registry();
-  auto it = r.find(name);
-  if (it == r.end()) {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  auto it = r.specs.find(name);
+  if (it == r.specs.end()) {
     std::string known;
-    for (const auto& n : backbone_names()) known += (known.empty() ? "" : ", ") + n;
+    for (const auto& [n, spec] : r.specs) known += (known.empty() ? "" : ", ") + n;
     throw std::invalid_argument("unknown backbone '" + name + "' (known: " + known + ")");
   }
-  return it->second;
+  return *it->second;
 }
 
 }  // namespace histoflow::torchenc

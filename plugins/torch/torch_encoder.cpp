@@ -157,7 +157,9 @@ void register_torch_encoder(Registry& registry) {
           "torch_encoder` lists them under `backbone`; docs/encoders.md describes each.";
   c.inputs = {{"tiles", "tile", "uint8 [H, W, 3] tiles (batched by the framework)"}};
   c.outputs = {{"features", "features", "float32 [batch, D] with one provenance per row"}};
-  c.params = {ParamSpec{"backbone", ParamType::String, "Backbone configuration", true, {}, {}, {}, backbone_names()},
+  ParamSpec backbone{"backbone", ParamType::String, "Backbone configuration (plugins may add more)", true, {}, {}, {}, {}};
+  backbone.dynamic_choices = [] { return backbone_names(); };  // read after every plugin has registered its own
+  c.params = {backbone,
               ParamSpec{"weights", ParamType::Path, "Weights: .safetensors, or a PyTorch .pth/.pt checkpoint", false, {}, {}, {}, {}},
               param_bool("synthetic_weights", false, "Deterministic pseudo-random weights (histoflow-init-v1), for tests and benchmarks"),
               param_string("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N"),

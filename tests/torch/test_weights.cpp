@@ -170,3 +170,18 @@ TEST_CASE("a TorchScript model runs through the encoder with declared size, norm
   StageHarness wrong("use = \"torch_encoder\"\nbackbone = \"torchscript\"\nweights = \"" + model + "\"\ninput_size = 64\noutput_size = 7");
   CHECK_THROWS_AS(wrong.push_batch(tiles), FatalError);
 }
+
+TEST_CASE("a backbone added by a plugin is accepted, validated and described like a built-in one", "[torch][plugin]") {
+  histoflow::testing::shared_loader();  // loads build/plugins, example_backbone among them
+  REQUIRE(find_backbone("example_small_cnn").dim == 32);
+  StageHarness encoder("use = \"torch_encoder\"\nbackbone = \"example_small_cnn\"\nsynthetic_weights = true\nthreads = 2");
+  Packet tile;
+  tile.kind = "tile";
+  tile.tensor = histoflow::Tensor::zeros(DType::UInt8, {224, 224, 3});
+  const auto out = encoder.push_batch({make_packet(std::move(tile))});
+  CHECK(out[0]->tensor.shape() == std::vector<std::int64_t>{1, 32});
+  // Validation reads the registry after the plugins registered: typos are caught before any work.
+  CHECK_THROWS_WITH(StageHarness("use = \"torch_encoder\"\nbackbone = \"example_small_cn\"\nsynthetic_weights = true"),
+                    Catch::Contains("did you mean 'example_small_cnn'"));
+  CHECK_THROWS_WITH(register_backbone(find_backbone("resnet50")), Catch::Contains("registered twice"));
+}

@@ -1,6 +1,7 @@
 #pragma once
 // A stage's contract: declared once, read by validation, `flowrun describe` and the runtime.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,10 @@ struct ParamSpec {
   std::optional<double> min;           // inclusive, for Int and Float
   std::optional<double> max;
   std::vector<std::string> choices;    // for String: the allowed spellings
+  // For String: choices known only once every plugin is loaded (e.g. backbones that plugins add). Called at
+  // validation and by `flowrun describe`; takes precedence over `choices`.
+  std::function<std::vector<std::string>()> dynamic_choices;
+  std::vector<std::string> allowed() const { return dynamic_choices ? dynamic_choices() : choices; }
 };
 
 // "[1, 65536]", ">= 0" or "<= 1"; empty when the parameter has no range.

@@ -5,6 +5,10 @@
 
 #include "histoflow/version.hpp"
 
+namespace histoflow {
+class Registry;  // the register function receives the framework's registry (histoflow/registry.hpp)
+}
+
 extern "C" {
 
 struct HistoflowPluginDescriptor {
