@@ -148,6 +148,13 @@ class TissueTiler final : public Stage {
     grid.attributes["min_tissue"] = min_tissue_;
     grid.attributes["mask_threshold"] = std::int64_t{mask.threshold};
     grid.attributes["vendor"] = props.vendor;
+    // The slide's own metadata, as OpenSlide reports it, so every grid file says what it was cut from.
+    std::string levels;
+    for (const auto& l : props.levels)
+      levels += (levels.empty() ? "" : "; ") + std::to_string(l.width) + "x" + std::to_string(l.height) + " @" + std::to_string(l.downsample);
+    grid.attributes["levels"] = levels;
+    grid.attributes["mpp_source"] = manifest_mpp ? std::string("manifest") : props.mpp_x ? props.mpp_source : std::string("assume_mpp");
+    if (props.objective_power) grid.attributes["objective_power"] = *props.objective_power;
     out.emit(std::move(grid), 1);
 
     for (std::int64_t i = 0; i < tiles; ++i) {

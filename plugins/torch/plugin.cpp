@@ -9,4 +9,4 @@ namespace {
 void register_torch(histoflow::Registry& registry) { histoflow::torchenc::register_torch_encoder(registry); }
 }  // namespace
 
-HISTOFLOW_PLUGIN("torch", "Encoders: batched LibTorch feature extraction with DINOv2 ViTs and ResNet-50", register_torch)
+HISTOFLOW_PLUGIN("torch", "Encoders: batched LibTorch feature extraction (DINOv2 and timm ViTs, ResNet-50, TorchScript)", register_torch)

@@ -93,6 +93,8 @@ TEST_CASE("tiles and their coordinates follow the known tissue layout of every s
     const auto out = tiler.push(slide_packet(kCohort / slide["path"].get<std::string>(), id));
     REQUIRE(out.size() >= 2);
     REQUIRE(tiler.ports()[0] == 1);  // the grid comes first
+    CHECK(*out[0]->attribute<std::string>("vendor") == "aperio");
+    CHECK(out[0]->attribute<std::string>("levels")->rfind(std::to_string(slide["width"].get<int>()) + "x", 0) == 0);
     const Tensor& grid = out[0]->tensor;
     const auto n = static_cast<std::size_t>(grid.shape()[0]);
     CHECK(out.size() == n + 1);
