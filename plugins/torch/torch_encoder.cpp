@@ -157,10 +157,10 @@ void register_torch_encoder(Registry& registry) {
           "torch_encoder` lists them under `backbone`; docs/encoders.md describes each.";
   c.inputs = {{"tiles", "tile", "uint8 [H, W, 3] tiles (batched by the framework)"}};
   c.outputs = {{"features", "features", "float32 [batch, D] with one provenance per row"}};
-  ParamSpec backbone{"backbone", ParamType::String, "Backbone configuration (plugins may add more)", true, {}, {}, {}, {}};
+  ParamSpec backbone{"backbone", ParamType::String, "Backbone configuration (plugins may add more)", true, {}, {}, {}, {}, {}};
   backbone.dynamic_choices = [] { return backbone_names(); };  // read after every plugin has registered its own
   c.params = {backbone,
-              ParamSpec{"weights", ParamType::Path, "Weights: .safetensors, or a PyTorch .pth/.pt checkpoint", false, {}, {}, {}, {}},
+              ParamSpec{"weights", ParamType::Path, "Weights: .safetensors, or a PyTorch .pth/.pt checkpoint", false, {}, {}, {}, {}, {}},
               param_bool("synthetic_weights", false, "Deterministic pseudo-random weights (histoflow-init-v1), for tests and benchmarks"),
               param_string("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
               param_string("precision", "fp32", "fp32; bf16 (CPU with AMX, or GPU); fp16 (GPU only)", {"fp32", "bf16", "fp16"}),
@@ -169,9 +169,9 @@ void register_torch_encoder(Registry& registry) {
                            {"auto", "cls", "mean_patch", "cls+mean_patch", "pooled"}),
               param_int("input_size", 0, "Square input size in pixels; 0: the backbone's default", 0, 4096),
               ParamSpec{"mean", ParamType::FloatList, "Normalisation mean (R, G, B); empty: the backbone's", false,
-                        std::vector<double>{}, {}, {}, {}},
+                        std::vector<double>{}, {}, {}, {}, {}},
               ParamSpec{"std", ParamType::FloatList, "Normalisation standard deviation (R, G, B); empty: the backbone's", false,
-                        std::vector<double>{}, {}, {}, {}},
+                        std::vector<double>{}, {}, {}, {}, {}},
               param_int("output_size", 0, "Expected features per tile (checked); 0: not checked", 0, 1 << 20)};
   c.batched = true;
   c.default_batch = 32;
