@@ -48,6 +48,9 @@ TEST_CASE("packets: immutable once shared, attributes typed, batches keep member
   CHECK(*shared->attribute<std::int64_t>("label") == 1);
   CHECK(shared->attribute<std::string>("label") == nullptr);  // wrong type: no value, no exception
   CHECK(shared->attribute<double>("missing") == nullptr);
+  CHECK(shared->require<std::int64_t>("label") == 1);
+  CHECK_THROWS_WITH(shared->require<std::string>("path"), Catch::Contains("item 'slide-1'") && Catch::Contains("no attribute 'path'"));
+  CHECK_THROWS_WITH(shared->require<std::string>("label"), Catch::Contains("'label' of the expected type"));
 
   Packet q;
   q.kind = "tile";

@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "emission_check.hpp"
 #include "histoflow/graph.hpp"
 #include "histoflow/plugins.hpp"
 #include "histoflow/registry.hpp"
@@ -16,12 +17,8 @@ class CollectingEmitter final : public Emitter {
                     bool one_input)
       : contract_(contract), out_(out), ports_(ports), one_input_(one_input) {}
   void emit(PacketPtr packet, std::size_t port) override {
-    if (port >= contract_.outputs.size()) throw std::logic_error("emitted on undeclared output port " + std::to_string(port));
-    if (packet->kind != contract_.outputs[port].kind)
-      throw std::logic_error("emitted kind '" + packet->kind + "' on output of kind '" + contract_.outputs[port].kind + "'");
-    // The runtime enforces the same rule; a harness that did not would let a broken stage pass its tests.
-    if (one_input_ && contract_.cardinality == Cardinality::OneToOne && emitted_ == 1)
-      throw std::logic_error("stage declared one-to-one emitted a second packet for one input");
+    // The runtime's own rules: a stage that breaks them fails its harness tests, not only a real run.
+    detail::check_emission(contract_, packet, port, emitted_, one_input_);
     ++emitted_;
     out_.push_back(std::move(packet));
     ports_.push_back(port);

@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "emission_check.hpp"
 #include "flow_control.hpp"
 #include "histoflow/atomic_file.hpp"
 #include "histoflow/harness.hpp"
@@ -160,7 +161,6 @@ class Run {
   std::atomic<bool> failed_{false};
   std::atomic<std::uint64_t> generated_{0};
   std::atomic<int> sources_running_{0};
-  ErrorLog* error_log_ = &errors;
   std::unique_ptr<tbb::flow::graph> graph_;
   std::vector<std::unique_ptr<StageNode>> nodes_;
   std::unique_ptr<Tracer> tracer_;
@@ -172,16 +172,7 @@ class NodeEmitter final : public Emitter {
  public:
   NodeEmitter(StageNode& node, const Envelope* input) : node_(node), input_(input) {}
   void emit(PacketPtr packet, std::size_t port) override {
-    const auto& outputs = node_.contract.outputs;
-    if (port >= outputs.size())
-      throw std::logic_error("stage emitted on output port " + std::to_string(port) + ", but its contract declares " +
-                             std::to_string(outputs.size()));
-    if (!packet) throw std::logic_error("stage emitted a null packet");
-    if (packet->kind != outputs[port].kind)
-      throw std::logic_error("stage emitted a packet of kind '" + packet->kind + "' on output '" + outputs[port].name +
-                             "', whose contract kind is '" + outputs[port].kind + "'");
-    if (node_.contract.cardinality == Cardinality::OneToOne && input_ && emitted_ > 0)
-      throw std::logic_error("stage declared one-to-one emitted a second packet for one input");
+    detail::check_emission(node_.contract, packet, port, emitted_, input_ != nullptr);
     ++emitted_;
     if (port < 64) emitted_mask_ |= std::uint64_t{1} << port;
     Envelope out;
@@ -209,11 +200,7 @@ class SourceEmitter final : public Emitter {
   SourceEmitter(StageNode& node, std::shared_ptr<Ticket> ticket, std::vector<std::uint64_t>& next_sequence)
       : node_(node), ticket_(std::move(ticket)), next_sequence_(next_sequence) {}
   void emit(PacketPtr packet, std::size_t port) override {
-    const auto& outputs = node_.contract.outputs;
-    if (port >= outputs.size()) throw std::logic_error("source emitted on undeclared output port " + std::to_string(port));
-    if (!packet || packet->kind != outputs[port].kind)
-      throw std::logic_error("source emitted a packet of kind '" + (packet ? packet->kind : std::string("null")) +
-                             "' on output '" + outputs[port].name + "' of kind '" + outputs[port].kind + "'");
+    detail::check_emission(node_.contract, packet, port, count, false);
     Envelope out{std::move(packet), ticket_, next_sequence_[port]++, 0, Control::None};
     ++count;
     node_.send(out, port);
@@ -365,7 +352,7 @@ void Run::record_error(const StageNode& node, const Packet* packet, std::uint64_
   const std::string line = "error: stage '" + record.stage + "'" + (record.item.empty() ? "" : " item '" + record.item + "'") +
                            ": " + record.message + "\n";
   std::cerr.write(line.data(), static_cast<std::streamsize>(line.size()));
-  error_log_->add(std::move(record));
+  errors.add(std::move(record));
 }
 
 void Run::fail(const std::string& message) {
@@ -382,7 +369,7 @@ void Run::create_stages() {
   // Stage ids double as TBB-independent indices; successors are wired from the validated edges.
   for (std::size_t i = 0; i < spec_.stages.size(); ++i) {
     const StageSpec& s = spec_.stages[i];
-    StageContext context{s.id, s.contract, Params(s.params), spec_.experiment, error_log_};
+    StageContext context{s.id, s.contract, Params(s.params), spec_.experiment, &errors};
     std::unique_ptr<Stage> stage;
     try {
       stage = Registry::instance().create(s.type, context);
@@ -642,7 +629,7 @@ RunResult Run::execute() {
   }
   if (tracer_) tracer_->finish();
 
-  result.errors = error_log_->snapshot();
+  result.errors = errors.snapshot();
   result.items_generated = generated_.load();
   result.peak_in_flight = gate_.peak();
   result.peak_tiles_in_flight = tile_gate_.peak();

@@ -15,10 +15,11 @@ class TileReader final : public Stage {
   explicit TileReader(const StageContext&) {}
 
   void process(const PacketPtr& ref, std::size_t, Emitter& out) override {
+    if (!ref->provenance.tile) throw std::invalid_argument("tile reference for item '" + ref->provenance.item_id + "' has no tile coordinates");
     const TileCoord& where = *ref->provenance.tile;
-    const std::int64_t read_size = *ref->attribute<std::int64_t>("read_size");
-    const std::int64_t size = *ref->attribute<std::int64_t>("tile_size");
-    const std::string& path = *ref->attribute<std::string>("path");
+    const std::int64_t read_size = ref->require<std::int64_t>("read_size");
+    const std::int64_t size = ref->require<std::int64_t>("tile_size");
+    const std::string& path = ref->require<std::string>("path");
     thread_local std::vector<std::uint32_t> argb;
     thread_local std::vector<std::uint8_t> rgb;
     argb.resize(static_cast<std::size_t>(read_size * read_size));

@@ -69,7 +69,7 @@ class TissueTiler final : public Stage {
 
   void process(const PacketPtr& slide, std::size_t, Emitter& out) override {
     const std::string& id = slide->provenance.item_id;
-    const std::string path = *slide->attribute<std::string>("path");
+    const std::string path = slide->require<std::string>("path");
     auto lease = SlidePool::shared().acquire(path);
     const SlideProperties props = read_slide_properties(lease.get(), path);
     const double* manifest_mpp = slide->attribute<double>("mpp");

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
@@ -46,6 +47,14 @@ struct Packet {
   template <typename T> const T* attribute(const std::string& name) const {
     auto it = attributes.find(name);
     return it == attributes.end() ? nullptr : std::get_if<T>(&it->second);
+  }
+  // The attribute a stage cannot work without: throws naming the item and the attribute when it is absent
+  // or of another type (a producer from another plugin that does not follow the kind's convention).
+  template <typename T> const T& require(const std::string& name) const {
+    if (const T* value = attribute<T>(name)) return *value;
+    throw std::invalid_argument("packet of kind '" + kind + "' for item '" + provenance.item_id + "' has no " +
+                                (attributes.count(name) ? "attribute '" + name + "' of the expected type"
+                                                        : "attribute '" + name + "'"));
   }
   template <typename T> const T* object_as() const { return std::any_cast<T>(&object); }
 };
