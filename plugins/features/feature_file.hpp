@@ -1,0 +1,63 @@
+#pragma once
+// Feature files: HDF5, one per slide (CLAM/TRIDENT layout) or one per patch dataset.
+//
+// Slide file:   /features float32|float16 [N, D], /coords int64 [N, 2] (level-0 x, y of each tile's corner).
+// Patch file:   /features [N, D], /labels int64 [N], /paths variable-length UTF-8 strings [N],
+//               root attribute class_names (string array, index = label).
+// Root attributes (strings, integers, floats) describe the content: encoder, weights_sha256, output,
+// tile_size, mpp, level, downsample, slide_path, slide_id, tiling parameters, histoflow_version, ...
+//
+// Integrity: every file is sealed (histoflow/sealed_file.hpp): its first 4 KiB are an HDF5 user block (HDF5
+// and h5py skip it) with the SHA-256 of the rest and a JSON identity line. A file is written under a temporary
+// name in its final folder, flushed, checksummed and renamed: a file with its final name is complete.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "histoflow/packet.hpp"
+
+namespace histoflow::features {
+
+enum class StorageType { Float32, Float16 };
+
+using AttributeMap = std::map<std::string, Attribute>;  // int64, double, bool (stored as int8), string
+
+struct FeatureMatrix {
+  std::int64_t rows = 0;
+  std::int64_t dim = 0;
+  std::vector<float> values;  // rows * dim, row-major (float16 files are widened on reading)
+  const float* row(std::int64_t i) const { return values.data() + i * dim; }
+};
+
+struct SlideFeatures {
+  FeatureMatrix features;
+  std::vector<std::int64_t> coords;  // rows * 2: x0, y0, x1, y1, ...
+  AttributeMap attributes;
+  AttributeMap coords_attributes;    // CLAM/TRIDENT read patch_size, patch_level, ... from the coords dataset
+};
+
+struct PatchFeatures {
+  FeatureMatrix features;
+  std::vector<std::int64_t> labels;     // rows; index into class_names
+  std::vector<std::string> paths;       // rows
+  std::vector<std::string> class_names;
+  AttributeMap attributes;
+};
+
+// Write atomically (temp file in the same folder, fsync, rename). `identity` is the JSON line stored in the
+// user block (e.g. {"key": ..., "slide_id": ...}); it must not contain a newline.
+void write_slide_features(const std::filesystem::path& file, const SlideFeatures& content, StorageType storage,
+                          const std::string& identity = "{}");
+void write_patch_features(const std::filesystem::path& file, const PatchFeatures& content, StorageType storage,
+                          const std::string& identity = "{}");
+
+// Read (verifying the checksum first unless told not to); errors name the file and what is wrong.
+SlideFeatures read_slide_features(const std::filesystem::path& file, bool verify = true);
+PatchFeatures read_patch_features(const std::filesystem::path& file, bool verify = true);
+
+// Only the root attributes (cheap: no dataset is read).
+AttributeMap read_feature_attributes(const std::filesystem::path& file);
+
+}  // namespace histoflow::features
