@@ -52,11 +52,6 @@ std::vector<Override> overrides_of(const ParsedArgs& parsed) {
   return overrides;
 }
 
-bool wants_help(const std::vector<std::string>& args) {
-  for (const auto& a : args)
-    if (a == "--help" || a == "-h") return true;
-  return false;
-}
 
 // Loads and validates; prints every diagnostic. Returns false when the graph is invalid.
 bool load_and_report(const std::string& file, const ParsedArgs& parsed, PluginLoader& loader, GraphLoad& load) {
@@ -73,6 +68,12 @@ std::string single_positional(const ParsedArgs& parsed, const char* what) {
 }
 
 }  // namespace
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") return true;
+  return false;
+}
 
 int command_run(const std::vector<std::string>& args) {
   if (wants_help(args)) {

@@ -11,5 +11,8 @@ int command_plugins(const std::vector<std::string>& args);
 int command_describe(const std::vector<std::string>& args);
 int command_graph(const std::vector<std::string>& args);
 int command_trace(const std::vector<std::string>& args);
+int command_cache(const std::vector<std::string>& args);  // ls | verify | gc
+
+bool wants_help(const std::vector<std::string>& args);
 
 }  // namespace histoflow::cli

@@ -17,7 +17,8 @@ void print_usage() {
                "  plugins          list plugin libraries and their stage types\n"
                "  describe [STAGE] show a stage's ports, parameters and an example (no STAGE: list all)\n"
                "  graph GRAPH --dot  print the graph in Graphviz format\n"
-               "  trace summary FILE per-stage summary of a trace file\n\n"
+               "  trace summary FILE per-stage summary of a trace file\n"
+               "  cache ls|verify|gc FOLDER  list, check or tidy cached feature files and grids\n\n"
                "options: --help (on every command), --version\n"
                "environment: HISTOFLOW_PLUGIN_PATH  extra plugin folders, ':'-separated\n";
 }
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     if (command == "describe") return command_describe(args);
     if (command == "graph") return command_graph(args);
     if (command == "trace") return command_trace(args);
+    if (command == "cache") return command_cache(args);
     std::cerr << "flowrun: unknown command '" << command << "'\n";
     print_usage();
     return 2;

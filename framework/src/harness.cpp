@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "emission_check.hpp"
+#include "lineage.hpp"
 #include "histoflow/graph.hpp"
 #include "histoflow/plugins.hpp"
 #include "histoflow/registry.hpp"
@@ -50,6 +51,7 @@ StageHarness::StageHarness(const std::string& snippet, std::filesystem::path out
   context_ = StageContext{"under_test", contract_, Params(spec.params), load.spec.experiment, &errors_};
   stage_ = Registry::instance().create(spec.type, context_);
   stage_->open();
+  stage_->set_lineage(detail::stage_lineage(spec.type, *contract_, spec.params, stage_->identity(), {}));
 }
 
 StageHarness::~StageHarness() {

@@ -140,5 +140,9 @@ ParamSpec param_string(std::string name, std::string def, std::string doc, std::
 ParamSpec param_required(std::string name, ParamType type, std::string doc) {
   return ParamSpec{std::move(name), type, std::move(doc), true, std::monostate{}, {}, {}, {}};
 }
+ParamSpec not_affecting_output(ParamSpec spec) {
+  spec.affects_output = false;
+  return spec;
+}
 
 }  // namespace histoflow

@@ -19,13 +19,17 @@ void Registry::add(StageContract contract, StageFactory factory) {
   // Batching is a framework facility, so its parameter is declared here, once, for every batched stage.
   if (contract.batched && !contract.find_param("batch"))
     contract.params.insert(contract.params.begin(),
-                           param_int("batch", contract.default_batch,
-                                     "Packets per batch; the last batch of a stream may be smaller.", 1, 65536));
+                           not_affecting_output(param_int("batch", contract.default_batch,
+                                     "Packets per batch; the last batch of a stream may be smaller.", 1, 65536)));
   for (const auto& param : contract.params)
     if (!param.required && std::holds_alternative<std::monostate>(param.default_value) &&
         param.type != ParamType::Path && param.type != ParamType::String)
       throw std::runtime_error("stage type '" + contract.type + "': optional parameter '" + param.name +
                                "' has no default");
+  for (std::size_t i = 0; i + 1 < contract.inputs.size(); ++i)
+    if (contract.inputs[i].optional && !contract.inputs[i + 1].optional)
+      throw std::runtime_error("stage type '" + contract.type + "': optional input '" + contract.inputs[i].name +
+                               "' is followed by a required one (only trailing inputs can be optional)");
   auto entry = std::make_unique<Entry>(Entry{std::move(contract), std::move(factory)});
   const std::string type = entry->contract.type;
   entries_.emplace(type, std::move(entry));

@@ -2,11 +2,13 @@
 // error records, end-of-stream flushes, cancellation and optional tracing.
 #include "histoflow/runtime.hpp"
 
+#include <sys/resource.h>
 #include <tbb/flow_graph.h>
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
 #include <nlohmann/json.hpp>
+#include <bit>
 #include <condition_variable>
 #include <deque>
 #include <iomanip>
@@ -21,6 +23,7 @@
 #include "histoflow/atomic_file.hpp"
 #include "histoflow/harness.hpp"
 #include "histoflow/registry.hpp"
+#include "lineage.hpp"
 #include "histoflow/tracer.hpp"
 #include "histoflow/version.hpp"
 #include "progress.hpp"
@@ -55,6 +58,7 @@ struct Envelope {
   std::size_t port = 0;        // input port at the receiving stage
   Control control = Control::None;
   bool admitted = false;       // passed the tile gate (for packets on gated outputs)
+  std::uint64_t restored = 0;  // resumable stages (bits) whose result for this item exists already
 };
 
 std::string item_label(const Packet& packet) {
@@ -92,6 +96,15 @@ class StageNode {
   std::atomic<std::uint64_t> errors{0};
   std::atomic<std::int64_t> busy_ns{0};
   bool opened = false;  // close() is owed only to stages whose open() succeeded
+  // Resumption (see Stage::restore): this stage's bit when it is resumable; the first resumable stages
+  // downstream of it; whether some path leads to a stage that is not behind one of those.
+  std::uint64_t resumable_bit = 0;
+  std::uint64_t downstream_resumable = 0;
+  bool feeds_other_work = false;
+  std::vector<std::uint64_t> port_resumable;  // per output port: first resumable stages downstream
+  std::atomic<std::uint64_t> skipped{0};      // inputs not processed: only finished results were behind them
+  std::atomic<std::uint64_t> restored{0};     // items whose result this (resumable) stage restored
+  std::string lineage;
 
   void send(const Envelope& envelope, std::size_t port);  // to every successor of `port`
   bool has_pending_batch() const { return pending_count_.load() > 0; }
@@ -126,9 +139,13 @@ class Run {
   ErrorLog errors;
   void record_error(const StageNode& node, const Packet* packet, std::uint64_t sequence, const std::string& message);
   void fail(const std::string& message);
+  // Asks the resumable stages behind a source port whether this item's results exist (they emit them).
+  std::uint64_t restore_item(StageNode& source, std::size_t port, const Envelope& item);
 
  private:
   void create_stages();
+  void plan_resumption();
+  void open_stages();
   void drive_source(StageNode& node);
   void feed_gated();
   bool quiescent() const { return sources_running_.load() == 0 && pending_total_.load() == 0 && active.load() == 0; }
@@ -163,6 +180,7 @@ class Run {
   std::atomic<int> sources_running_{0};
   std::unique_ptr<tbb::flow::graph> graph_;
   std::vector<std::unique_ptr<StageNode>> nodes_;
+  std::vector<StageNode*> resumable_;  // by bit position
   std::unique_ptr<Tracer> tracer_;
 };
 
@@ -180,6 +198,7 @@ class NodeEmitter final : public Emitter {
     if (input_) {
       out.ticket = input_->ticket;
       out.sequence = input_->sequence;
+      out.restored = input_->restored;
     }
     node_.send(out, port);
   }
@@ -197,21 +216,25 @@ class NodeEmitter final : public Emitter {
 // packets per output port so that ordered consumers see 0, 1, 2, ...
 class SourceEmitter final : public Emitter {
  public:
-  SourceEmitter(StageNode& node, std::shared_ptr<Ticket> ticket, std::vector<std::uint64_t>& next_sequence)
-      : node_(node), ticket_(std::move(ticket)), next_sequence_(next_sequence) {}
-  void emit(PacketPtr packet, std::size_t port) override {
-    detail::check_emission(node_.contract, packet, port, count, false);
-    Envelope out{std::move(packet), ticket_, next_sequence_[port]++, 0, Control::None};
-    ++count;
-    node_.send(out, port);
-  }
+  SourceEmitter(Run& run, StageNode& node, std::shared_ptr<Ticket> ticket, std::vector<std::uint64_t>& next_sequence)
+      : run_(run), node_(node), ticket_(std::move(ticket)), next_sequence_(next_sequence) {}
+  void emit(PacketPtr packet, std::size_t port) override;
   std::size_t count = 0;
 
  private:
+  Run& run_;
   StageNode& node_;
   std::shared_ptr<Ticket> ticket_;
   std::vector<std::uint64_t>& next_sequence_;
 };
+
+void SourceEmitter::emit(PacketPtr packet, std::size_t port) {
+  detail::check_emission(node_.contract, packet, port, count, false);
+  Envelope out{std::move(packet), ticket_, next_sequence_[port]++, 0, Control::None};
+  out.restored = run_.restore_item(node_, port, out);
+  ++count;
+  node_.send(out, port);
+}
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -248,6 +271,10 @@ void StageNode::build(tbb::flow::graph& graph) {
 }
 
 void StageNode::put(Envelope envelope) {
+  if (downstream_resumable != 0 && !feeds_other_work && (downstream_resumable & ~envelope.restored) == 0) {
+    skipped.fetch_add(1);  // every result this input would lead to exists already
+    return;
+  }
   run_.active.fetch_add(1);
   queued.fetch_add(1);
   if (run_.tracer) run_.tracer->counter(index, queued.load());
@@ -290,12 +317,15 @@ void StageNode::batch(const Envelope& envelope) {
     std::vector<PacketPtr> members;
     std::vector<std::shared_ptr<Ticket>> tickets;
     members.reserve(pending_.size());
+    std::uint64_t restored_for_all = ~std::uint64_t{0};
     for (auto& e : pending_) {
       members.push_back(std::move(e.packet));
       if (e.ticket) tickets.push_back(std::move(e.ticket));
+      restored_for_all &= e.restored;
     }
     Envelope out{make_batch(members), std::make_shared<GroupTicket>(std::move(tickets)), pending_.front().sequence, 0,
                  Control::None};
+    out.restored = restored_for_all;
     pending_.clear();
     pending_count_.store(0);
     run_.active.fetch_add(1);
@@ -386,13 +416,80 @@ void Run::create_stages() {
     node->forward_tombstones = any_ordered && node->contract.cardinality == Cardinality::OneToOne && !node->contract.batched;
 }
 
+// For every stage, the first resumable stages downstream and whether other work depends on it: a stage
+// may skip an input when all of those stages restored the input's item and nothing else needs it.
+void Run::plan_resumption() {
+  for (auto& node : nodes_) {
+    node->port_resumable.assign(node->successors.size(), 0);
+    if (!node->contract.resumable) continue;
+    if (resumable_.size() == 64) throw FatalError("a graph can have at most 64 resumable stages");
+    node->resumable_bit = std::uint64_t{1} << resumable_.size();
+    resumable_.push_back(node.get());
+  }
+  for (auto it = spec_.topo_order.rbegin(); it != spec_.topo_order.rend(); ++it) {
+    StageNode& node = *nodes_[*it];
+    bool has_successor = false;
+    for (std::size_t port = 0; port < node.successors.size(); ++port)
+      for (const auto& [target, target_port] : node.successors[port]) {
+        has_successor = true;
+        node.port_resumable[port] |= target->downstream_resumable;
+        node.feeds_other_work = node.feeds_other_work || target->feeds_other_work;
+      }
+    if (node.resumable_bit) {
+      node.downstream_resumable = node.resumable_bit;
+      node.feeds_other_work = false;
+    } else {
+      for (const auto mask : node.port_resumable) node.downstream_resumable |= mask;
+      if (!has_successor) node.feeds_other_work = true;  // a sink: its work is the point
+    }
+  }
+}
+
+std::uint64_t Run::restore_item(StageNode& source, std::size_t port, const Envelope& item) {
+  std::uint64_t restored = 0;
+  for (std::uint64_t mask = source.port_resumable[port]; mask != 0; mask &= mask - 1) {
+    StageNode& stage = *resumable_[static_cast<std::size_t>(std::countr_zero(mask))];
+    Envelope input = item;
+    NodeEmitter emitter(stage, &input);
+    try {
+      if (stage.stage->restore(*item.packet, emitter)) {
+        restored |= stage.resumable_bit;
+        stage.restored.fetch_add(1);
+      }
+    } catch (const std::exception& e) {  // the item is then computed again
+      record_error(stage, item.packet.get(), item.sequence, std::string("cannot restore, recomputing: ") + e.what());
+    }
+  }
+  return restored;
+}
+
+// In topological order, so that each stage's lineage can include its inputs' (and a model's identity,
+// known once it is open).
+void Run::open_stages() {
+  for (const std::size_t index : spec_.topo_order) {
+    StageNode& node = *nodes_[index];
+    try {
+      node.stage->open();
+      node.opened = true;
+      std::vector<std::string> inputs;
+      for (const auto& edge : spec_.edges)
+        if (edge.to == index)
+          inputs.push_back(std::to_string(edge.to_port) + " " + nodes_[edge.from]->lineage + ":" + std::to_string(edge.from_port));
+      node.lineage = detail::stage_lineage(node.spec.type, node.contract, node.spec.params, node.stage->identity(), inputs);
+      node.stage->set_lineage(node.lineage);
+    } catch (const std::exception& e) {
+      throw FatalError("stage '" + node.spec.id + "' (" + node.spec.type + ") failed to open: " + e.what());
+    }
+  }
+}
+
 void Run::drive_source(StageNode& node) {
   std::vector<std::uint64_t> next_sequence(node.contract.outputs.size(), 0);
   int consecutive_failures = 0;
   while (!stop.load()) {
     if (!gate_.acquire(stop)) break;
     auto ticket = std::make_shared<ItemTicket>(gate_);
-    SourceEmitter emitter(node, ticket, next_sequence);
+    SourceEmitter emitter(*this, node, ticket, next_sequence);
     ticket.reset();  // the emitted envelopes now own it; an item that emitted nothing retires at once
     bool more = true;
     const auto begin = Clock::now();
@@ -530,6 +627,7 @@ void Run::write_outputs(const RunResult& result) {
                                                                         : "cancelled";
   if (!result.fatal_message.empty()) summary["fatal"] = result.fatal_message;
   summary["wall_seconds"] = result.wall_seconds;
+  summary["peak_rss_mb"] = result.peak_rss_mb;
   summary["items_generated"] = result.items_generated;
   summary["items_retired"] = result.items_retired;
   summary["peak_in_flight"] = result.peak_in_flight;
@@ -541,7 +639,8 @@ void Run::write_outputs(const RunResult& result) {
     errors_json.push_back({{"stage", e.stage}, {"item", e.item}, {"sequence", e.sequence}, {"message", e.message}});
   auto& stages_json = summary["stages"] = nlohmann::json::array();
   for (const auto& s : result.stages)
-    stages_json.push_back({{"id", s.id}, {"calls", s.calls}, {"errors", s.errors}, {"busy_seconds", s.busy_seconds}});
+    stages_json.push_back({{"id", s.id}, {"calls", s.calls}, {"errors", s.errors}, {"busy_seconds", s.busy_seconds},
+                           {"restored", s.restored}, {"skipped", s.skipped}});
   write_file_atomically(spec_.experiment.output_dir / "run_summary.json", summary.dump(2) + "\n");
   write_file_atomically(spec_.experiment.output_dir / "resolved_graph.toml", resolved_graph_toml(spec_));
 }
@@ -574,14 +673,8 @@ RunResult Run::execute() {
 
   try {
     create_stages();
-    for (auto& node : nodes_) {
-      try {
-        node->stage->open();
-        node->opened = true;
-      } catch (const std::exception& e) {
-        throw FatalError("stage '" + node->spec.id + "' (" + node->spec.type + ") failed to open: " + e.what());
-      }
-    }
+    plan_resumption();
+    open_stages();
   } catch (const FatalError& e) {
     fail(e.what());
   }
@@ -635,7 +728,8 @@ RunResult Run::execute() {
   result.peak_tiles_in_flight = tile_gate_.peak();
   for (std::size_t index : spec_.topo_order) {
     const StageNode& node = *nodes_[index];
-    result.stages.push_back({node.spec.id, node.calls.load(), node.errors.load(), node.busy_ns.load() / 1e9});
+    result.stages.push_back({node.spec.id, node.calls.load(), node.errors.load(), node.busy_ns.load() / 1e9,
+                             node.restored.load(), node.skipped.load()});
   }
 
   // Queued envelopes of a cancelled run go with the graph; their tickets return to the gate.
@@ -646,6 +740,8 @@ RunResult Run::execute() {
   });
   result.items_retired = gate_.retired();
   result.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  rusage usage{};
+  if (::getrusage(RUSAGE_SELF, &usage) == 0) result.peak_rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;
   if (failed_.load()) {
     result.status = RunStatus::Failed;
     result.fatal_message = fatal_message_;
@@ -694,6 +790,11 @@ std::string format_run_summary(const RunResult& result) {
   for (const auto& s : result.stages)
     out << "  " << std::left << std::setw(24) << s.id << std::right << std::setw(10) << s.calls << std::setw(10)
         << s.errors << std::setw(12) << std::setprecision(3) << s.busy_seconds << '\n';
+  for (const auto& s : result.stages)
+    if (s.restored > 0 || s.skipped > 0)
+      out << "  resumed: stage '" << s.id << "' " << (s.restored ? "restored " + std::to_string(s.restored) + " finished item(s)" : "")
+          << (s.restored && s.skipped ? ", " : "") << (s.skipped ? "skipped " + std::to_string(s.skipped) + " input(s)" : "")
+          << '\n';
   if (!result.errors.empty()) {
     out << result.errors.size() << " error record(s):\n";
     for (const auto& e : result.errors)

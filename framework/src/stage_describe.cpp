@@ -24,11 +24,12 @@ std::string describe_stage(const StageContract& c) {
   out << "cardinality: " << (c.cardinality == Cardinality::OneToOne ? "one-to-one (at most one output per input)"
                                                                      : "one-to-many") << "\n";
   if (c.batched) out << "batched:     yes (the framework groups inputs; see parameter 'batch')\n";
+  if (c.resumable) out << "resumable:   yes (finished results are kept; a rerun skips the work that led to them)\n";
   if (!c.plugin_file.empty()) out << "plugin:      " << c.plugin_file << "\n";
   out << "\ninputs:\n";
   if (c.inputs.empty()) out << "  (none: this is a source)\n";
   for (const auto& p : c.inputs)
-    out << "  " << p.name << " <" << p.kind << ">" << (p.ordered ? " [ordered]" : "") << "  " << p.doc << "\n";
+    out << "  " << p.name << " <" << p.kind << ">" << (p.ordered ? " [ordered]" : "") << (p.optional ? " [optional]" : "") << "  " << p.doc << "\n";
   out << "outputs:\n";
   if (c.outputs.empty()) out << "  (none: this is a sink)\n";
   for (const auto& p : c.outputs)
@@ -40,6 +41,7 @@ std::string describe_stage(const StageContract& c) {
     if (p.required) out << ", required";
     else out << ", default " << value_to_string(p.default_value);
     if (p.min || p.max) out << ", range " << param_range_text(p);
+    if (!p.affects_output) out << ", does not change results";
     if (const auto choices = p.allowed(); !choices.empty()) {
       out << ", one of";
       for (const auto& choice : choices) out << " " << choice;

@@ -36,10 +36,14 @@ void connect_inputs(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
         report(stage.pos, "stage type '" + stage.type + "' needs an input: add input = \"<stage id>\"");
       continue;
     }
-    if (contract.inputs.size() > 1 && stage.inputs.size() != contract.inputs.size())
-      report(stage.inputs.front().pos, "stage type '" + stage.type + "' takes " + std::to_string(contract.inputs.size()) +
-                                           " inputs (" + port_list(contract.inputs) + ", in this order), got " +
-                                           std::to_string(stage.inputs.size()));
+    const auto required = static_cast<std::size_t>(
+        std::find_if(contract.inputs.begin(), contract.inputs.end(), [](const PortSpec& p) { return p.optional; }) -
+        contract.inputs.begin());
+    if (contract.inputs.size() > 1 && (stage.inputs.size() < required || stage.inputs.size() > contract.inputs.size()))
+      report(stage.inputs.front().pos, "stage type '" + stage.type + "' takes " +
+                                           (required == contract.inputs.size() ? "" : std::to_string(required) + " to ") +
+                                           std::to_string(contract.inputs.size()) + " inputs (" + port_list(contract.inputs) +
+                                           ", in this order), got " + std::to_string(stage.inputs.size()));
 
     for (std::size_t i = 0; i < stage.inputs.size(); ++i) {
       const InputRef& ref = stage.inputs[i];

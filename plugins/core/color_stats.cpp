@@ -22,7 +22,6 @@ class ColorStats final : public Stage {
     float* rows = features.data<float>();
     Packet result;
     result.kind = kFeaturesKind;
-    result.rows.reserve(batch->members.size());
     for (std::int64_t i = 0; i < n; ++i) {
       const Packet& tile = *batch->members[static_cast<std::size_t>(i)];
       if (tile.tensor.dim() != 3 || tile.tensor.shape()[2] != 3 || tile.tensor.dtype() != DType::UInt8)
@@ -42,9 +41,13 @@ class ColorStats final : public Stage {
         rows[i * 6 + ch] = static_cast<float>(mean);
         rows[i * 6 + 3 + ch] = static_cast<float>(std::sqrt(std::max(0.0, sum_sq[ch] / count - mean * mean)));
       }
-      result.rows.push_back(tile.provenance);
     }
     result.tensor = std::move(features);
+    set_rows_from(batch->members, result);
+    // Named like an encoder's output, so feature stores describe these files the same way.
+    result.attributes["encoder"] = std::string(optical_density_ ? "color_stats_od" : "color_stats_rgb");
+    result.attributes["weights_sha256"] = std::string("none");
+    result.attributes["output"] = std::string("pooled");
     out.emit(std::move(result));
   }
 

@@ -1,8 +1,9 @@
 #include "feature_file.hpp"
 
+#include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <mutex>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "hdf5_handles.hpp"
@@ -16,8 +17,9 @@ hid_t h5_check(hid_t id, const std::filesystem::path& file, const std::string& w
 }
 
 void h5_silence_errors() {
-  static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  thread_local bool silenced = false;  // a thread-safe HDF5 keeps its error-printing switch per thread
+  if (!silenced) H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  silenced = true;
 }
 
 namespace {
@@ -99,7 +101,9 @@ void write_string_list_attribute(hid_t object, const std::string& name, const st
 void write_dataset(hid_t file_id, const std::string& name, hid_t type, const std::vector<hsize_t>& dims, const void* data,
                    const std::filesystem::path& file, const AttributeMap& attributes = {}) {
   H5Id space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
-  H5Id set(h5_check(H5Dcreate2(file_id, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), file,
+  H5Id create(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_obj_track_times(create, false);  // no timestamps: the same content gives the same bytes
+  H5Id set(h5_check(H5Dcreate2(file_id, name.c_str(), type, space, H5P_DEFAULT, create, H5P_DEFAULT), file,
                     "cannot create dataset '" + name + "'"),
            H5Dclose);
   bool empty = false;
@@ -123,26 +127,50 @@ void write_features(hid_t file_id, const FeatureMatrix& m, StorageType storage, 
   write_dataset(file_id, "features", type, dims, halves.data(), file);
 }
 
-// Creates the temporary HDF5 file (with the header block), lets `fill` write into it, closes, seals, renames.
+// Builds the file in memory (HDF5's core driver), writes the image to a temporary beside `file`, seals and
+// renames it. HDF5 never touches the disk, so a full disk or a read-only folder is an ordinary write error
+// here rather than a half-closed HDF5 file.
 template <typename Fill>
 void write_sealed_hdf5(const std::filesystem::path& file, const std::string& identity, Fill fill) {
   h5_silence_errors();
+  std::vector<char> image;
+  {
+    H5Id create(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+    H5Pset_userblock(create, kSealedHeaderBytes);
+    H5Pset_obj_track_times(create, false);  // the root group too
+    H5Id access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    H5Pset_fapl_core(access, 1 << 20, /*backing_store=*/false);
+    const auto name = sealed_temp_path(file);  // unique among files open in this process
+    H5Id h5(h5_check(H5Fcreate(name.c_str(), H5F_ACC_EXCL, create, access), file, "cannot create in memory"), H5Fclose);
+    fill(h5.get(), file);
+    h5_check(H5Fflush(h5, H5F_SCOPE_GLOBAL), file, "cannot flush in memory");
+    const ssize_t size = H5Fget_file_image(h5, nullptr, 0);
+    if (size <= 8) throw std::runtime_error("feature file '" + file.string() + "': no file image");
+    image.resize(static_cast<std::size_t>(size));
+    if (H5Fget_file_image(h5, image.data(), image.size()) != size)
+      throw std::runtime_error("feature file '" + file.string() + "': cannot copy the file image");
+  }
+  // The image starts at the superblock; the user block it was created with (recorded as the superblock's
+  // base address) goes in front of it.
+  static constexpr char kSignature[] = "\x89HDF\r\n\x1a\n";
+  if (std::memcmp(image.data(), kSignature, 8) == 0) image.insert(image.begin(), kSealedHeaderBytes, '\0');
+  if (image.size() < kSealedHeaderBytes + 8 || std::memcmp(image.data() + kSealedHeaderBytes, kSignature, 8) != 0)
+    throw std::runtime_error("feature file '" + file.string() + "': unexpected HDF5 file image layout");
   std::error_code ec;
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
   if (ec) throw std::runtime_error("cannot create folder '" + file.parent_path().string() + "': " + ec.message());
   const auto temp = sealed_temp_path(file);
-  try {
-    H5Id create(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
-    H5Pset_userblock(create, kSealedHeaderBytes);
-    H5Id h5(h5_check(H5Fcreate(temp.c_str(), H5F_ACC_EXCL, create, H5P_DEFAULT), temp,
-                     "cannot create (read-only folder or disk full?)"),
-            H5Fclose);
-    fill(h5.get(), temp);
-    h5_check(H5Fflush(h5, H5F_SCOPE_GLOBAL), temp, "cannot flush (disk full?)");
-    if (h5.close() < 0) throw std::runtime_error("feature file '" + temp.string() + "': cannot close (disk full?)");
-  } catch (...) {
-    std::filesystem::remove(temp, ec);
-    throw;
+  {
+    std::ofstream out(temp, std::ios::binary);
+    if (!out) throw std::runtime_error("cannot create '" + temp.string() + "': " + std::strerror(errno) + " (read-only folder?)");
+    out.write(image.data(), static_cast<std::streamsize>(image.size()));
+    out.flush();
+    if (!out) {
+      const int error = errno;
+      out.close();
+      std::filesystem::remove(temp, ec);
+      throw std::runtime_error("cannot write '" + temp.string() + "': " + std::strerror(error ? error : EIO) + " (disk full?)");
+    }
   }
   seal_and_commit(temp, file, kFormat, identity);
 }

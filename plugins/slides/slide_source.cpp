@@ -1,6 +1,7 @@
 // The cohort source: one packet per slide of a manifest, every manifest problem reported before any work.
 #include "histoflow/stage.hpp"
 #include "manifest.hpp"
+#include "slide_fingerprint.hpp"
 #include "slide_stages.hpp"
 
 namespace histoflow::slides {
@@ -37,19 +38,22 @@ class SlideSource final : public Stage {
 
   bool generate(Emitter& out) override {
     if (next_ >= manifest_.slides.size()) return false;
-    const SlideEntry& slide = manifest_.slides[next_];
+    const std::size_t index = next_++;  // advanced first: a slide that throws is recorded and passed over
+    const SlideEntry& slide = manifest_.slides[index];
     Packet packet;
     packet.kind = kSlideKind;
     packet.provenance.item_id = slide.id;
-    packet.provenance.sequence = next_;
+    packet.provenance.sequence = index;
     packet.attributes["slide_id"] = slide.id;
     packet.attributes["path"] = slide.path.string();
+    // What cached results (tile grids, feature files) are keyed by; an unreadable file is an error record.
+    packet.attributes["slide_fingerprint"] = slide_fingerprint(slide.path);
     packet.attributes["patient"] = slide.patient;
     if (!slide.cohort.empty()) packet.attributes["cohort"] = slide.cohort;
     if (slide.mpp) packet.attributes["mpp"] = *slide.mpp;
     for (const auto& [column, value] : slide.labels) packet.attributes["label:" + column] = value;
     out.emit(std::move(packet));
-    return ++next_ < manifest_.slides.size();
+    return next_ < manifest_.slides.size();
   }
 
  private:
@@ -69,19 +73,21 @@ void register_slide_source(Registry& registry) {
   c.doc = "Relative slide paths resolve against the manifest's folder. Every problem in the manifest (missing\n"
           "columns, missing files, duplicate slide ids, empty labels or patients, bad mpp values) is reported at\n"
           "once when the run opens, before any slide is read. Attributes: slide_id, path, patient, cohort,\n"
-          "mpp (when the manifest has an mpp column), and label:<column> for each label column.";
+          "mpp (when the manifest has an mpp column), label:<column> for each label column, and slide_fingerprint\n"
+          "(SHA-256 of the file's size and first and last MiB: the identity cached results are keyed by).";
   c.outputs = {{"slides", kSlideKind, "one packet per slide"}};
-  c.params = {param_required("manifest", ParamType::Path, "Cohort manifest CSV"),
-              param_string("slide_column", "slide", "Column with the slide file path"),
-              param_string("id_column", "", "Column with the slide id; empty: the file name without extension"),
-              param_string("patient_column", "patient", "Column with the patient id; empty: one patient per slide"),
-              ParamSpec{"label_columns", ParamType::StringList, "Label columns (each must be non-empty)", false,
-                        std::vector<std::string>{"label"}, {}, {}, {}, {}},
-              param_string("cohort_column", "", "Optional column naming the cohort or split"),
+  // Only the mpp column changes what is computed from a slide; the slide itself is keyed by its fingerprint.
+  c.params = {not_affecting_output(param_required("manifest", ParamType::Path, "Cohort manifest CSV")),
+              not_affecting_output(param_string("slide_column", "slide", "Column with the slide file path")),
+              not_affecting_output(param_string("id_column", "", "Column with the slide id; empty: the file name without extension")),
+              not_affecting_output(param_string("patient_column", "patient", "Column with the patient id; empty: one patient per slide")),
+              not_affecting_output(ParamSpec{"label_columns", ParamType::StringList, "Label columns (each must be non-empty)", false,
+                        std::vector<std::string>{"label"}, {}, {}, {}, {}}),
+              not_affecting_output(param_string("cohort_column", "", "Optional column naming the cohort or split")),
               param_string("mpp_column", "", "Optional column with microns per pixel, overriding the slide's own"),
-              param_string("delimiter", ",", "Field delimiter: one character, or \"tab\""),
-              param_string("on_missing", "error", "A slide file that does not exist: fail the run, or skip it (recorded)",
-                           {"error", "skip"})};
+              not_affecting_output(param_string("delimiter", ",", "Field delimiter: one character, or \"tab\"")),
+              not_affecting_output(param_string("on_missing", "error", "A slide file that does not exist: fail the run, or skip it (recorded)",
+                           {"error", "skip"}))};
   c.example = "[stage.slides]\nuse = \"slide_source\"\nmanifest = \"data/tcga_crc.csv\"\nlabel_columns = [\"msi\"]\n";
   register_stage<SlideSource>(registry, std::move(c));
 }

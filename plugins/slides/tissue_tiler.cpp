@@ -5,6 +5,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "grid_cache.hpp"
 #include "histoflow/atomic_file.hpp"
 #include "histoflow/stage.hpp"
 #include "mask_outputs.hpp"
@@ -48,8 +49,11 @@ double tissue_fraction(const Mask& mask, double x0, double y0, double x1, double
 
 class TissueTiler final : public Stage {
  public:
-  explicit TissueTiler(const StageContext& context) : output_dir_(context.experiment.output_dir) {
+  explicit TissueTiler(const StageContext& context) : context_(context), output_dir_(context.experiment.output_dir) {
     const Params& p = context.params;
+    cache_root_ = p.has("cache") && !p.get_string("cache").empty() ? std::filesystem::path(p.get_string("cache"))
+                                                                  : output_dir_ / "cache" / "tiling";
+    cache_enabled_ = p.get_bool("cache_grids");
     mpp_ = p.get_float("mpp");
     magnification_ = p.get_float("magnification");
     size_ = p.get_int("size");
@@ -67,7 +71,42 @@ class TissueTiler final : public Stage {
     write_masks_ = p.get_bool("write_masks");
   }
 
+  void set_lineage(const std::string& lineage) override { cache_folder_ = cache_root_ / lineage.substr(0, 16); }
+
   void process(const PacketPtr& slide, std::size_t, Emitter& out) override {
+    const std::string& id = slide->provenance.item_id;
+    const auto* fingerprint = slide->attribute<std::string>("slide_fingerprint");
+    std::filesystem::path cache_file;
+    std::optional<CachedGrid> grid;
+    if (cache_enabled_ && fingerprint) {
+      std::string name = id;
+      for (char& c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+      cache_file = cache_folder_ / (name + "-" + fingerprint->substr(0, 12) + ".grid");
+      try {
+        grid = read_grid_cache(cache_file);
+      } catch (const std::exception& e) {
+        context_.errors->add({context_.stage_id, id, 0, std::string("recomputing the grid: ") + e.what()});
+      }
+    }
+    if (!grid) {
+      grid = compute_grid(*slide);
+      if (!cache_file.empty()) {
+        const std::string identity = "{\"slide_id\": \"" + id + "\", \"slide_fingerprint\": \"" + *fingerprint + "\", \"content\": \"tile_grid\"}";
+        try {
+          write_grid_cache(cache_file, *grid, identity);
+        } catch (const std::exception& e) {  // the run goes on; the next one tiles again
+          context_.errors->add({context_.stage_id, id, 0, std::string("cannot cache the grid: ") + e.what()});
+        }
+      }
+    }
+    emit_grid(*slide, *grid, out);
+  }
+
+ private:
+  // Tissue detection and the grid: coordinates plus the tiling attributes (no manifest attributes).
+  CachedGrid compute_grid(const Packet& slide_packet) {
+    const Packet* slide = &slide_packet;
     const std::string& id = slide->provenance.item_id;
     const std::string path = slide->require<std::string>("path");
     auto lease = SlidePool::shared().acquire(path);
@@ -131,13 +170,10 @@ class TissueTiler final : public Stage {
       throw std::runtime_error(text.str());
     }
 
-    Packet grid;
-    grid.kind = kGridKind;
-    grid.provenance = slide->provenance;
-    grid.attributes = slide->attributes;
-    grid.tensor = Tensor::zeros(DType::Int64, {tiles, 2});
-    std::copy(coords.begin(), coords.end(), grid.tensor.data<std::int64_t>());
+    CachedGrid grid;
+    grid.coords = std::move(coords);
     grid.attributes["tiles"] = tiles;
+    grid.attributes["read_size"] = read_size;
     grid.attributes["tile_size"] = size_;
     grid.attributes["stride"] = stride_;
     grid.attributes["mpp"] = target_mpp;
@@ -155,24 +191,39 @@ class TissueTiler final : public Stage {
     grid.attributes["levels"] = levels;
     grid.attributes["mpp_source"] = manifest_mpp ? std::string("manifest") : props.mpp_x ? props.mpp_source : std::string("assume_mpp");
     if (props.objective_power) grid.attributes["objective_power"] = *props.objective_power;
+    return grid;
+  }
+
+  void emit_grid(const Packet& slide, const CachedGrid& cached, Emitter& out) const {
+    const auto tiles = static_cast<std::int64_t>(cached.coords.size() / 2);
+    const auto& a = cached.attributes;
+    const auto read_level = static_cast<std::int32_t>(std::get<std::int64_t>(a.at("read_level")));
+    const auto extent = static_cast<std::int32_t>(std::lround(std::get<double>(a.at("extent_level0"))));
+    Packet grid;
+    grid.kind = kGridKind;
+    grid.provenance = slide.provenance;
+    grid.attributes = slide.attributes;
+    for (const auto& [key, value] : a) grid.attributes[key] = value;
+    grid.tensor = Tensor::zeros(DType::Int64, {tiles, 2});
+    std::copy(cached.coords.begin(), cached.coords.end(), grid.tensor.data<std::int64_t>());
     out.emit(std::move(grid), 1);
 
     for (std::int64_t i = 0; i < tiles; ++i) {
       Packet ref;
       ref.kind = kTileRefKind;
-      ref.provenance = slide->provenance;
-      ref.provenance.tile = TileCoord{coords[2 * i], coords[2 * i + 1], read_level, static_cast<std::int32_t>(std::lround(extent))};
-      ref.attributes = slide->attributes;
-      ref.attributes["read_size"] = read_size;
-      ref.attributes["tile_size"] = size_;
-      ref.attributes["mpp"] = target_mpp;
+      ref.provenance = slide.provenance;
+      ref.provenance.tile = TileCoord{cached.coords[2 * i], cached.coords[2 * i + 1], read_level, extent};
+      ref.attributes = slide.attributes;
+      for (const char* key : {"read_size", "tile_size", "mpp"}) ref.attributes[key] = a.at(key);
       ref.attributes["tile_index"] = i;
       ref.attributes["tiles_in_slide"] = tiles;
       out.emit(std::move(ref), 0);
     }
   }
 
- private:
+  StageContext context_;
+  std::filesystem::path cache_root_, cache_folder_;
+  bool cache_enabled_ = true;
   std::filesystem::path output_dir_;
   double mpp_, magnification_, min_tissue_, mask_mpp_, min_piece_area_;
   std::int64_t size_, stride_;
@@ -193,7 +244,9 @@ void register_tissue_tiler(Registry& registry) {
           "`stride` (or size - overlap); a tile is kept when its tissue fraction reaches min_tissue. Coordinates are\n"
           "level-0 pixels, row-major. Tiles are read later from the closest finer level and resized with\n"
           "antialiasing. The mpp comes from the manifest, then the slide, then assume_mpp; a slide without one, or\n"
-          "with an implausible one, fails with an error record. A slide with no tissue tile fails likewise.";
+          "with an implausible one, fails with an error record. A slide with no tissue tile fails likewise.\n"
+          "Grids are cached (cache_grids) under <cache>/<lineage>/<slide>-<fingerprint>.grid as sealed files; a cached\n"
+          "grid is used as it is (write_masks then writes nothing for that slide).";
   c.inputs = {{"slides", kSlideKind, "slides from slide_source"}};
   PortSpec tiles{"tiles", kTileRefKind, "where to read each tile (admitted under max_tiles_in_flight)"};
   tiles.gated = true;
@@ -212,7 +265,9 @@ void register_tissue_tiler(Registry& registry) {
               param_float("min_piece_area", 20000, "Tissue pieces smaller than this (square microns) are dropped", 0, 1e12),
               param_bool("fill_holes", true, "Fill holes inside tissue pieces"),
               param_float("assume_mpp", 0, "Microns per pixel for slides that carry none; 0: such slides fail", 0, 16),
-              param_bool("write_masks", false, "Write masks/<slide>.png (mask over thumbnail) and masks/<slide>.geojson (QuPath)")};
+              not_affecting_output(param_bool("write_masks", false, "Write masks/<slide>.png (mask over thumbnail) and masks/<slide>.geojson (QuPath)")),
+              not_affecting_output(param_bool("cache_grids", true, "Keep each slide's grid, keyed by the slide's fingerprint and these parameters: a rerun, or another encoder, skips tissue detection")),
+              not_affecting_output(ParamSpec{"cache", ParamType::Path, "Folder of cached grids; empty: <experiment output>/cache/tiling", false, {}, {}, {}, {}, {}})};
   c.concurrency = Concurrency::Unlimited;
   c.example = "[stage.tiles]\nuse = \"tissue_tiler\"\ninput = \"slides\"\nmpp = 0.5\nsize = 224\nmin_tissue = 0.5\n";
   register_stage<TissueTiler>(registry, std::move(c));

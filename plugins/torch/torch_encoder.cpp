@@ -52,6 +52,7 @@ class TorchEncoder final : public Stage {
     for (double s : std_values_)
       if (!(s > 0)) throw std::invalid_argument("std values must be positive");
     output_size_ = p.get_int("output_size");
+    row_attribute_names_ = p.get_list("row_attributes");
     if (spec_.family == "torchscript" && synthetic_) throw std::invalid_argument("a torchscript backbone needs weights = \"<file.pt>\"");
   }
 
@@ -122,8 +123,7 @@ class TorchEncoder final : public Stage {
     result.kind = "features";
     auto owner = std::make_shared<torch::Tensor>(features);  // the framework tensor shares torch's buffer
     result.tensor = Tensor::wrap(owner->data_ptr(), DType::Float32, owner->sizes().vec(), {}, owner);
-    result.rows.reserve(members.size());
-    for (const auto& m : members) result.rows.push_back(m->provenance);
+    set_rows_from(members, result, row_attribute_names_);
     result.attributes["encoder"] = spec_.name;
     result.attributes["weights_sha256"] = identity_;
     result.attributes["output"] = output_;
@@ -132,7 +132,11 @@ class TorchEncoder final : public Stage {
   }
 
  private:
+  // The model's identity beyond the parameters: what the weights file holds.
+  std::string identity() const override { return identity_; }
+
   std::string id_;
+  std::vector<std::string> row_attribute_names_;
   const BackboneSpec& spec_;
   std::filesystem::path weights_file_;
   bool synthetic_ = false;
@@ -160,11 +164,16 @@ void register_torch_encoder(Registry& registry) {
   ParamSpec backbone{"backbone", ParamType::String, "Backbone configuration (plugins may add more)", true, {}, {}, {}, {}, {}};
   backbone.dynamic_choices = [] { return backbone_names(); };  // read after every plugin has registered its own
   c.params = {backbone,
-              ParamSpec{"weights", ParamType::Path, "Weights: .safetensors, or a PyTorch .pth/.pt checkpoint", false, {}, {}, {}, {}, {}},
+              // The file's SHA-256 is the encoder's identity, so where it lies does not matter.
+              not_affecting_output(ParamSpec{"weights", ParamType::Path, "Weights: .safetensors, or a PyTorch .pth/.pt checkpoint",
+                                             false, {}, {}, {}, {}, {}}),
               param_bool("synthetic_weights", false, "Deterministic pseudo-random weights (histoflow-init-v1), for tests and benchmarks"),
-              param_string("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N"),
+              not_affecting_output(param_string("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N")),
               param_string("precision", "fp32", "fp32; bf16 (CPU with AMX, or GPU); fp16 (GPU only)", {"fp32", "bf16", "fp16"}),
-              param_int("threads", 0, "Intra-op threads for LibTorch; 0: all cores", 0, 1024),
+              not_affecting_output(param_int("threads", 0, "Intra-op threads for LibTorch; 0: all cores", 0, 1024)),
+              not_affecting_output(ParamSpec{"row_attributes", ParamType::StringList,
+                                             "Tile attributes kept per feature row (patch datasets: label, class, path)", false,
+                                             kDefaultRowAttributes, {}, {}, {}, {}}),
               param_string("output", "auto", "cls, mean_patch or cls+mean_patch (token models), pooled (CNNs); auto: the first the backbone offers",
                            {"auto", "cls", "mean_patch", "cls+mean_patch", "pooled"}),
               param_int("input_size", 0, "Square input size in pixels; 0: the backbone's default", 0, 4096),

@@ -193,6 +193,30 @@ class FatalStage final : public Stage {
   std::int64_t at_;
 };
 
+// A resumable stage: items whose index is a multiple of done_every count as finished earlier; restore
+// emits them (attribute restored = true) so downstream sees every item. Records its lineage.
+class TestResumable final : public Stage {
+ public:
+  explicit TestResumable(const StageContext& c) : id_(c.stage_id), done_every_(c.params.get_int("done_every")) {}
+  void set_lineage(const std::string& lineage) override { Observed::instance().record(id_ + ".lineage", {lineage, 0, 1}); }
+  bool restore(const Packet& item, Emitter& out) override {
+    const auto index = item.require<std::int64_t>("index");
+    if (done_every_ <= 0 || index % done_every_ != 0) return false;
+    Packet copy = item;
+    copy.attributes["restored"] = true;
+    out.emit(std::move(copy));
+    return true;
+  }
+  void process(const PacketPtr& in, std::size_t, Emitter& out) override {
+    Observed::instance().record(id_, {in->provenance.item_id, in->provenance.sequence, 1});
+    out.emit(in);
+  }
+
+ private:
+  std::string id_;
+  std::int64_t done_every_;
+};
+
 StageContract sink_contract(std::string type, bool batched, bool ordered) {
   StageContract c;
   c.type = std::move(type);
@@ -266,6 +290,17 @@ void register_test_stages() {
     counter.concurrency = Concurrency::Unlimited;
     counter.cardinality = Cardinality::OneToOne;
     register_stage<TestTileCounter>(r, counter);
+
+    StageContract resumable;
+    resumable.type = "test_resumable";
+    resumable.summary = "test resumable stage";
+    resumable.inputs = {{"items", kItem, ""}};
+    resumable.outputs = {{"items", kItem, "", false, true}};
+    resumable.params = {param_int("done_every", 2, "items with index % done_every == 0 are finished", 0, 1e9),
+                        param_int("salt", 0, "changes the lineage", 0, 1e9),
+                        not_affecting_output(param_int("note", 0, "does not change the lineage", 0, 1e9))};
+    resumable.resumable = true;
+    register_stage<TestResumable>(r, resumable);
 
     register_stage<TestSink>(r, sink_contract("test_sink", false, false));
     register_stage<TestSink>(r, sink_contract("test_batch_sink", true, false));

@@ -24,6 +24,8 @@ struct PortSpec {
   // reaches the next stage, so a stage that expands one item into thousands (a slide into its tiles)
   // cannot flood memory. Packets wait, cheaply, in emission order until admitted.
   bool gated = false;
+  // Inputs: the graph may leave this port unconnected (only trailing ports can be optional).
+  bool optional = false;
 };
 
 struct ParamSpec {
@@ -38,6 +40,9 @@ struct ParamSpec {
   // For String: choices known only once every plugin is loaded (e.g. backbones that plugins add). Called at
   // validation and by `flowrun describe`; takes precedence over `choices`.
   std::function<std::vector<std::string>()> dynamic_choices;
+  // Whether the value changes what the stage computes. Only such parameters enter the stage's lineage (the
+  // identity of its outputs, which resumable stages key their results by); threads or batch sizes do not.
+  bool affects_output = true;
   std::vector<std::string> allowed() const { return dynamic_choices ? dynamic_choices() : choices; }
 };
 
@@ -63,6 +68,9 @@ struct StageContract {
   // the batches (a `batch` parameter is added to the contract) and flushes the last partial one.
   bool batched = false;
   std::int64_t default_batch = 32;
+  // Resumable stages keep their results across runs and implement Stage::restore; the run then skips, for
+  // items whose results exist, every upstream stage that works only for them.
+  bool resumable = false;
   std::string example;            // a TOML snippet shown by `flowrun describe`
   std::string plugin_file;        // filled by the registry: the library that registered it
 
@@ -80,5 +88,6 @@ ParamSpec param_float(std::string name, double def, std::string doc, std::option
 ParamSpec param_bool(std::string name, bool def, std::string doc);
 ParamSpec param_string(std::string name, std::string def, std::string doc, std::vector<std::string> choices = {});
 ParamSpec param_required(std::string name, ParamType type, std::string doc);
+ParamSpec not_affecting_output(ParamSpec spec);  // marks a parameter such as threads or batch
 
 }  // namespace histoflow

@@ -42,6 +42,8 @@ struct Packet {
   std::map<std::string, Attribute> attributes;// small typed metadata (label, mpp, count, ...)
   std::vector<PacketPtr> members;             // a batch: the packets it was built from, in order
   std::vector<Provenance> rows;               // a batched result: provenance of each row of `tensor`
+  // A batched result: per-row attributes that downstream stages need (a patch's label and path), when kept.
+  std::vector<std::map<std::string, Attribute>> row_attributes;
   std::any object;                            // stage-specific payload that is neither tensor nor attribute
 
   template <typename T> const T* attribute(const std::string& name) const {
@@ -60,5 +62,13 @@ struct Packet {
 };
 
 inline PacketPtr make_packet(Packet packet) { return std::make_shared<const Packet>(std::move(packet)); }
+
+// What a patch dataset's rows need downstream (label index, class name, image path).
+inline const std::vector<std::string> kDefaultRowAttributes{"label", "class", "path"};
+
+// A batched result (one row per member): sets result.rows to the members' provenance and, when any member
+// carries one of `kept`, result.row_attributes to those attributes of each member.
+void set_rows_from(const std::vector<PacketPtr>& members, Packet& result,
+                   const std::vector<std::string>& kept = kDefaultRowAttributes);
 
 }  // namespace histoflow

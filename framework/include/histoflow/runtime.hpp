@@ -31,6 +31,8 @@ struct StageStats {
   std::uint64_t calls = 0;
   std::uint64_t errors = 0;
   double busy_seconds = 0;
+  std::uint64_t restored = 0;  // resumable stages: items whose results existed and were restored
+  std::uint64_t skipped = 0;   // inputs skipped because only restored results depended on them
 };
 
 struct RunResult {
@@ -42,6 +44,7 @@ struct RunResult {
   std::int64_t peak_in_flight = 0;      // highest number of source items admitted and not retired
   std::int64_t peak_tiles_in_flight = 0;  // the same for packets on gated outputs
   double wall_seconds = 0;
+  double peak_rss_mb = 0;               // the process's peak resident memory when the run ended
   std::vector<StageStats> stages;
   int exit_code() const;                // 0, 1 (item errors or failure), 130 (cancelled)
 };

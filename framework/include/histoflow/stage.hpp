@@ -59,6 +59,19 @@ class Stage {
   // Release resources. Called after a successful open(), on success and on cancellation or failure (then
   // flush was not called).
   virtual void close() {}
+
+  // What, besides the stage type and its output-affecting parameters, determines its output: e.g. the
+  // SHA-256 of a model's weights. Asked after open().
+  virtual std::string identity() const { return {}; }
+  // The stage's lineage, after open(): a SHA-256 over its type, output-affecting parameters, identity()
+  // and the lineages of its inputs. Equal lineages and equal source items give equal outputs, so
+  // resumable stages and caches key their results by it.
+  virtual void set_lineage(const std::string& /*lineage*/) {}
+  // Resumable stages (contract.resumable): called for every source item that reaches this stage, before
+  // the item enters the graph, possibly concurrently with process(). When the stage's result for the item
+  // exists, emit what downstream needs (e.g. the stored file) and return true: the run then skips the
+  // item in every upstream stage that works only for such finished results.
+  virtual bool restore(const Packet& /*source_item*/, Emitter& /*out*/) { return false; }
 };
 
 }  // namespace histoflow

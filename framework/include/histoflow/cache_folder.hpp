@@ -1,0 +1,43 @@
+#pragma once
+// A folder of cached results (feature files, tile grids): what `flowrun cache ls | verify | gc` works on.
+// Entries are sealed files (histoflow/sealed_file.hpp); temporaries are "<name>.tmp-<pid>-<n>" files that
+// a writer leaves behind when it is killed.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "histoflow/sealed_file.hpp"
+
+namespace histoflow {
+
+struct CacheEntry {
+  std::filesystem::path file;
+  std::optional<SealedHeader> header;  // nullopt: not a sealed file (an orphan: no checksum to trust)
+  std::uintmax_t bytes = 0;
+};
+
+struct CacheTemporary {
+  std::filesystem::path file;
+  bool writer_alive = false;  // the process named in the file name still runs: it may be writing
+};
+
+struct CacheScan {
+  std::vector<CacheEntry> entries;         // sorted by path
+  std::vector<CacheTemporary> temporaries;
+};
+
+CacheScan scan_cache(const std::filesystem::path& root);  // throws when root is not a folder
+
+struct CacheCleanup {
+  std::vector<std::filesystem::path> removed_temporaries;
+  std::vector<std::filesystem::path> removed_orphans;  // unsealed files, or sealed files failing verification
+  std::vector<std::string> failures;                   // what could not be removed, and why
+};
+
+// Removes temporaries whose writer is gone, and entries that are not sealed or fail verification. With
+// dry_run, only lists what it would remove.
+CacheCleanup clean_cache(const std::filesystem::path& root, bool dry_run);
+
+}  // namespace histoflow

@@ -1,0 +1,70 @@
+#include "histoflow/cache_folder.hpp"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <stdexcept>
+
+#include "histoflow/atomic_file.hpp"
+
+namespace histoflow {
+namespace {
+
+// "<name>.tmp-<pid>-<n>": the pid, or nullopt when the name is not a temporary's.
+std::optional<long> temporary_writer(const std::filesystem::path& file) {
+  const std::string name = file.filename().string();
+  const auto marker = name.rfind(kTempMarker);
+  if (marker == std::string::npos) return std::nullopt;
+  const std::string rest = name.substr(marker + std::char_traits<char>::length(kTempMarker));
+  const auto dash = rest.find('-');
+  if (dash == 0 || dash == std::string::npos) return std::nullopt;
+  try {
+    return std::stol(rest.substr(0, dash));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+bool process_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+
+}  // namespace
+
+CacheScan scan_cache(const std::filesystem::path& root) {
+  if (!std::filesystem::is_directory(root)) throw std::runtime_error("cache folder '" + root.string() + "' does not exist");
+  CacheScan scan;
+  for (const auto& item : std::filesystem::recursive_directory_iterator(root)) {
+    if (!item.is_regular_file()) continue;
+    if (const auto pid = temporary_writer(item.path())) {
+      scan.temporaries.push_back({item.path(), process_alive(*pid)});
+      continue;
+    }
+    CacheEntry entry{item.path(), std::nullopt, item.file_size()};
+    try {
+      entry.header = read_sealed_header(item.path());
+    } catch (const std::exception&) {  // unreadable: treated like an unsealed file
+    }
+    scan.entries.push_back(std::move(entry));
+  }
+  std::sort(scan.entries.begin(), scan.entries.end(), [](const auto& a, const auto& b) { return a.file < b.file; });
+  std::sort(scan.temporaries.begin(), scan.temporaries.end(), [](const auto& a, const auto& b) { return a.file < b.file; });
+  return scan;
+}
+
+CacheCleanup clean_cache(const std::filesystem::path& root, bool dry_run) {
+  const CacheScan scan = scan_cache(root);
+  CacheCleanup cleanup;
+  const auto remove = [&](const std::filesystem::path& file, std::vector<std::filesystem::path>& list) {
+    std::error_code ec;
+    if (!dry_run) std::filesystem::remove(file, ec);
+    if (ec) cleanup.failures.push_back(file.string() + ": " + ec.message());
+    else list.push_back(file);
+  };
+  for (const auto& t : scan.temporaries)
+    if (!t.writer_alive) remove(t.file, cleanup.removed_temporaries);
+  for (const auto& e : scan.entries)
+    if (!e.header || !verify_sealed_file(e.file).empty()) remove(e.file, cleanup.removed_orphans);
+  return cleanup;
+}
+
+}  // namespace histoflow
