@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <stdexcept>
 
@@ -29,6 +30,13 @@ std::optional<long> temporary_writer(const std::filesystem::path& file) {
 bool process_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
 
 }  // namespace
+
+std::string cache_file_name(const std::string& item_id, const std::string& fingerprint, const std::string& extension) {
+  std::string name = item_id.empty() ? "_" : item_id;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  return name + (fingerprint.empty() ? "" : "-" + fingerprint.substr(0, 12)) + extension;
+}
 
 CacheScan scan_cache(const std::filesystem::path& root) {
   if (!std::filesystem::is_directory(root)) throw std::runtime_error("cache folder '" + root.string() + "' does not exist");

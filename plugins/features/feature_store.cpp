@@ -6,6 +6,7 @@
 
 #include "feature_file.hpp"
 #include "feature_stages.hpp"
+#include "histoflow/cache_folder.hpp"
 #include "histoflow/sealed_file.hpp"
 #include "histoflow/stage.hpp"
 #include "histoflow/version.hpp"
@@ -14,13 +15,6 @@ namespace histoflow::features {
 namespace {
 
 constexpr std::size_t kFeaturesPort = 0, kGridPort = 1;
-
-std::string file_safe(const std::string& text) {
-  std::string out = text;
-  for (char& c : out)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
-  return out.empty() ? "_" : out;
-}
 
 bool is_manifest_attribute(const std::string& key) {
   return key.rfind("label:", 0) == 0 || key == "patient" || key == "cohort" || key == "path" || key == "slide_id";
@@ -128,7 +122,7 @@ class FeatureStore final : public Stage {
 
  private:
   std::filesystem::path slide_file(const std::string& slide_id, const std::string& fingerprint) const {
-    return folder_ / (file_safe(slide_id) + "-" + fingerprint.substr(0, 12) + ".h5");
+    return folder_ / cache_file_name(slide_id, fingerprint, ".h5");
   }
 
   Packet file_packet(const Provenance& provenance, const AttributeMap& item, const AttributeMap& stored,
@@ -217,7 +211,7 @@ class FeatureStore final : public Stage {
 
   // ---- patch datasets: one file for the whole stream
 
-  std::filesystem::path dataset_file() const { return folder_ / (file_safe(dataset_) + ".h5"); }
+  std::filesystem::path dataset_file() const { return folder_ / cache_file_name(dataset_, "", ".h5"); }
 
   bool restore_dataset() {
     std::call_once(dataset_checked_, [this] {

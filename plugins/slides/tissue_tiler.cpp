@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "grid_cache.hpp"
+#include "histoflow/cache_folder.hpp"
 #include "histoflow/atomic_file.hpp"
 #include "histoflow/stage.hpp"
 #include "mask_outputs.hpp"
@@ -79,10 +80,7 @@ class TissueTiler final : public Stage {
     std::filesystem::path cache_file;
     std::optional<CachedGrid> grid;
     if (cache_enabled_ && fingerprint) {
-      std::string name = id;
-      for (char& c : name)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
-      cache_file = cache_folder_ / (name + "-" + fingerprint->substr(0, 12) + ".grid");
+      cache_file = cache_folder_ / cache_file_name(id, *fingerprint, ".grid");
       try {
         grid = read_grid_cache(cache_file);
       } catch (const std::exception& e) {

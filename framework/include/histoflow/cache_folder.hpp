@@ -28,6 +28,10 @@ struct CacheScan {
   std::vector<CacheTemporary> temporaries;
 };
 
+// "<item id, made file-safe>-<first 12 hex of fingerprint><extension>": how cached results of one item
+// (a slide) are named inside their lineage folder.
+std::string cache_file_name(const std::string& item_id, const std::string& fingerprint, const std::string& extension);
+
 CacheScan scan_cache(const std::filesystem::path& root);  // throws when root is not a folder
 
 struct CacheCleanup {
