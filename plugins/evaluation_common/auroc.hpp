@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace histoflow::evaluation {
+namespace histoflow::eval {
 
 struct RocCurve {
   std::vector<double> fpr;
@@ -23,4 +23,4 @@ double binary_auroc(const std::vector<bool>& positive, const std::vector<double>
 // More: macro one-vs-rest. Throws when a class has no positive or no negative sample.
 double auroc(const std::vector<std::int64_t>& labels, const std::vector<double>& probabilities, int classes);
 
-}  // namespace histoflow::evaluation
+}  // namespace histoflow::eval

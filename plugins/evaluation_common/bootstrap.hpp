@@ -6,7 +6,7 @@
 #include <functional>
 #include <vector>
 
-namespace histoflow::evaluation {
+namespace histoflow::eval {
 
 struct ConfidenceInterval {
   double low = 0;
@@ -23,4 +23,4 @@ ConfidenceInterval bootstrap_interval(std::size_t n, const std::function<double(
 // np.percentile(values, q) with the default "linear" method; q in [0, 100]. Throws on an empty input.
 double percentile(std::vector<double> values, double q);
 
-}  // namespace histoflow::evaluation
+}  // namespace histoflow::eval

@@ -1,0 +1,85 @@
+// comparison_table: collects "evaluation" packets from any number of stages and, at end of stream, writes
+// one table comparing the encoders (comparison.md, comparison.csv) and prints it.
+#include <iostream>
+#include <mutex>
+
+#include "comparison_table.hpp"
+#include "evaluation_kind.hpp"
+#include "histoflow/atomic_file.hpp"
+#include "histoflow/registry.hpp"
+#include "histoflow/stage.hpp"
+
+namespace histoflow::mil {
+namespace {
+
+eval::EvaluationRecord record_of(const Packet& packet) {
+  eval::EvaluationRecord r;
+  r.row = packet.require<std::string>("encoder");
+  r.method = packet.require<std::string>("method");
+  r.setting = packet.require<std::string>("setting");
+  const std::string* source = packet.attribute<std::string>("stage");
+  r.source = source ? *source : packet.provenance.item_id;
+  for (const auto& [name, value] : packet.attributes) {
+    const double* number = std::get_if<double>(&value);
+    const auto colon = name.find(':');
+    if (!number || colon == std::string::npos) continue;
+    const std::string field = name.substr(0, colon), metric = name.substr(colon + 1);
+    if (field == "mean") r.mean[metric] = *number;
+    else if (field == "sd") r.sd[metric] = *number;
+    else if (field == "ci_low") r.ci_low[metric] = *number;
+    else if (field == "ci_high") r.ci_high[metric] = *number;
+  }
+  if (r.mean.empty())
+    throw std::invalid_argument("evaluation packet for encoder '" + r.row + "', method '" + r.method +
+                                "' has no mean:<metric> attribute");
+  return r;
+}
+
+class ComparisonTableStage final : public Stage {
+ public:
+  explicit ComparisonTableStage(const StageContext& context)
+      : directory_(context.experiment.output_dir),
+        markdown_(context.params.get_string("markdown")),
+        csv_(context.params.get_string("csv")),
+        digits_(static_cast<int>(context.params.get_int("digits"))),
+        print_(context.params.get_bool("print")) {}
+
+  void process(const PacketPtr& input, std::size_t, Emitter&) override { records_.push_back(record_of(*input)); }
+
+  void flush(Emitter&) override {
+    const auto table = eval::build_comparison_table(records_, digits_);
+    const std::string markdown = eval::comparison_markdown(table);
+    write_file_atomically(directory_ / markdown_, "# Encoder comparison\n\n" + markdown +
+                                                      "\nCells: mean ± sd over folds, or value [95% bootstrap CI].\n");
+    write_file_atomically(directory_ / csv_, eval::comparison_csv(records_));
+    if (print_) std::cout << "\nEncoder comparison (" << (directory_ / markdown_).string() << ")\n" << markdown << std::flush;
+  }
+
+ private:
+  std::filesystem::path directory_;
+  std::string markdown_, csv_;
+  int digits_;
+  bool print_;
+  std::vector<eval::EvaluationRecord> records_;
+};
+
+}  // namespace
+
+void register_comparison_table(Registry& registry) {
+  StageContract c;
+  c.type = "comparison_table";
+  c.summary = "Compares encoders: one table (rows: encoder; columns: method · setting · metric) from evaluation results";
+  c.doc = "Fan-in from any number of evaluation stages (mil_cv, knn_eval, linear_probe, ...). At end of stream it\n"
+          "writes the table as Markdown and a long-format CSV (encoder, method, setting, metric, mean, sd, ci_low,\n"
+          "ci_high, source) into the experiment output folder and prints it. Cells read \"mean ± sd\" where a\n"
+          "standard deviation over folds exists, else \"value [ci_low, ci_high]\" or the value. Any metric set works.";
+  c.inputs = {{"evaluations", kEvaluationKind, "evaluation results: encoder, method, setting, mean:<metric>, ..."}};
+  c.params = {param_string("markdown", "comparison.md", "Markdown file, relative to the experiment output folder"),
+              param_string("csv", "comparison.csv", "CSV file (long format), relative to the experiment output folder"),
+              param_int("digits", 3, "Decimals shown in the table", 1, 8),
+              param_bool("print", true, "Print the table to standard output at the end of the run")};
+  c.example = "[stage.compare]\nuse = \"comparison_table\"\ninputs = [\"mil_resnet\", \"mil_dinov2\"]\n";
+  register_stage<ComparisonTableStage>(registry, std::move(c));
+}
+
+}  // namespace histoflow::mil

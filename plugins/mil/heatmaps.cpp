@@ -1,0 +1,178 @@
+#include "heatmaps.hpp"
+
+#include <openslide/openslide.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+
+#include "confusion_matrix_image.hpp"
+#include "histoflow/atomic_file.hpp"
+#include "openslide_pool.hpp"
+#include "resample.hpp"
+
+namespace histoflow::mil {
+namespace {
+
+constexpr int kThumbnailWidth = 1024;
+constexpr int kMontageTile = 128;
+
+struct SlideAttention {
+  std::vector<std::int64_t> coords;  // 2 per tile
+  std::vector<double> attention;
+};
+
+// Attention of each slide's tiles: from the bag's prediction, restricted to the slide's tiles.
+void collect(const std::vector<Prediction>& predictions, const std::vector<Bag>& bags, bool average_folds,
+             std::map<std::string, SlideAttention>& out, const std::map<std::string, std::string>& paths) {
+  std::map<std::size_t, std::vector<double>> sums;
+  std::map<std::size_t, int> counts;
+  for (const auto& p : predictions) {
+    if (p.prediction.attention.empty()) continue;
+    auto& sum = sums[p.bag];
+    sum.resize(p.prediction.attention.size(), 0.0);
+    for (std::size_t t = 0; t < sum.size(); ++t) sum[t] += p.prediction.attention[t];
+    ++counts[p.bag];
+    if (!average_folds) counts[p.bag] = 1;
+  }
+  for (const auto& [b, sum] : sums) {
+    const Bag& bag = bags[b];
+    for (std::size_t t = 0; t < sum.size(); ++t) {
+      const std::string& slide = bag.slides[bag.tile_slide[t]];
+      if (!paths.count(slide)) continue;
+      auto& s = out[slide];
+      s.coords.push_back(bag.coords[2 * t]);
+      s.coords.push_back(bag.coords[2 * t + 1]);
+      s.attention.push_back(sum[t] / counts.at(b));
+    }
+  }
+}
+
+std::array<std::uint8_t, 3> colour_map(double v) {  // blue -> cyan -> yellow -> red
+  v = std::clamp(v, 0.0, 1.0);
+  const double r = std::clamp(1.5 - std::abs(4 * v - 3), 0.0, 1.0), g = std::clamp(1.5 - std::abs(4 * v - 2), 0.0, 1.0),
+               b = std::clamp(1.5 - std::abs(4 * v - 1), 0.0, 1.0);
+  return {static_cast<std::uint8_t>(255 * r), static_cast<std::uint8_t>(255 * g), static_cast<std::uint8_t>(255 * b)};
+}
+
+std::int64_t tile_extent(const std::vector<std::int64_t>& coords) {
+  // The grid step: the smallest positive difference between tile x (or y) positions.
+  std::int64_t step = 0;
+  for (int axis = 0; axis < 2; ++axis) {
+    std::vector<std::int64_t> v;
+    for (std::size_t i = axis; i < coords.size(); i += 2) v.push_back(coords[i]);
+    std::sort(v.begin(), v.end());
+    for (std::size_t i = 1; i < v.size(); ++i)
+      if (v[i] > v[i - 1] && (step == 0 || v[i] - v[i - 1] < step)) step = v[i] - v[i - 1];
+  }
+  return step > 0 ? step : 224;
+}
+
+slides::RgbImage read_region(openslide_t* slide, std::int64_t x, std::int64_t y, int level, std::int64_t w, std::int64_t h,
+                             const std::string& path) {
+  std::vector<std::uint32_t> argb(static_cast<std::size_t>(w * h));
+  openslide_read_region(slide, argb.data(), x, y, level, w, h);
+  if (const char* error = openslide_get_error(slide)) throw std::runtime_error("cannot read '" + path + "': " + error);
+  slides::RgbImage image{static_cast<int>(w), static_cast<int>(h), std::vector<std::uint8_t>(argb.size() * 3)};
+  slides::argb_over_white_to_rgb(argb.data(), argb.size(), image.pixels.data());
+  return image;
+}
+
+void write_png(const std::filesystem::path& file, const slides::RgbImage& image) {
+  write_file_atomically(file, eval::encode_png(eval::RgbCanvas{image.width, image.height, image.pixels}));
+}
+
+void render_slide(const std::filesystem::path& directory, const std::string& slide_id, const std::string& path,
+                  const SlideAttention& a, int top_k) {
+  auto lease = slides::SlidePool::shared().acquire(path);
+  openslide_t* slide = lease.get();
+  const int levels = openslide_get_level_count(slide);
+  std::int64_t width = 0, height = 0;
+  openslide_get_level0_dimensions(slide, &width, &height);
+  // Thumbnail from the coarsest level that is still at least kThumbnailWidth wide (or the finest there is).
+  int level = 0;
+  for (int l = levels - 1; l >= 0; --l) {
+    std::int64_t w = 0, h = 0;
+    openslide_get_level_dimensions(slide, l, &w, &h);
+    if (w >= kThumbnailWidth || l == 0) {
+      level = l;
+      break;
+    }
+  }
+  std::int64_t level_w = 0, level_h = 0;
+  openslide_get_level_dimensions(slide, level, &level_w, &level_h);
+  const auto full = read_region(slide, 0, 0, level, level_w, level_h, path);
+  const int thumb_w = static_cast<int>(std::min<std::int64_t>(kThumbnailWidth, level_w));
+  const int thumb_h = std::max(1, static_cast<int>(std::lround(static_cast<double>(thumb_w) * height / width)));
+  slides::RgbImage overlay = slides::resize_rgb(full, thumb_w, thumb_h);
+  const double scale = static_cast<double>(thumb_w) / static_cast<double>(width);
+
+  const auto [low, high] = std::minmax_element(a.attention.begin(), a.attention.end());
+  const double range = *high - *low;
+  const std::int64_t extent = tile_extent(a.coords);
+  for (std::size_t t = 0; t < a.attention.size(); ++t) {
+    const auto colour = colour_map(range > 0 ? (a.attention[t] - *low) / range : 1.0);
+    const int x0 = static_cast<int>(a.coords[2 * t] * scale), y0 = static_cast<int>(a.coords[2 * t + 1] * scale);
+    const int x1 = static_cast<int>((a.coords[2 * t] + extent) * scale), y1 = static_cast<int>((a.coords[2 * t + 1] + extent) * scale);
+    for (int y = std::max(0, y0); y < std::min(thumb_h, std::max(y1, y0 + 1)); ++y)
+      for (int x = std::max(0, x0); x < std::min(thumb_w, std::max(x1, x0 + 1)); ++x) {
+        std::uint8_t* p = overlay.at(x, y);
+        for (int c = 0; c < 3; ++c) p[c] = static_cast<std::uint8_t>((p[c] + colour[c]) / 2);
+      }
+  }
+  write_png(directory / (slide_id + ".png"), overlay);
+
+  // The top-k tiles, read at the level nearest kMontageTile pixels per tile, in one row.
+  std::vector<std::size_t> order(a.attention.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return a.attention[x] > a.attention[y]; });
+  const std::size_t k = std::min<std::size_t>(static_cast<std::size_t>(top_k), order.size());
+  const int tile_level = openslide_get_best_level_for_downsample(slide, static_cast<double>(extent) / kMontageTile);
+  const double downsample = openslide_get_level_downsample(slide, tile_level);
+  const auto read_extent = std::max<std::int64_t>(1, std::llround(static_cast<double>(extent) / downsample));
+  slides::RgbImage montage{static_cast<int>(k) * kMontageTile, kMontageTile,
+                           std::vector<std::uint8_t>(k * kMontageTile * kMontageTile * 3, 255)};
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::size_t t = order[i];
+    const auto tile = slides::resize_rgb(
+        read_region(slide, a.coords[2 * t], a.coords[2 * t + 1], tile_level, read_extent, read_extent, path), kMontageTile,
+        kMontageTile);
+    for (int y = 0; y < kMontageTile; ++y)
+      std::copy_n(tile.at(0, y), kMontageTile * 3, montage.at(static_cast<int>(i) * kMontageTile, y));
+  }
+  write_png(directory / (slide_id + "_top" + std::to_string(k) + ".png"), montage);
+}
+
+}  // namespace
+
+void write_heatmaps(const std::filesystem::path& directory, const MilRun& run, int top_k) {
+  std::map<std::string, std::string> paths;
+  for (const auto* bags : {run.bags, run.external})
+    for (const auto& bag : *bags)
+      for (const auto& slide : bag.slides) paths[slide] = "";
+  for (const auto& [slide, path] : run.slide_paths) if (paths.count(slide)) paths[slide] = path;
+  std::map<std::string, std::string> readable;
+  for (const auto& [slide, path] : paths) if (!path.empty()) readable[slide] = path;
+  std::map<std::string, SlideAttention> attention;
+  collect(run.result->in_domain, *run.bags, false, attention, readable);
+  collect(run.result->external, *run.external, true, attention, readable);
+  std::string notes;
+  for (const auto& [slide, a] : attention) {
+    try {
+      render_slide(directory, slide, readable.at(slide), a, top_k);
+    } catch (const std::exception& e) {
+      notes += "- `" + slide + "`: no heatmap: " + e.what() + "\n";
+    }
+  }
+  for (const auto& [slide, path] : paths)
+    if (path.empty()) notes += "- `" + slide + "`: no heatmap: the feature file names no slide_path\n";
+  write_file_atomically(directory / "README.md",
+                        "# Attention heatmaps (" + run.method + ", stage `" + run.stage_id + "`)\n\n"
+                        "`<slide>.png`: attention per tile over the thumbnail (blue low, red high; min-max per slide). "
+                        "`<slide>_top<k>.png`: the most attended tiles, left to right. In-domain slides: their test "
+                        "fold's model; external slides: the mean over fold models.\n\n" +
+                            (notes.empty() ? std::string("All slides rendered.\n") : "Not rendered:\n" + notes));
+}
+
+}  // namespace histoflow::mil

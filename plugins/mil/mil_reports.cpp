@@ -1,0 +1,226 @@
+#include "mil_reports.hpp"
+
+#include <torch/version.h>
+
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "auroc.hpp"
+#include "histoflow/atomic_file.hpp"
+#include "histoflow/version.hpp"
+#include "model_file.hpp"
+#include "roc_plot.hpp"
+
+namespace histoflow::mil {
+namespace {
+
+std::string join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+nlohmann::json number_or_null(double value) { return std::isnan(value) ? nlohmann::json() : nlohmann::json(value); }
+
+nlohmann::json metric_map(const MetricValues& values) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [name, value] : values) out[name] = number_or_null(value);
+  return out;
+}
+
+nlohmann::json summary_json(const MetricSummary& s) {
+  nlohmann::json per_fold = nlohmann::json::array();
+  for (const auto& fold : s.per_fold) per_fold.push_back(metric_map(fold));
+  return {{"mean", metric_map(s.mean)}, {"sd", metric_map(s.sd)}, {"ci_low", metric_map(s.ci_low)},
+          {"ci_high", metric_map(s.ci_high)}, {"per_fold", per_fold}};
+}
+
+std::string fixed(double value) {
+  if (std::isnan(value)) return "n/a";
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(3) << value;
+  return out.str();
+}
+
+std::string cell(const MetricSummary& s, const std::string& metric) {
+  std::string text = fixed(s.mean.at(metric));
+  if (auto sd = s.sd.find(metric); sd != s.sd.end()) text += " ± " + fixed(sd->second);
+  if (auto low = s.ci_low.find(metric); low != s.ci_low.end())
+    text += " [" + fixed(low->second) + ", " + fixed(s.ci_high.at(metric)) + "]";
+  return text;
+}
+
+void write_predictions(const std::filesystem::path& file, const MilRun& run) {
+  AtomicFile out(file);
+  auto& s = out.stream();
+  s << "setting,fold,bag,patient,slides,label,predicted";
+  for (const auto& name : run.class_names) s << ",score_" << csv_field(name);
+  s << '\n' << std::setprecision(8);
+  const auto rows = [&](const std::string& setting, const std::vector<Prediction>& predictions, const std::vector<Bag>& bags) {
+    for (const auto& p : predictions) {
+      const Bag& bag = bags[p.bag];
+      const auto& probabilities = p.prediction.probabilities;
+      const auto predicted = std::max_element(probabilities.begin(), probabilities.end()) - probabilities.begin();
+      s << setting << ',' << p.fold << ',' << csv_field(bag.id) << ',' << csv_field(bag.patient) << ','
+        << csv_field(join(bag.slides, ";")) << ',' << csv_field(run.class_names[static_cast<std::size_t>(bag.label)]) << ','
+        << csv_field(run.class_names[static_cast<std::size_t>(predicted)]);
+      for (double v : probabilities) s << ',' << v;
+      s << '\n';
+    }
+  };
+  rows("in-domain", run.result->in_domain, *run.bags);
+  rows("external", run.result->external, *run.external);
+  rows("external (ensemble)", run.result->external_ensemble, *run.external);
+  out.commit();
+}
+
+void write_attention(const std::filesystem::path& file, const MilRun& run) {
+  AtomicFile out(file);
+  auto& s = out.stream();
+  s << "setting,fold,bag,slide,x,y,attention\n" << std::setprecision(7);
+  const auto rows = [&](const std::string& setting, const std::vector<Prediction>& predictions, const std::vector<Bag>& bags) {
+    for (const auto& p : predictions) {
+      const Bag& bag = bags[p.bag];
+      for (std::size_t t = 0; t < p.prediction.attention.size(); ++t)
+        s << setting << ',' << p.fold << ',' << csv_field(bag.id) << ',' << csv_field(bag.slides[bag.tile_slide[t]]) << ','
+          << bag.coords[2 * t] << ',' << bag.coords[2 * t + 1] << ',' << p.prediction.attention[t] << '\n';
+    }
+  };
+  rows("in-domain", run.result->in_domain, *run.bags);
+  rows("external", run.result->external, *run.external);
+  out.commit();
+}
+
+// Binary: one curve per fold (in-domain test set), then the external ensemble. More classes: one-vs-rest
+// curves of the pooled out-of-fold predictions, one per class. Returns the legend lines.
+std::vector<std::string> write_roc_png(const std::filesystem::path& file, const MilRun& run) {
+  const auto& r = *run.result;
+  const std::size_t classes = run.class_names.size();
+  std::vector<eval::PlotCurve> curves;
+  std::vector<std::string> legend;
+  const auto add = [&](const std::vector<Prediction>& predictions, const std::vector<Bag>& bags, std::size_t positive_class,
+                       const std::string& name, int fold_filter) {
+    std::vector<bool> positive;
+    std::vector<double> scores;
+    for (const auto& p : predictions) {
+      if (fold_filter != -2 && p.fold != fold_filter) continue;
+      positive.push_back(bags[p.bag].label == static_cast<std::int64_t>(positive_class));
+      scores.push_back(p.prediction.probabilities[positive_class]);
+    }
+    try {
+      const auto roc = eval::roc_curve(positive, scores);
+      const std::size_t index = curves.size();
+      curves.push_back({roc.fpr, roc.tpr, eval::palette_colour(index), 2});
+      legend.push_back(eval::palette_colour_name(index) + ": " + name + " (AUROC " + fixed(eval::binary_auroc(positive, scores)) + ")");
+    } catch (const std::invalid_argument&) {
+      legend.push_back(name + ": no curve (one class only)");
+    }
+  };
+  if (classes == 2) {
+    for (std::size_t f = 0; f < r.folds.size(); ++f)
+      add(r.in_domain, *run.bags, 1, "fold " + std::to_string(f) + " (in-domain test)", static_cast<int>(f));
+    if (!r.external_ensemble.empty()) add(r.external_ensemble, *run.external, 1, "external, fold-ensemble", -2);
+  } else {
+    for (std::size_t c = 0; c < classes; ++c)
+      add(r.in_domain, *run.bags, c, "class " + run.class_names[c] + " vs rest (in-domain, pooled)", -2);
+  }
+  write_file_atomically(file, eval::encode_png(eval::plot_roc_curves(curves, 512)));
+  return legend;
+}
+
+}  // namespace
+
+std::string write_mil_reports(const std::filesystem::path& directory, const MilRun& run) {
+  const auto& r = *run.result;
+  write_predictions(directory / "predictions.csv", run);
+  if (run.has_attention) write_attention(directory / "attention.csv", run);
+  const auto legend = write_roc_png(directory / "roc.png", run);
+
+  // Fold models, and what reproduces them.
+  nlohmann::json models = nlohmann::json::array();
+  nlohmann::json training = nlohmann::json::array();
+  for (std::size_t f = 0; f < r.folds.size(); ++f) {
+    const auto& fold = r.folds[f];
+    const auto file = directory / "models" / ("fold_" + std::to_string(f) + ".safetensors");
+    const std::string sha = save_aggregator(file, *fold.trained.model,
+                                            {{"aggregator", run.method}, {"fold", std::to_string(f)},
+                                             {"classes", join(run.class_names, ",")}, {"encoder", run.encoder},
+                                             {"encoder_weights_sha256", run.weights_sha256},
+                                             {"parameters", run.parameters.dump()}});
+    models.push_back({{"fold", f}, {"file", file.lexically_relative(directory).string()}, {"sha256", sha}});
+    training.push_back({{"fold", f}, {"train_bags", fold.train.size()}, {"validation_bags", fold.validation.size()},
+                        {"test_bags", fold.test.size()}, {"best_epoch", fold.trained.best_epoch},
+                        {"epochs_run", fold.trained.epochs_run}, {"train_loss", fold.trained.train_loss},
+                        {"validation_loss", fold.trained.validation_loss}});
+  }
+  nlohmann::json skipped = nlohmann::json::array();
+  for (const auto& s : run.skipped) skipped.push_back({{"slide", s.slide_id}, {"reason", s.reason}});
+
+  nlohmann::json metrics = {{"stage", run.stage_id}, {"method", run.method}, {"encoder", run.encoder},
+                            {"label_column", run.label_column}, {"classes", run.class_names}, {"bag", run.bag_mode},
+                            {"bags", run.bags->size()}, {"external_bags", run.external->size()},
+                            {"in-domain", summary_json(r.in_domain_metrics)}, {"training", training}, {"skipped", skipped}};
+  if (!run.external->empty()) {
+    metrics["external"] = summary_json(r.external_metrics);
+    metrics["external (ensemble)"] = summary_json(r.ensemble_metrics);
+  }
+  write_file_atomically(directory / "metrics.json", metrics.dump(2) + "\n");
+
+  nlohmann::json reproduce = {{"histoflow_version", kVersion}, {"torch_version", TORCH_VERSION},
+                              {"stage", run.stage_id}, {"use", "mil_cv"}, {"parameters", run.parameters},
+                              {"encoder", run.encoder}, {"encoder_weights_sha256", run.weights_sha256},
+                              {"encoder_output", run.feature_output}, {"models", models},
+                              {"resolved_graph", "resolved_graph.toml"}};
+  write_file_atomically(directory / "reproduce.json", reproduce.dump(2) + "\n");
+  if (!run.resolved_graph.empty() && std::filesystem::exists(run.resolved_graph)) {
+    std::ifstream in(run.resolved_graph, std::ios::binary);
+    std::ostringstream graph;
+    graph << in.rdbuf();
+    write_file_atomically(directory / "resolved_graph.toml", graph.str());
+  }
+
+  std::ostringstream md;
+  md << "# " << run.method << " on " << run.encoder << " (stage `" << run.stage_id << "`)\n\n"
+     << "Label `" << run.label_column << "` (classes " << join(run.class_names, ", ") << "), " << run.bags->size() << " "
+     << run.bag_mode << " bags in " << r.folds.size() << " patient-level folds";
+  if (!run.external->empty()) md << ", " << run.external->size() << " external bags (cohort `" << run.external_cohort << "`)";
+  md << ".\n\n| setting | auroc | balanced_accuracy | f1 |\n|---|---|---|---|\n";
+  const auto row = [&](const std::string& name, const MetricSummary& s) {
+    md << "| " << name;
+    for (const auto& m : slide_metric_names()) md << " | " << cell(s, m);
+    md << " |\n";
+  };
+  row("in-domain (mean ± sd over folds [pooled 95% CI])", r.in_domain_metrics);
+  if (!run.external->empty()) {
+    row("external (mean ± sd over fold models)", r.external_metrics);
+    row("external, fold-ensemble [95% CI]", r.ensemble_metrics);
+  }
+  md << "\nPer fold (in-domain test):\n\n| fold | train | validation | test | best epoch | auroc | balanced_accuracy | f1 |\n"
+        "|---|---|---|---|---|---|---|---|\n";
+  for (std::size_t f = 0; f < r.folds.size(); ++f) {
+    const auto& fold = r.folds[f];
+    const auto& m = r.in_domain_metrics.per_fold[f];
+    md << "| " << f << " | " << fold.train.size() << " | " << fold.validation.size() << " | " << fold.test.size() << " | "
+       << fold.trained.best_epoch << "/" << fold.trained.epochs_run << " | " << fixed(m.at("auroc")) << " | "
+       << fixed(m.at("balanced_accuracy")) << " | " << fixed(m.at("f1")) << " |\n";
+  }
+  md << "\nROC curves (`roc.png`):\n\n";
+  for (const auto& line : legend) md << "- " << line << "\n";
+  md << "\nSkipped slides: " << run.skipped.size() << "\n";
+  for (const auto& s : run.skipped) md << "- `" << s.slide_id << "`: " << s.reason << "\n";
+  md << "\nFiles: predictions.csv" << (run.has_attention ? ", attention.csv" : "")
+     << ", metrics.json, roc.png, models/fold_<k>.safetensors, reproduce.json, resolved_graph.toml\n";
+  write_file_atomically(directory / "summary.md", md.str());
+  return md.str();
+}
+
+}  // namespace histoflow::mil

@@ -1,0 +1,128 @@
+#include "trainer.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <limits>
+#include <random>
+#include <stdexcept>
+
+#include "patient_folds.hpp"
+
+namespace histoflow::mil {
+namespace {
+
+using StateSnapshot = std::vector<torch::Tensor>;
+
+StateSnapshot snapshot(torch::nn::Module& module) {
+  StateSnapshot state;
+  for (const auto& p : module.parameters()) state.push_back(p.detach().clone());
+  return state;
+}
+
+void restore(torch::nn::Module& module, const StateSnapshot& state) {
+  torch::NoGradGuard no_grad;
+  auto parameters = module.parameters();
+  for (std::size_t i = 0; i < parameters.size(); ++i) parameters[i].copy_(state[i]);
+}
+
+torch::Tensor weighted_loss(const AggregatorOutput& out, std::int64_t label, const std::vector<double>& weights) {
+  const auto target = torch::full({1}, label, torch::TensorOptions().dtype(torch::kLong).device(out.logits.device()));
+  // One bag per step: a weighted mean-reduced cross-entropy would divide the weight out again.
+  auto loss = torch::cross_entropy_loss(out.logits.unsqueeze(0), target) * weights[static_cast<std::size_t>(label)];
+  if (out.auxiliary_loss.defined()) loss = loss + out.auxiliary_loss;
+  return loss;
+}
+
+}  // namespace
+
+std::vector<double> class_weights(const std::vector<const Bag*>& bags, std::int64_t classes, bool balanced) {
+  std::vector<double> counts(static_cast<std::size_t>(classes), 0.0), weights(static_cast<std::size_t>(classes), 1.0);
+  if (!balanced) return weights;
+  for (const Bag* b : bags) counts[static_cast<std::size_t>(b->label)] += 1;
+  for (std::size_t c = 0; c < counts.size(); ++c)
+    weights[c] = counts[c] > 0 ? static_cast<double>(bags.size()) / (static_cast<double>(classes) * counts[c]) : 0.0;
+  return weights;
+}
+
+TrainedModel train_aggregator(const std::vector<const Bag*>& train, const std::vector<const Bag*>& validation,
+                              const TrainingOptions& options, std::uint64_t seed) {
+  if (train.empty()) throw std::invalid_argument("no training bags");
+  torch::Generator generator = at::detail::createCPUGenerator(seed);
+  TrainedModel result;
+  result.model = find_aggregator(options.aggregator).create(options.model);
+  initialise_parameters(*result.model, generator);
+  result.model->to(options.device);
+  torch::optim::AdamW optimizer(result.model->parameters(),
+                                torch::optim::AdamWOptions(options.learning_rate).weight_decay(options.weight_decay));
+  const auto weights = class_weights(train, options.model.classes, options.class_weighting);
+
+  std::vector<std::size_t> order(train.size());
+  double best = std::numeric_limits<double>::infinity();
+  StateSnapshot best_state;
+  int epochs_without_improvement = 0;
+  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    result.model->train();
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    deterministic_shuffle(order, seed * 31ULL + static_cast<std::uint64_t>(epoch));
+    double total = 0;
+    for (std::size_t index : order) {
+      const Bag& bag = *train[index];
+      torch::Tensor features = bag.features;
+      const std::int64_t n = features.size(0);
+      if (options.max_tiles > 0 && n > options.max_tiles)
+        features = features.index_select(0, torch::randperm(n, generator, torch::kLong).slice(0, 0, options.max_tiles));
+      features = features.to(options.device);
+      const auto out = result.model->forward(features, bag.label, generator);
+      auto loss = weighted_loss(out, bag.label, weights);
+      optimizer.zero_grad();
+      loss.backward();
+      optimizer.step();
+      total += loss.item<double>();
+    }
+    result.train_loss.push_back(total / static_cast<double>(train.size()));
+    result.epochs_run = epoch;
+    if (validation.empty()) {
+      result.best_epoch = epoch;
+      continue;
+    }
+    result.model->eval();
+    double validation_total = 0;
+    {
+      torch::NoGradGuard no_grad;
+      for (const Bag* bag : validation)
+        validation_total +=
+            weighted_loss(result.model->forward(bag->features.to(options.device), std::nullopt, generator), bag->label, weights)
+                .item<double>();
+    }
+    const double validation_loss = validation_total / static_cast<double>(validation.size());
+    result.validation_loss.push_back(validation_loss);
+    if (validation_loss < best - 1e-9) {
+      best = validation_loss;
+      best_state = snapshot(*result.model);
+      result.best_epoch = epoch;
+      epochs_without_improvement = 0;
+    } else if (++epochs_without_improvement >= options.patience) {
+      break;
+    }
+  }
+  if (!best_state.empty()) restore(*result.model, best_state);
+  result.model->eval();
+  return result;
+}
+
+BagPrediction predict_bag(Aggregator& model, const Bag& bag, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  torch::Generator unused = at::detail::createCPUGenerator(0);  // eval mode draws nothing
+  model.eval();
+  const auto out = model.forward(bag.features.to(device), std::nullopt, unused);
+  BagPrediction prediction;
+  const auto probabilities = torch::softmax(out.logits.to(torch::kCPU, torch::kDouble), 0).contiguous();
+  prediction.probabilities.assign(probabilities.data_ptr<double>(), probabilities.data_ptr<double>() + probabilities.numel());
+  if (out.attention.defined()) {
+    const auto attention = out.attention.to(torch::kCPU, torch::kFloat).contiguous();
+    prediction.attention.assign(attention.data_ptr<float>(), attention.data_ptr<float>() + attention.numel());
+  }
+  return prediction;
+}
+
+}  // namespace histoflow::mil

@@ -1,0 +1,48 @@
+#pragma once
+// Trains one aggregator: AdamW, one bag per step, class-weighted cross-entropy, random tile subsampling of
+// large training bags, early stopping on the validation loss with the best epoch's weights kept.
+// Deterministic for a seed: every random draw (initialisation, order, subsampling, dropout) comes from
+// generators owned by this call, never LibTorch's global one.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "aggregator.hpp"
+#include "bag.hpp"
+
+namespace histoflow::mil {
+
+struct TrainingOptions {
+  std::string aggregator = "gated_attention";
+  AggregatorOptions model;
+  double learning_rate = 1e-4;
+  double weight_decay = 1e-2;
+  int epochs = 30;
+  int patience = 5;                  // epochs without a lower validation loss before stopping
+  std::int64_t max_tiles = 512;      // per training bag and step; 0 = all
+  bool class_weighting = true;       // weights n / (classes * n_c) over the training bags
+  torch::Device device = torch::kCPU;
+};
+
+struct TrainedModel {
+  std::shared_ptr<Aggregator> model;  // in eval mode, on the training device
+  int best_epoch = 0;                 // 1-based; the weights kept
+  int epochs_run = 0;
+  std::vector<double> train_loss;       // per epoch
+  std::vector<double> validation_loss;  // per epoch; empty without validation bags
+};
+
+TrainedModel train_aggregator(const std::vector<const Bag*>& train, const std::vector<const Bag*>& validation,
+                              const TrainingOptions& options, std::uint64_t seed);
+
+struct BagPrediction {
+  std::vector<double> probabilities;  // softmax, [classes]
+  std::vector<float> attention;       // [N] for attention aggregators, else empty
+};
+
+BagPrediction predict_bag(Aggregator& model, const Bag& bag, torch::Device device);
+
+// The class weights used for `bags` (all 1 when not weighting); classes without bags weigh 0.
+std::vector<double> class_weights(const std::vector<const Bag*>& bags, std::int64_t classes, bool balanced);
+
+}  // namespace histoflow::mil
