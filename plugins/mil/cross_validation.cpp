@@ -72,7 +72,7 @@ CrossValidationResult run_cross_validation(const std::vector<Bag>& bags, const s
 
     std::vector<Prediction> test_predictions;
     for (std::size_t b : run.test)
-      test_predictions.push_back({fold, b, predict_bag(*run.trained.model, bags[b], options.training.device)});
+      test_predictions.push_back({fold, b, predict_bag(run.trained, bags[b], options.training.device)});
     fold_metrics.push_back(slide_metrics(labels_of(bags, run.test), probabilities_of(test_predictions), classes));
     result.in_domain.insert(result.in_domain.end(), test_predictions.begin(), test_predictions.end());
 
@@ -80,7 +80,7 @@ CrossValidationResult run_cross_validation(const std::vector<Bag>& bags, const s
       std::vector<Prediction> external_predictions;
       std::vector<std::int64_t> external_labels;
       for (std::size_t b = 0; b < external.size(); ++b) {
-        external_predictions.push_back({fold, b, predict_bag(*run.trained.model, external[b], options.training.device)});
+        external_predictions.push_back({fold, b, predict_bag(run.trained, external[b], options.training.device)});
         external_labels.push_back(external[b].label);
         for (int c = 0; c < classes; ++c)
           ensemble[b * classes + c] += external_predictions.back().prediction.probabilities[c] / options.folds;

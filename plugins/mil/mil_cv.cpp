@@ -58,6 +58,7 @@ class MilCrossValidation final : public Stage {
     t.patience = static_cast<int>(p.get_int("patience"));
     t.max_tiles = p.get_int("max_tiles");
     t.class_weighting = p.get_bool("class_weighting");
+    t.standardize = p.get_bool("standardize");
     t.model.hidden_dim = p.get_int("hidden_dim");
     t.model.dropout = p.get_float("dropout");
     threads_ = static_cast<int>(p.get_int("threads"));
@@ -298,10 +299,11 @@ void register_mil_cv(Registry& registry) {
       param_int("hidden_dim", 512, "Width of the aggregator (the transformer's model width)", 8, 8192),
       param_float("dropout", 0.25, "Dropout rate in the aggregator", 0, 0.9),
       param_bool("class_weighting", true, "Weight the loss by inverse class frequency of the training bags"),
+      param_bool("standardize", true, "Z-score the features with the mean and sd of each fold's training tiles"),
       param_int("bootstrap", 1000, "Bootstrap resamples for the 95% confidence intervals (0 = none)", 0, 100000),
       param_int("seed", -1, "Seed of folds, initialisation and sampling (-1 = the experiment seed)", -1),
-      param_int("threads", 1, "LibTorch intra-op threads (results are reproducible for a given count)", 1, 256),
-      param_string("device", "auto", "Training device: auto (CUDA when available), cpu or cuda", {"auto", "cpu", "cuda"}),
+      not_affecting_output(param_int("threads", 1, "LibTorch intra-op threads (results are reproducible for a given count)", 1, 256)),
+      not_affecting_output(param_string("device", "auto", "Training device: auto (CUDA when available), cpu or cuda", {"auto", "cpu", "cuda"})),
       param_string("name", "", "Row name in the comparison table; empty: the encoder attribute of the features"),
       param_bool("heatmaps", true, "Attention aggregators: write heatmaps/ (overlay on the slide thumbnail, top tiles)"),
       param_int("top_k", 8, "Tiles in each heatmap's top-attention montage", 1, 64),

@@ -151,7 +151,7 @@ std::string write_mil_reports(const std::filesystem::path& directory, const MilR
   for (std::size_t f = 0; f < r.folds.size(); ++f) {
     const auto& fold = r.folds[f];
     const auto file = directory / "models" / ("fold_" + std::to_string(f) + ".safetensors");
-    const std::string sha = save_aggregator(file, *fold.trained.model,
+    const std::string sha = save_aggregator(file, fold.trained,
                                             {{"aggregator", run.method}, {"fold", std::to_string(f)},
                                              {"classes", join(run.class_names, ",")}, {"encoder", run.encoder},
                                              {"encoder_weights_sha256", run.weights_sha256},

@@ -49,6 +49,18 @@ TrainedModel train_aggregator(const std::vector<const Bag*>& train, const std::v
   if (train.empty()) throw std::invalid_argument("no training bags");
   torch::Generator generator = at::detail::createCPUGenerator(seed);
   TrainedModel result;
+  if (options.standardize) {
+    // Features of different encoders differ in scale by orders of magnitude; the training tiles of this
+    // fold (never its test tiles) set the scale.
+    std::vector<torch::Tensor> tiles;
+    for (const Bag* b : train) tiles.push_back(b->features);
+    const auto all = torch::cat(tiles);
+    result.input_mean = all.mean(0);
+    result.input_std = all.std(0, /*unbiased=*/false).clamp_min(1e-6);
+  }
+  const auto prepare = [&](const torch::Tensor& features) {
+    return (options.standardize ? (features - result.input_mean) / result.input_std : features).to(options.device);
+  };
   result.model = find_aggregator(options.aggregator).create(options.model);
   initialise_parameters(*result.model, generator);
   result.model->to(options.device);
@@ -71,7 +83,7 @@ TrainedModel train_aggregator(const std::vector<const Bag*>& train, const std::v
       const std::int64_t n = features.size(0);
       if (options.max_tiles > 0 && n > options.max_tiles)
         features = features.index_select(0, torch::randperm(n, generator, torch::kLong).slice(0, 0, options.max_tiles));
-      features = features.to(options.device);
+      features = prepare(features);
       const auto out = result.model->forward(features, bag.label, generator);
       auto loss = weighted_loss(out, bag.label, weights);
       optimizer.zero_grad();
@@ -91,7 +103,7 @@ TrainedModel train_aggregator(const std::vector<const Bag*>& train, const std::v
       torch::NoGradGuard no_grad;
       for (const Bag* bag : validation)
         validation_total +=
-            weighted_loss(result.model->forward(bag->features.to(options.device), std::nullopt, generator), bag->label, weights)
+            weighted_loss(result.model->forward(prepare(bag->features), std::nullopt, generator), bag->label, weights)
                 .item<double>();
     }
     const double validation_loss = validation_total / static_cast<double>(validation.size());
@@ -110,11 +122,13 @@ TrainedModel train_aggregator(const std::vector<const Bag*>& train, const std::v
   return result;
 }
 
-BagPrediction predict_bag(Aggregator& model, const Bag& bag, torch::Device device) {
+BagPrediction predict_bag(const TrainedModel& trained, const Bag& bag, torch::Device device) {
   torch::NoGradGuard no_grad;
   torch::Generator unused = at::detail::createCPUGenerator(0);  // eval mode draws nothing
-  model.eval();
-  const auto out = model.forward(bag.features.to(device), std::nullopt, unused);
+  trained.model->eval();
+  auto features = bag.features;
+  if (trained.input_mean.defined()) features = (features - trained.input_mean) / trained.input_std;
+  const auto out = trained.model->forward(features.to(device), std::nullopt, unused);
   BagPrediction prediction;
   const auto probabilities = torch::softmax(out.logits.to(torch::kCPU, torch::kDouble), 0).contiguous();
   prediction.probabilities.assign(probabilities.data_ptr<double>(), probabilities.data_ptr<double>() + probabilities.numel());

@@ -21,11 +21,13 @@ struct TrainingOptions {
   int patience = 5;                  // epochs without a lower validation loss before stopping
   std::int64_t max_tiles = 512;      // per training bag and step; 0 = all
   bool class_weighting = true;       // weights n / (classes * n_c) over the training bags
+  bool standardize = true;           // z-score features with the training tiles' mean and sd
   torch::Device device = torch::kCPU;
 };
 
 struct TrainedModel {
   std::shared_ptr<Aggregator> model;  // in eval mode, on the training device
+  torch::Tensor input_mean, input_std;  // [D] on the CPU; undefined without standardisation
   int best_epoch = 0;                 // 1-based; the weights kept
   int epochs_run = 0;
   std::vector<double> train_loss;       // per epoch
@@ -40,7 +42,7 @@ struct BagPrediction {
   std::vector<float> attention;       // [N] for attention aggregators, else empty
 };
 
-BagPrediction predict_bag(Aggregator& model, const Bag& bag, torch::Device device);
+BagPrediction predict_bag(const TrainedModel& trained, const Bag& bag, torch::Device device);
 
 // The class weights used for `bags` (all 1 when not weighting); classes without bags weigh 0.
 std::vector<double> class_weights(const std::vector<const Bag*>& bags, std::int64_t classes, bool balanced);
