@@ -26,6 +26,11 @@ class Backbone {
   virtual BackboneOutput forward(const torch::Tensor& images) = 0;  // normalised float NCHW
   // Checkpoint keys that belong to heads this backbone does not use (classifier, DINO head): ignored.
   virtual bool ignorable_key(const std::string& key) const = 0;
+  // Checkpoints published in another key layout (HuggingFace names, buffers that older code saved although they
+  // are computed): renames, merges, or checks and drops tensors so that the module's names remain, before the
+  // strict match. Keys may still carry a prefix (module., backbone.). Throws naming the file and key on a
+  // tensor that cannot be adapted. Default: the checkpoint is in the module's layout.
+  virtual void adapt_checkpoint(std::map<std::string, torch::Tensor>& /*tensors*/, const std::string& /*file*/) const {}
   // Device, dtype and eval mode; for CNNs the 4-D weights channels-last (C++ modules have no
   // to(memory_format)). TorchScript models override it: they carry their own parameters.
   virtual void prepare(torch::Device device, torch::Dtype dtype, bool channels_last);

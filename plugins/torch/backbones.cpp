@@ -4,7 +4,9 @@
 #include <stdexcept>
 
 #include "backbone.hpp"
+#include "hf_vit.hpp"
 #include "resnet.hpp"
+#include "swin.hpp"
 #include "vit.hpp"
 
 namespace histoflow::torchenc {
@@ -75,6 +77,34 @@ std::map<std::string, BackboneSpec> build() {
     uni2.mlp_ratio = 2.66667 * 2, uni2.swiglu_packed = true, uni2.registers = 8, uni2.no_embed_class = true;
     add_timm("uni2_h", "UNI2-h: timm ViT-H/14 with 8 registers and packed SwiGLU, 224 px", uni2,
              "MahmoodLab/UNI2-h pytorch_model.bin (timm keys)");
+  }
+  {
+    // Phikon: iBOT ViT-B/16 published as a HuggingFace ViTModel (LayerNorm eps 1e-12, no LayerScale).
+    VitConfig phikon;
+    phikon.timm = true, phikon.layer_scale = false, phikon.eps = 1e-12;
+    phikon.img_size = 224, phikon.patch_size = 16, phikon.dim = 768, phikon.depth = 12, phikon.heads = 12;
+    phikon.interpolate_antialias = false, phikon.interpolate_offset = 0.0;  // HF resamples to a size, bicubic
+    BackboneSpec s;
+    s.name = "phikon";
+    s.family = "vit";
+    s.description = "Phikon: iBOT ViT-B/16 in HuggingFace ViTModel layout (LayerNorm eps 1e-12), 224 px";
+    s.dim = phikon.dim;
+    s.outputs = {"cls", "mean_patch", "cls+mean_patch"};
+    s.weights_source = "owkin/phikon model.safetensors or pytorch_model.bin (HuggingFace ViTModel keys; the pooler is ignored)";
+    s.create = [phikon] { return make_hf_vit(phikon); };
+    r.emplace(s.name, s);
+  }
+  {
+    const SwinConfig ctranspath;  // Swin-T: 96 wide, depths 2-2-6-2, heads 3-6-12-24, window 7, 224 px
+    BackboneSpec s;
+    s.name = "ctranspath";
+    s.family = "swin";
+    s.description = "CTransPath: Swin-T (window 7) with a convolutional stem, mean of the final normed feature map; 224 px only";
+    s.dim = ctranspath.embed_dim << (ctranspath.depths.size() - 1);
+    s.outputs = {"pooled"};
+    s.weights_source = "ctranspath.pth of Xiyue-Wang/TransPath (timm 0.5.4 keys under 'model'); timm >= 0.9 key layouts load too";
+    s.create = [ctranspath] { return make_swin(ctranspath); };
+    r.emplace(s.name, s);
   }
 
   BackboneSpec script;

@@ -81,21 +81,23 @@ LoadedWeights read_weights(const std::filesystem::path& file) {
 
 std::string load_into(Backbone& backbone, const LoadedWeights& weights, const std::filesystem::path& file) {
   torch::nn::Module& module = backbone.module();
+  StateDict tensors = weights.tensors;  // shallow copies: the backbone may rename them into its own layout
+  backbone.adapt_checkpoint(tensors, file.string());
   std::map<std::string, torch::Tensor> expected;
   for (const auto& p : module.named_parameters(true)) expected[p.key()] = p.value();
   for (const auto& b : module.named_buffers(true)) expected[b.key()] = b.value();
   // The prefix that finds most of the expected keys wins; the teacher before the student.
   std::string prefix;
   std::size_t best = 0;
-  for (const std::string candidate : {"", "teacher.backbone.", "backbone.", "module.", "model.", "student.backbone.", "module.backbone."}) {
+  for (const std::string candidate : {"", "teacher.backbone.", "backbone.", "module.", "model.", "student.backbone.", "module.backbone.", "vit."}) {
     std::size_t found = 0;
-    for (const auto& [key, unused] : expected) found += weights.tensors.count(candidate + key);
+    for (const auto& [key, unused] : expected) found += tensors.count(candidate + key);
     if (found > best) best = found, prefix = candidate;
   }
   std::vector<std::string> missing, unexpected, mismatched;
   for (const auto& [key, target] : expected) {
-    auto it = weights.tensors.find(prefix + key);
-    if (it == weights.tensors.end()) {
+    auto it = tensors.find(prefix + key);
+    if (it == tensors.end()) {
       missing.push_back(key);
       continue;
     }
@@ -105,7 +107,7 @@ std::string load_into(Backbone& backbone, const LoadedWeights& weights, const st
       mismatched.push_back(text.str());
     }
   }
-  for (const auto& [key, tensor] : weights.tensors) {
+  for (const auto& [key, tensor] : tensors) {
     if (key.compare(0, prefix.size(), prefix) != 0) continue;  // other parts of a training checkpoint
     const std::string local = key.substr(prefix.size());
     if (!expected.count(local) && !backbone.ignorable_key(local)) unexpected.push_back(local);
@@ -125,7 +127,7 @@ std::string load_into(Backbone& backbone, const LoadedWeights& weights, const st
     throw std::runtime_error(text.str());
   }
   torch::NoGradGuard no_grad;
-  for (auto& [key, target] : expected) target.copy_(weights.tensors.at(prefix + key));
+  for (auto& [key, target] : expected) target.copy_(tensors.at(prefix + key));
   return prefix;
 }
 
