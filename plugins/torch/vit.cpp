@@ -27,6 +27,20 @@ struct LayerScaleImpl : torch::nn::Module {
 };
 TORCH_MODULE(LayerScale);
 
+// Multi-head self-attention from the fused projection qkv [B, N, 3 * C] into [B, N, C]: q, k and v are laid out
+// per head in one copy, the scale rides on the first product (no pass over q), and the softmax runs in place on
+// the scores (no second [B * H, N, N] buffer). Running the heads on separate threads with single-threaded
+// products instead was tried: OpenBLAS (OpenMP build) spins when called from inside a parallel region.
+torch::Tensor multi_head_attention(const torch::Tensor& qkv, std::int64_t heads, double scale) {
+  const auto batch = qkv.size(0), tokens = qkv.size(1), width = qkv.size(2) / 3, head_dim = width / heads;
+  const auto parts = qkv.view({batch, tokens, 3, heads, head_dim}).permute({2, 0, 3, 1, 4}).reshape({3, batch * heads, tokens, head_dim});
+  const auto q = parts[0], k = parts[1], v = parts[2];
+  auto scores = torch::empty({batch * heads, tokens, tokens}, qkv.options());
+  at::baddbmm_out(scores, scores, q, k.transpose(1, 2), /*beta=*/0, /*alpha=*/scale);
+  at::_softmax_out(scores, scores, -1, false);
+  return torch::bmm(scores, v).view({batch, heads, tokens, head_dim}).transpose(1, 2).reshape({batch, tokens, width});
+}
+
 struct AttentionImpl : torch::nn::Module {
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
   int heads;
@@ -35,13 +49,8 @@ struct AttentionImpl : torch::nn::Module {
     qkv = register_module("qkv", torch::nn::Linear(dim, dim * 3));
     proj = register_module("proj", torch::nn::Linear(dim, dim));
   }
-  torch::Tensor forward(const torch::Tensor& x) {
-    const auto b = x.size(0), n = x.size(1), c = x.size(2);
-    auto parts = qkv(x).reshape({b, n, 3, heads, c / heads}).permute({2, 0, 3, 1, 4});
-    auto q = parts[0] * scale, k = parts[1], v = parts[2];  // the reference scales q before the product
-    auto attention = torch::softmax(torch::matmul(q, k.transpose(-2, -1)), -1);
-    return proj(torch::matmul(attention, v).transpose(1, 2).reshape({b, n, c}));
-  }
+  // Without the output projection: the block adds it straight onto the residual stream.
+  torch::Tensor heads_output(const torch::Tensor& x) { return multi_head_attention(qkv(x), heads, scale); }
 };
 TORCH_MODULE(Attention);
 
@@ -51,7 +60,11 @@ struct MlpImpl : torch::nn::Module {
     fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
     fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return fc2(F::gelu(fc1(x))); }
+  torch::Tensor hidden(const torch::Tensor& x) {
+    auto h = fc1(x);
+    return at::gelu_(h);  // in place: the widest activation of the block is not allocated twice
+  }
+  torch::nn::Linear& out() { return fc2; }
 };
 TORCH_MODULE(Mlp);
 
@@ -61,10 +74,11 @@ struct SwiGluImpl : torch::nn::Module {
     w12 = register_module("w12", torch::nn::Linear(dim, 2 * hidden));
     w3 = register_module("w3", torch::nn::Linear(hidden, dim));
   }
-  torch::Tensor forward(const torch::Tensor& x) {
+  torch::Tensor hidden(const torch::Tensor& x) {
     auto halves = w12(x).chunk(2, -1);
-    return w3(F::silu(halves[0]) * halves[1]);
+    return F::silu(halves[0]).mul_(halves[1]);
   }
+  torch::nn::Linear& out() { return w3; }
 };
 TORCH_MODULE(SwiGlu);
 
@@ -75,12 +89,25 @@ struct PackedSwiGluImpl : torch::nn::Module {
     fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
     fc2 = register_module("fc2", torch::nn::Linear(hidden / 2, dim));
   }
-  torch::Tensor forward(const torch::Tensor& x) {
+  torch::Tensor hidden(const torch::Tensor& x) {
     auto halves = fc1(x).chunk(2, -1);
-    return fc2(F::silu(halves[0]) * halves[1]);
+    return F::silu(halves[0]).mul_(halves[1]);
   }
+  torch::nn::Linear& out() { return fc2; }
 };
 TORCH_MODULE(PackedSwiGlu);
+
+// LibTorch's bf16 LayerNorm kernel is several times slower than its fp32 one: bf16 activations are normalised in
+// fp32 and rounded back once (no less accurate than normalising in bf16).
+torch::Tensor layer_norm(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
+  const auto& o = norm->options;
+  if (x.scalar_type() != torch::kBFloat16) return F::layer_norm(x, F::LayerNormFuncOptions(o.normalized_shape()).weight(norm->weight).bias(norm->bias).eps(o.eps()));
+  return F::layer_norm(x.to(torch::kFloat), F::LayerNormFuncOptions(o.normalized_shape())
+                                                .weight(norm->weight.to(torch::kFloat))
+                                                .bias(norm->bias.to(torch::kFloat))
+                                                .eps(o.eps()))
+      .to(torch::kBFloat16);
+}
 
 struct BlockImpl : torch::nn::Module {
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
@@ -99,12 +126,43 @@ struct BlockImpl : torch::nn::Module {
     else mlp = register_module("mlp", Mlp(c.dim, static_cast<int>(c.dim * c.mlp_ratio)));
     if (c.layer_scale) ls2 = register_module("ls2", LayerScale(c.dim));
   }
+  // x: the contiguous residual stream [B, N, C], updated in place.
   torch::Tensor forward(torch::Tensor x) {
-    auto a = attn(norm1(x));
-    x = x + (ls1 ? ls1(a) : a);
-    auto m = packed ? packed(norm2(x)) : swiglu ? swiglu(norm2(x)) : mlp(norm2(x));
-    return x + (ls2 ? ls2(m) : m);
+    add_residual(x, attn->proj, attn->heads_output(layer_norm(norm1, x)), ls1);
+    const auto normed = layer_norm(norm2, x);
+    if (packed) add_residual(x, packed->out(), packed->hidden(normed), ls2);
+    else if (swiglu) add_residual(x, swiglu->out(), swiglu->hidden(normed), ls2);
+    else add_residual(x, mlp->out(), mlp->hidden(normed), ls2);
+    return x;
   }
+
+  // LayerScale multiplied into the output projections (inference): gamma * (W h + b) = (gamma W) h + gamma b.
+  void fold_layer_scale() {
+    if (layer_scale_folded || !ls1) return;
+    torch::NoGradGuard no_grad;
+    for (auto [scale, linear] : {std::pair{ls1, attn->proj}, std::pair{ls2, output_projection()}}) {
+      linear->weight.mul_(scale->gamma.unsqueeze(1));
+      if (linear->bias.defined()) linear->bias.mul_(scale->gamma);
+    }
+    layer_scale_folded = true;
+  }
+
+ private:
+  torch::nn::Linear output_projection() { return packed ? packed->out() : swiglu ? swiglu->out() : mlp->out(); }
+
+  // x += scale * (h W^T + b) with the product accumulated straight into x (one pass over the stream, no temporary).
+  void add_residual(torch::Tensor& x, torch::nn::Linear& linear, const torch::Tensor& h, const LayerScale& scale) {
+    auto stream = x.view({-1, x.size(-1)});
+    const auto rows = h.reshape({-1, h.size(-1)});
+    if (scale && !layer_scale_folded) {
+      stream.addcmul_(linear(rows), scale->gamma);
+      return;
+    }
+    if (linear->bias.defined()) stream.add_(linear->bias);
+    stream.addmm_(rows, linear->weight.t());
+  }
+
+  bool layer_scale_folded = false;
 };
 TORCH_MODULE(Block);
 
@@ -121,6 +179,10 @@ class VisionTransformer final : public torch::nn::Module {
     blocks_ = register_module("blocks", torch::nn::ModuleList());
     for (int i = 0; i < c.depth; ++i) blocks_->push_back(Block(c));
     norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(c.eps)));
+  }
+
+  void fold_layer_scale() {
+    for (auto& block : *blocks_) block->as<Block>()->fold_layer_scale();
   }
 
   torch::Tensor position_embeddings_for(std::int64_t h, std::int64_t w) {
@@ -144,8 +206,9 @@ class VisionTransformer final : public torch::nn::Module {
       if (register_tokens_.defined())
         x = torch::cat({x.slice(1, 0, 1), register_tokens_.expand({b, -1, -1}).to(x.dtype()), x.slice(1, 1)}, 1);
     }
+    x = x.contiguous();  // the blocks update this stream in place
     for (auto& block : *blocks_) x = block->as<Block>()->forward(x);
-    x = norm_(x);
+    x = layer_norm(norm_, x);
     BackboneOutput out;
     out.cls = x.select(1, 0);
     out.patch_tokens = x.slice(1, 1 + config_.registers);
@@ -193,6 +256,11 @@ class VitBackbone final : public Backbone {
   torch::nn::Module& module() override { return *net_; }
   BackboneOutput forward(const torch::Tensor& images) override { return net_->forward(images); }
   bool ignorable_key(const std::string& key) const override { return key.rfind("head.", 0) == 0; }
+  // Inference only: LayerScale goes into the projections before they are converted to the target precision.
+  void prepare(torch::Device device, torch::Dtype dtype, bool channels_last) override {
+    net_->fold_layer_scale();
+    Backbone::prepare(device, dtype, channels_last);
+  }
   VisionTransformer& net() { return *net_; }
 
  private:
