@@ -611,7 +611,10 @@ void Run::flush_all() {
       node.errors.fetch_add(1);
       record_error(node, nullptr, 0, std::string("at end of stream: ") + e.what());
     }
-    if (tracer) tracer->span(node.index, begin, Clock::now(), {}, -1);
+    const auto end = Clock::now();
+    // Stages that do their work at end of stream (training, evaluation) show it in the summary too.
+    node.busy_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(end - begin).count());
+    if (tracer) tracer->span(node.index, begin, end, {}, -1);
     drain();
   }
 }
