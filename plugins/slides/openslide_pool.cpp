@@ -22,7 +22,10 @@ int SlidePool::Entry::users() const {
 }
 
 SlidePool& SlidePool::shared() {
-  static SlidePool pool(64, 1);  // one shared handle per slide: threads share its tile cache (measured fastest by tools/bench/bench-slides)
+  // One shared handle per slide: threads share its tile cache (measured fastest by tools/bench/bench-slides).
+  // Idle slides beyond 8 are closed: each handle keeps up to 32 MB of decoded tiles, and the run works on a
+  // few slides at a time ([run] max_in_flight), so keeping more would make memory grow with the cohort.
+  static SlidePool pool(8, 1);
   return pool;
 }
 

@@ -411,3 +411,30 @@ TEST_CASE("ctranspath and phikon run through the torch_encoder stage with their 
     CHECK(*out[0]->attribute<std::string>("output") == (backbone == "ctranspath" ? "pooled" : "cls"));
   }
 }
+
+TEST_CASE("preparing for inference (BatchNorm and LayerScale folded into weights) keeps fp32 features", "[torch][prepare]") {
+  torch::manual_seed(5);
+  const auto images = torch::randn({2, 3, 224, 224});
+  for (const std::string name : {"resnet50_trunc", "resnet50", "dinov2_vits14", "uni"}) {
+    const BackboneSpec& spec = find_backbone(name);
+    auto reference = initialised(spec.create());  // eval mode, nothing folded
+    auto prepared = initialised(spec.create());
+    {
+      // Non-trivial BatchNorm statistics and LayerScale factors, so that folding them is really exercised.
+      torch::NoGradGuard no_grad;
+      for (auto* backbone : {reference.get(), prepared.get()})
+        for (auto& b : backbone->module().named_buffers(true))
+          if (b.key().find("running_var") != std::string::npos) b.value().fill_(1.7);
+          else if (b.key().find("running_mean") != std::string::npos) b.value().fill_(0.05);
+    }
+    prepare_for_inference(*prepared, spec, torch::kCPU, torch::kFloat32);
+    torch::InferenceMode inference;
+    const BackboneOutput a = reference->forward(images), b = prepared->forward(images.contiguous(
+                                                              spec.channels_last ? torch::MemoryFormat::ChannelsLast
+                                                                                 : torch::MemoryFormat::Contiguous));
+    const torch::Tensor ya = a.pooled.defined() ? a.pooled : a.cls, yb = b.pooled.defined() ? b.pooled : b.cls;
+    const double error = relative_error(yb, ya);
+    INFO(name << ": relative L2 error of the prepared model " << error);
+    CHECK(error < 1e-5);
+  }
+}
