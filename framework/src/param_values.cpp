@@ -125,20 +125,20 @@ const PortSpec* StageContract::find_output(const std::string& name) const {
 
 ParamSpec param_int(std::string name, std::int64_t def, std::string doc, std::optional<double> min,
                     std::optional<double> max) {
-  return ParamSpec{std::move(name), ParamType::Int, std::move(doc), false, def, min, max, {}};
+  return ParamSpec{std::move(name), ParamType::Int, std::move(doc), false, def, min, max, {}, {}, true};
 }
 ParamSpec param_float(std::string name, double def, std::string doc, std::optional<double> min,
                       std::optional<double> max) {
-  return ParamSpec{std::move(name), ParamType::Float, std::move(doc), false, def, min, max, {}};
+  return ParamSpec{std::move(name), ParamType::Float, std::move(doc), false, def, min, max, {}, {}, true};
 }
 ParamSpec param_bool(std::string name, bool def, std::string doc) {
-  return ParamSpec{std::move(name), ParamType::Bool, std::move(doc), false, def, {}, {}, {}};
+  return ParamSpec{std::move(name), ParamType::Bool, std::move(doc), false, def, {}, {}, {}, {}, true};
 }
 ParamSpec param_string(std::string name, std::string def, std::string doc, std::vector<std::string> choices) {
-  return ParamSpec{std::move(name), ParamType::String, std::move(doc), false, std::move(def), {}, {}, std::move(choices)};
+  return ParamSpec{std::move(name), ParamType::String, std::move(doc), false, std::move(def), {}, {}, std::move(choices), {}, true};
 }
 ParamSpec param_required(std::string name, ParamType type, std::string doc) {
-  return ParamSpec{std::move(name), type, std::move(doc), true, std::monostate{}, {}, {}, {}};
+  return ParamSpec{std::move(name), type, std::move(doc), true, std::monostate{}, {}, {}, {}, {}, true};
 }
 ParamSpec not_affecting_output(ParamSpec spec) {
   spec.affects_output = false;

@@ -325,7 +325,7 @@ void register_feature_store(Registry& registry) {
   files.may_be_unused = true;
   c.outputs = {files};
   c.params = {not_affecting_output(ParamSpec{"root", ParamType::Path, "Folder of the feature files; empty: <experiment output>/features",
-                                             false, {}, {}, {}, {}, {}}),
+                                             false, {}, {}, {}, {}, {}, true}),
               param_string("dtype", "float32", "Stored precision of /features", {"float32", "float16"}),
               param_string("content", "slides", "slides: one file per slide (needs the grid input); patches: one dataset file",
                            {"slides", "patches"}),

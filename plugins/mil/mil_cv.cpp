@@ -290,7 +290,7 @@ void register_mil_cv(Registry& registry) {
       param_string("external_cohort", "external", "Slides whose cohort attribute has this value are the external test set"),
       ParamSpec{"classes", ParamType::StringList,
                 "Class order (label values); empty: sorted labels. For two classes the second is the positive one",
-                false, std::vector<std::string>{}, {}, {}, {}, {}},
+                false, std::vector<std::string>{}, {}, {}, {}, {}, true},
       param_int("epochs", 30, "Maximum training epochs per fold", 1, 10000),
       param_int("patience", 5, "Epochs without a lower validation loss before stopping", 1, 10000),
       param_float("learning_rate", 1e-4, "AdamW learning rate", 0, 1),

@@ -80,7 +80,7 @@ void register_knn_eval(Registry& registry) {
   c.inputs = {feature_file_input()};
   c.outputs = {evaluation_output()};
   c.params = {ParamSpec{"k", ParamType::FloatList, "Numbers of neighbours (whole numbers), one evaluation each", false,
-                        std::vector<double>{20}, {}, {}, {}, {}},
+                        std::vector<double>{20}, {}, {}, {}, {}, true},
               param_float("temperature", 0.07, "Temperature T of the weighted vote exp(similarity / T)", 1e-6, 100),
               param_string("voting", "both", "Which votes to report", {"both", "majority", "weighted"}),
               not_affecting_output(param_int("query_block", 1024, "Test rows per similarity block (memory: query_block x train_block floats)", 1, 1 << 20)),

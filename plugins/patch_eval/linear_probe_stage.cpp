@@ -60,7 +60,7 @@ void register_linear_probe(Registry& registry) {
   c.inputs = {feature_file_input()};
   c.outputs = {evaluation_output()};
   c.params = {ParamSpec{"lambdas", ParamType::FloatList, "L2 strengths to sweep (one: no sweep)", false,
-                        std::vector<double>{1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1}, {}, {}, {}, {}},
+                        std::vector<double>{1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1}, {}, {}, {}, {}, true},
               param_float("validation_fraction", 0.2, "Fraction of each training class held out to choose lambda", 0.01, 0.99),
               param_int("max_iterations", 500, "L-BFGS iterations per fit", 1, 100000),
               param_float("tolerance", 1e-6, "Stop when the largest gradient component falls below it", 0, 1)};

@@ -123,14 +123,14 @@ void register_patch_folder(Registry& registry) {
           "the sorted class names (or `classes`) and are written to <output>/<stage>_classes.json. An unreadable\n"
           "image becomes an error record for that image; the others go on. Attributes: label, class, path.";
   c.outputs = {{"tiles", kTileKind, "uint8 [H, W, 3] RGB patches"}};
-  c.params = {ParamSpec{"root", ParamType::Path, "Folder with one sub-folder per class", false, {}, {}, {}, {}, {}},
-              ParamSpec{"csv", ParamType::Path, "CSV with a path and a label column (instead of root)", false, {}, {}, {}, {}, {}},
+  c.params = {ParamSpec{"root", ParamType::Path, "Folder with one sub-folder per class", false, {}, {}, {}, {}, {}, true},
+              ParamSpec{"csv", ParamType::Path, "CSV with a path and a label column (instead of root)", false, {}, {}, {}, {}, {}, true},
               param_string("path_column", "path", "CSV column with image paths (relative to the CSV)"),
               param_string("label_column", "label", "CSV column with class names"),
               ParamSpec{"extensions", ParamType::StringList, "File extensions read from class folders", false,
-                        std::vector<std::string>{".png", ".jpg", ".jpeg", ".tif", ".tiff"}, {}, {}, {}, {}},
+                        std::vector<std::string>{".png", ".jpg", ".jpeg", ".tif", ".tiff"}, {}, {}, {}, {}, true},
               ParamSpec{"classes", ParamType::StringList, "Class names in index order; empty: sorted names found", false,
-                        std::vector<std::string>{}, {}, {}, {}, {}},
+                        std::vector<std::string>{}, {}, {}, {}, {}, true},
               param_int("size", 0, "Resize patches to size x size; 0: keep", 0, 4096)};
   c.example = "[stage.patches]\nuse = \"patch_folder\"\nroot = \"data/NCT-CRC-HE-100K\"\n";
   register_stage<PatchFolder>(registry, std::move(c));

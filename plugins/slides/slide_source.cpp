@@ -82,7 +82,7 @@ void register_slide_source(Registry& registry) {
               not_affecting_output(param_string("id_column", "", "Column with the slide id; empty: the file name without extension")),
               not_affecting_output(param_string("patient_column", "patient", "Column with the patient id; empty: one patient per slide")),
               not_affecting_output(ParamSpec{"label_columns", ParamType::StringList, "Label columns (each must be non-empty)", false,
-                        std::vector<std::string>{"label"}, {}, {}, {}, {}}),
+                        std::vector<std::string>{"label"}, {}, {}, {}, {}, true}),
               not_affecting_output(param_string("cohort_column", "", "Optional column naming the cohort or split")),
               param_string("mpp_column", "", "Optional column with microns per pixel, overriding the slide's own"),
               not_affecting_output(param_string("delimiter", ",", "Field delimiter: one character, or \"tab\"")),

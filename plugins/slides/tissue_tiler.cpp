@@ -265,7 +265,7 @@ void register_tissue_tiler(Registry& registry) {
               param_float("assume_mpp", 0, "Microns per pixel for slides that carry none; 0: such slides fail", 0, 16),
               not_affecting_output(param_bool("write_masks", false, "Write masks/<slide>.png (mask over thumbnail) and masks/<slide>.geojson (QuPath)")),
               not_affecting_output(param_bool("cache_grids", true, "Keep each slide's grid, keyed by the slide's fingerprint and these parameters: a rerun, or another encoder, skips tissue detection")),
-              not_affecting_output(ParamSpec{"cache", ParamType::Path, "Folder of cached grids; empty: <experiment output>/cache/tiling", false, {}, {}, {}, {}, {}})};
+              not_affecting_output(ParamSpec{"cache", ParamType::Path, "Folder of cached grids; empty: <experiment output>/cache/tiling", false, {}, {}, {}, {}, {}, true})};
   c.concurrency = Concurrency::Unlimited;
   c.example = "[stage.tiles]\nuse = \"tissue_tiler\"\ninput = \"slides\"\nmpp = 0.5\nsize = 224\nmin_tissue = 0.5\n";
   register_stage<TissueTiler>(registry, std::move(c));

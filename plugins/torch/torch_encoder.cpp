@@ -166,21 +166,21 @@ void register_torch_encoder(Registry& registry) {
   c.params = {backbone,
               // The file's SHA-256 is the encoder's identity, so where it lies does not matter.
               not_affecting_output(ParamSpec{"weights", ParamType::Path, "Weights: .safetensors, or a PyTorch .pth/.pt checkpoint",
-                                             false, {}, {}, {}, {}, {}}),
+                                             false, {}, {}, {}, {}, {}, true}),
               param_bool("synthetic_weights", false, "Deterministic pseudo-random weights (histoflow-init-v1), for tests and benchmarks"),
               not_affecting_output(param_string("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N")),
               param_string("precision", "fp32", "fp32; bf16 (CPU with AMX, or GPU); fp16 (GPU only)", {"fp32", "bf16", "fp16"}),
               not_affecting_output(param_int("threads", 0, "Intra-op threads for LibTorch; 0: all cores", 0, 1024)),
               not_affecting_output(ParamSpec{"row_attributes", ParamType::StringList,
                                              "Tile attributes kept per feature row (patch datasets: label, class, path)", false,
-                                             kDefaultRowAttributes, {}, {}, {}, {}}),
+                                             kDefaultRowAttributes, {}, {}, {}, {}, true}),
               param_string("output", "auto", "cls, mean_patch or cls+mean_patch (token models), pooled (CNNs); auto: the first the backbone offers",
                            {"auto", "cls", "mean_patch", "cls+mean_patch", "pooled"}),
               param_int("input_size", 0, "Square input size in pixels; 0: the backbone's default", 0, 4096),
               ParamSpec{"mean", ParamType::FloatList, "Normalisation mean (R, G, B); empty: the backbone's", false,
-                        std::vector<double>{}, {}, {}, {}, {}},
+                        std::vector<double>{}, {}, {}, {}, {}, true},
               ParamSpec{"std", ParamType::FloatList, "Normalisation standard deviation (R, G, B); empty: the backbone's", false,
-                        std::vector<double>{}, {}, {}, {}, {}},
+                        std::vector<double>{}, {}, {}, {}, {}, true},
               param_int("output_size", 0, "Expected features per tile (checked); 0: not checked", 0, 1 << 20)};
   c.batched = true;
   c.default_batch = 32;
