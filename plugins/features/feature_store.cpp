@@ -213,11 +213,17 @@ class FeatureStore final : public Stage {
 
   std::filesystem::path dataset_file() const { return folder_ / cache_file_name(dataset_, "", ".h5"); }
 
+  // Checked once per run; a file that fails verification is reported once (with the first patch) and rewritten.
   bool restore_dataset() {
-    std::call_once(dataset_checked_, [this] {
+    std::string problem;
+    std::call_once(dataset_checked_, [&] {
       const auto file = dataset_file();
-      dataset_restored_ = std::filesystem::exists(file) && (!verify_existing_ || verify_sealed_file(file).empty());
+      if (!std::filesystem::exists(file)) return;
+      if (verify_existing_) problem = verify_sealed_file(file);
+      if (!problem.empty()) problem = "'" + file.string() + "': " + problem;
+      dataset_restored_ = problem.empty();
     });
+    if (!problem.empty()) throw std::runtime_error(problem);
     return dataset_restored_;
   }
 

@@ -14,14 +14,18 @@ reference=$(features_of "$work/ref")
 
 # 1. A cached file that no longer verifies is recomputed (and the run says so).
 cp -r "$work/ref" "$work/corrupt"
-victim=$(find "$work/corrupt/features" -name '*.h5' | sort | head -1)
-printf '\x55' | dd of="$victim" bs=1 seek=6000 conv=notrunc status=none
+flip_byte() { python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(6000); b=f.read(1); f.seek(6000); f.write(bytes([b[0]^0xff]))' "$1"; }
+victim=$(find "$work/corrupt/features" -name '*-*.h5' | sort | head -1)  # a slide's file (<slide>-<fingerprint>.h5)
+dataset=$(find "$work/corrupt/features" -name 'train.h5')                # the patch dataset
+flip_byte "$victim"
+flip_byte "$dataset"
 status=0
 "$flowrun" run "$graph" "${sets[@]}" --set "experiment.output=$work/corrupt" >"$work/corrupt.log" 2>&1 || status=$?
 [[ $status == 1 ]] || fail "a corrupt cached file should give exit status 1 (error record), got $status"
-grep -q "cannot restore, recomputing: .*checksum mismatch" "$work/corrupt.log" || fail "no error naming the corrupt file"
-[[ "$(features_of "$work/corrupt")" == "$reference" ]] || fail "the recomputed file differs from the reference"
-echo "corrupt cached file: recomputed, identical to the reference"
+grep -q "cannot restore, recomputing: .*$(basename "$victim").*checksum mismatch" "$work/corrupt.log" || fail "no error naming the corrupt file"
+grep -q "cannot restore, recomputing: .*train.h5.*checksum mismatch" "$work/corrupt.log" || fail "no error naming the corrupt dataset"
+[[ "$(features_of "$work/corrupt")" == "$reference" ]] || fail "the recomputed files differ from the reference"
+echo "corrupt cached files (a slide, a patch dataset): reported, recomputed, identical to the reference"
 
 # 2. Disk full (a file-size limit makes writes fail with EFBIG, as ENOSPC would).
 status=0
