@@ -415,7 +415,7 @@ TEST_CASE("ctranspath and phikon run through the torch_encoder stage with their 
 TEST_CASE("preparing for inference (BatchNorm and LayerScale folded into weights) keeps fp32 features", "[torch][prepare]") {
   torch::manual_seed(5);
   const auto images = torch::randn({2, 3, 224, 224});
-  for (const std::string name : {"resnet50_trunc", "resnet50", "dinov2_vits14", "uni"}) {
+  for (const std::string name : {"resnet50_trunc", "dinov2_vits14"}) {  // BatchNorm folding; LayerScale folding
     const BackboneSpec& spec = find_backbone(name);
     auto reference = initialised(spec.create());  // eval mode, nothing folded
     auto prepared = initialised(spec.create());
