@@ -8,7 +8,6 @@
 
 #include "feature_file.hpp"
 #include "histoflow/harness.hpp"
-#include "histoflow/plugins.hpp"
 #include "histoflow/registry.hpp"
 #include "support/graph_helpers.hpp"
 
@@ -18,8 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 void load_plugins() {
-  static PluginLoader loader;
-  if (!Registry::instance().find("mil_cv")) loader.load_directory(HISTOFLOW_PLUGIN_BUILD_DIR);
+  testing::shared_loader();
   REQUIRE(Registry::instance().find("mil_cv"));
   REQUIRE(Registry::instance().find("comparison_table"));
 }

@@ -3,13 +3,12 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
-#include <unistd.h>
 #include <sstream>
 
 #include "feature_file.hpp"
 #include "histoflow/harness.hpp"
-#include "histoflow/plugins.hpp"
 #include "histoflow/registry.hpp"
+#include "support/graph_helpers.hpp"
 
 using namespace histoflow;
 namespace fs = std::filesystem;
@@ -17,17 +16,10 @@ namespace fs = std::filesystem;
 namespace {
 
 void load_plugin() {
-  static PluginLoader loader;
-  if (!Registry::instance().find("knn_eval")) loader.load_directory(HISTOFLOW_PLUGIN_BUILD_DIR);
+  testing::shared_loader();
   REQUIRE(Registry::instance().find("knn_eval"));
 }
 
-fs::path fresh(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("histoflow-patch-eval-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 // Well separated clusters: class c sits around 3 * e_c in `dim` dimensions.
 features::PatchFeatures clusters(std::vector<std::string> classes, std::int64_t per_class, std::int64_t dim, unsigned seed) {
@@ -71,7 +63,7 @@ const std::vector<std::string> kClasses{"ADI", "STR", "TUM"};
 
 TEST_CASE("knn_eval: two encoders, train and test files, one evaluation packet per encoder and method") {
   load_plugin();
-  const fs::path dir = fresh("knn"), out = dir / "run";
+  const fs::path dir = testing::fresh_folder("patch-eval-knn"), out = dir / "run";
   StageHarness h("use = \"knn_eval\"\nk = [1, 5]\nthreads = 1\nquery_block = 4\ntrain_block = 7", out);
   for (const std::string encoder : {"enc_a", "enc_b"}) {
     h.push(feature_file(dir / (encoder + "_train.h5"), clusters(kClasses, 12, 6, 1), encoder, "train"));
@@ -105,7 +97,7 @@ TEST_CASE("knn_eval: two encoders, train and test files, one evaluation packet p
 
 TEST_CASE("linear_probe: without a test file, a stratified split of the training file") {
   load_plugin();
-  const fs::path dir = fresh("linear"), out = dir / "run";
+  const fs::path dir = testing::fresh_folder("patch-eval-linear"), out = dir / "run";
   StageHarness h("use = \"linear_probe\"\nlambdas = [0.1, 0.001]\ntest_fraction = 0.25\nseed = 4\nthreads = 1", out);
   h.push(feature_file(dir / "train.h5", clusters(kClasses, 20, 5, 3), "enc", "train"));
   const auto evaluations = h.flush();
@@ -123,7 +115,7 @@ TEST_CASE("linear_probe: without a test file, a stratified split of the training
 
 TEST_CASE("patch evaluation bad inputs: clear errors naming files, classes and sizes") {
   load_plugin();
-  const fs::path dir = fresh("bad"), out = dir / "run";
+  const fs::path dir = testing::fresh_folder("patch-eval-bad"), out = dir / "run";
   SECTION("train and test with different class sets") {
     StageHarness h("use = \"knn_eval\"", out);
     h.push(feature_file(dir / "train.h5", clusters(kClasses, 25, 4, 1), "enc", "train"));
