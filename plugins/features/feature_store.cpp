@@ -99,8 +99,8 @@ class FeatureStore final : public Stage {
         throw std::invalid_argument("slide '" + row.item_id + "': rows of " + std::to_string(dim) + " and " +
                                     std::to_string(slide.dim) + " features: two encoders feed one store");
       }
-      std::vector<float> values(data + static_cast<std::int64_t>(i) * dim, data + static_cast<std::int64_t>(i + 1) * dim);
-      if (!slide.grid) slide.early.emplace_back(*row.tile, std::move(values));
+      const float* values = data + static_cast<std::int64_t>(i) * dim;
+      if (!slide.grid) slide.early.emplace_back(*row.tile, std::vector<float>(values, values + dim));
       else place(row.item_id, slide, *row.tile, values);
       if (slide.grid && slide.received == static_cast<std::int64_t>(slide.filled.size())) completed.push_back(row.item_id);
     }
@@ -155,11 +155,11 @@ class FeatureStore final : public Stage {
     slide.filled.assign(static_cast<std::size_t>(n), false);
     auto early = std::move(slide.early);
     slide.early.clear();
-    for (auto& [tile, values] : early) place(id, slide, tile, values);
+    for (auto& [tile, values] : early) place(id, slide, tile, values.data());
     if (slide.dim >= 0 && slide.received == n) finish(id, out);
   }
 
-  void place(const std::string& id, SlideAssembly& slide, const TileCoord& tile, const std::vector<float>& values) {
+  void place(const std::string& id, SlideAssembly& slide, const TileCoord& tile, const float* values) {
     const auto it = slide.index_of.find(coord_key(tile.x, tile.y));
     if (it == slide.index_of.end())
       throw std::invalid_argument("slide '" + id + "': a feature row for tile (" + std::to_string(tile.x) + ", " +
@@ -168,7 +168,7 @@ class FeatureStore final : public Stage {
     const auto row = static_cast<std::size_t>(it->second);
     if (slide.filled[row]) throw std::invalid_argument("slide '" + id + "': tile (" + std::to_string(tile.x) + ", " +
                                                        std::to_string(tile.y) + ") was encoded twice");
-    std::copy(values.begin(), values.end(), slide.values.begin() + static_cast<std::ptrdiff_t>(row * slide.dim));
+    std::copy(values, values + slide.dim, slide.values.begin() + static_cast<std::ptrdiff_t>(row * slide.dim));
     slide.filled[row] = true;
     ++slide.received;
   }
