@@ -38,6 +38,23 @@ printf 'schema_version = 1\n[experiment]\nname = "bad"\noutput = "%s/bad"\n[stag
 check invalid-graph 2 "$flowrun" run "$work/bad.toml";     contains invalid-line "bad.toml:7:9: error: stage 't': parameter 'count' = -1 is out of range >= 0"
 [[ ! -e "$work/bad" ]] && { passed=$((passed + 1)); echo "ok invalid-writes-nothing"; } || { failed=$((failed + 1)); echo "FAIL invalid graph wrote output"; }
 
+# A stage that cannot be built is a clear error, never a signal. The two first-hour mistakes are caught by
+# validation (exit 2, file:line:column); a weights file that exists but is no checkpoint fails at open().
+printf '%s\n' 'schema_version = 1' '[experiment]' 'name = "encode"' "output = \"$work/encode-run\"" \
+  '[stage.tiles]' 'use = "synthetic_tiles"' 'count = 4' \
+  '[stage.encode]' 'use = "torch_encoder"' 'input = "tiles"' 'backbone = "resnet50_trunc"' \
+  '[stage.sink]' 'use = "null_sink"' 'input = "encode"' >"$work/encode.toml"
+check encoder-without-weights 2 "$flowrun" run "$work/encode.toml" --progress off
+contains encoder-without-weights-text "error: stage 'encode': needs 'weights' or 'synthetic_weights = true'"
+contains encoder-without-weights-line "encode.toml:8:"
+check cnn-with-cls-output 2 "$flowrun" run "$work/encode.toml" --progress off --set encode.synthetic_weights=true --set encode.output=cls
+contains cnn-with-cls-output-text "error: stage 'encode': output 'cls' is not offered by backbone 'resnet50_trunc' (resnet), which gives 'pooled'"
+printf 'not a checkpoint' >"$work/garbage.safetensors"
+check encoder-garbage-weights 1 "$flowrun" run "$work/encode.toml" --progress off --set encode.weights="$work/garbage.safetensors"
+contains encoder-garbage-weights-text "fatal: stage 'encode' (torch_encoder): cannot be opened: "
+if grep -q '"status": "failed"' "$work/encode-run/run_summary.json" 2>/dev/null; then passed=$((passed + 1)); echo "ok failed-run-summary"
+else failed=$((failed + 1)); echo "FAIL failed run left no run_summary.json with status failed"; fi
+
 # The demo, small, traced: completes, writes its outputs, and the trace summary names a bottleneck.
 check demo-run 0 "$flowrun" run "$root/graphs/synthetic_tiles.toml" --set tiles.count=300 --set experiment.output="$work/demo" \
   --trace "$work/trace.json" --progress lines --threads 2

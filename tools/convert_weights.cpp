@@ -1,16 +1,36 @@
 // Converts weights to safetensors: convert_weights SOURCE TARGET.safetensors [--backbone NAME]
-// With --backbone, only that backbone's tensors are written, under plain names, after a strict check.
+// With --backbone, only that backbone's tensors are written, under plain names, after a strict check. The
+// backbone may come from a plugin: the plugins are loaded as flowrun loads them (build/plugins beside this
+// tool's bin/ folder, then HISTOFLOW_PLUGIN_PATH).
 #include <iostream>
 
 #include "convert.hpp"
+#include "histoflow/plugins.hpp"
+
+namespace {
+
+// A plugin that fails to load only matters if it was the one adding the backbone: find_backbone then says
+// the name is unknown, after these lines have said why.
+void load_plugins() {
+  static histoflow::PluginLoader loader;  // plugins stay loaded for the life of the process
+  loader.load_defaults(histoflow::default_plugin_dir(HISTOFLOW_DEFAULT_PLUGIN_DIR));
+  for (const auto& warning : loader.warnings()) std::cerr << "convert_weights: warning: " << warning << "\n";
+  for (const auto& error : loader.errors()) std::cerr << "convert_weights: warning: plugin not loaded: " << error << "\n";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3 && !(argc == 5 && std::string(argv[3]) == "--backbone")) {
-    std::cerr << "usage: convert_weights SOURCE(.pth|.pt|.safetensors) TARGET.safetensors [--backbone NAME]\n";
+    std::cerr << "usage: convert_weights SOURCE(.pth|.pt|.safetensors) TARGET.safetensors [--backbone NAME]\n"
+                 "  --backbone NAME  keep that backbone's tensors only, strictly checked (built-in or from a plugin:\n"
+                 "                   build/plugins and HISTOFLOW_PLUGIN_PATH are loaded; `flowrun backbones` lists them)\n";
     return 2;
   }
   try {
-    const auto report = histoflow::torchenc::convert_to_safetensors(argv[1], argv[2], argc == 5 ? argv[4] : "");
+    const std::string backbone = argc == 5 ? argv[4] : "";
+    if (!backbone.empty()) load_plugins();
+    const auto report = histoflow::torchenc::convert_to_safetensors(argv[1], argv[2], backbone);
     std::cout << "wrote " << argv[2] << ": " << report.tensors << " tensors"
               << (report.nesting.empty() ? "" : ", unwrapped from '" + report.nesting + "'")
               << (report.prefix.empty() ? "" : ", prefix '" + report.prefix + "' stripped")

@@ -25,22 +25,12 @@ void on_interrupt(int) {
   if (interrupted.exchange(true)) ::_exit(130);  // a second Ctrl-C leaves at once
 }
 
-// build/plugins beside the executable's bin/ folder; the configured build folder as a fallback.
-std::filesystem::path builtin_plugin_dir() {
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    const auto beside = exe.parent_path().parent_path() / "plugins";
-    if (std::filesystem::is_directory(beside, ec)) return beside;
-  }
-  return HISTOFLOW_DEFAULT_PLUGIN_DIR;
-}
-
 // Loads the default plugins; errors are printed, and make commands that need stages fail.
 bool load_plugins(PluginLoader& loader, bool quiet_notes = true) {
-  loader.load_defaults(builtin_plugin_dir());
+  loader.load_defaults(default_plugin_dir(HISTOFLOW_DEFAULT_PLUGIN_DIR));
   if (!quiet_notes)
     for (const auto& note : loader.notes()) std::cerr << "note: " << note << '\n';
+  for (const auto& warning : loader.warnings()) std::cerr << "warning: " << warning << '\n';
   for (const auto& error : loader.errors()) std::cerr << "error: " << error << '\n';
   return loader.errors().empty();
 }
@@ -151,7 +141,8 @@ int command_validate(const std::vector<std::string>& args) {
 int command_plugins(const std::vector<std::string>& args) {
   if (wants_help(args)) {
     std::cout << "usage: flowrun plugins\n\nLists the plugin libraries found (build/plugins beside flowrun, then the\n"
-                 "folders in HISTOFLOW_PLUGIN_PATH) with their versions and stage types.\n";
+                 "folders in HISTOFLOW_PLUGIN_PATH) with their versions, stage types and what else they register\n"
+                 "(backbones). Warns about a library in the build's plugin folder that the build did not produce.\n";
     return 0;
   }
   parse_args(args, {});
@@ -162,20 +153,32 @@ int command_plugins(const std::vector<std::string>& args) {
     std::cout << "\n" << plugin.name << "  " << plugin.file.string() << "\n  " << plugin.description << "\n";
     std::cout << "  built for histoflow " << plugin.framework_version;
     if (!plugin.torch_version.empty()) std::cout << ", LibTorch " << plugin.torch_version;
-    std::cout << "\n  stages:";
-    for (const auto& type : plugin.stage_types) std::cout << " " << type;
     std::cout << "\n";
+    if (!plugin.stage_types.empty()) {
+      std::cout << "  stages:";
+      for (const auto& type : plugin.stage_types) std::cout << " " << type;
+      std::cout << "\n";
+    }
+    // Catalogue entries, one line per category ("backbones: ..."); entries come sorted by category.
+    for (std::size_t i = 0; i < plugin.entries.size(); ++i) {
+      const bool first = i == 0 || plugin.entries[i - 1].first != plugin.entries[i].first;
+      if (first) std::cout << (i ? "\n" : "") << "  " << plugin.entries[i].first << "s:";
+      std::cout << " " << plugin.entries[i].second;
+    }
+    if (!plugin.entries.empty()) std::cout << "\n";
   }
   return ok ? 0 : kInvalid;
 }
 
 int command_describe(const std::vector<std::string>& args) {
   if (wants_help(args)) {
-    std::cout << "usage: flowrun describe [STAGE]\n\nShows a stage type's ports, parameters (types, defaults, ranges,\n"
-                 "docs) and an example TOML snippet. Without STAGE, lists every stage type.\n";
+    std::cout << "usage: flowrun describe [STAGE]\n       flowrun describe backbone NAME\n\nShows a stage type's ports, parameters\n"
+                 "(types, defaults, ranges, docs) and an example TOML snippet. Without STAGE, lists every stage type.\n"
+                 "`describe backbone NAME` shows one of torch_encoder's backbones (see `flowrun backbones`).\n";
     return 0;
   }
   const auto parsed = parse_args(args, {});
+  if (parsed.positionals.size() == 2 && parsed.positionals[0] == "backbone") return describe_backbone(parsed.positionals[1]);
   PluginLoader loader;
   load_plugins(loader);
   auto& registry = Registry::instance();

@@ -12,6 +12,8 @@ int command_describe(const std::vector<std::string>& args);
 int command_graph(const std::vector<std::string>& args);
 int command_trace(const std::vector<std::string>& args);
 int command_cache(const std::vector<std::string>& args);  // ls | verify | gc
+int command_backbones(const std::vector<std::string>& args);  // backbones_command.cpp
+int describe_backbone(const std::string& name);               // `flowrun describe backbone NAME`
 
 bool wants_help(const std::vector<std::string>& args);
 

@@ -14,8 +14,10 @@ void print_usage() {
                "commands:\n"
                "  run GRAPH        validate and run an experiment graph\n"
                "  validate GRAPH   check a graph and report every problem with file:line:column\n"
-               "  plugins          list plugin libraries and their stage types\n"
+               "  plugins          list plugin libraries, their stage types and backbones\n"
                "  describe [STAGE] show a stage's ports, parameters and an example (no STAGE: list all)\n"
+               "  backbones        list torch_encoder's backbones: family, width, input size, outputs, plugin\n"
+               "  describe backbone NAME  everything about one backbone (weights accepted, plugin file)\n"
                "  graph GRAPH --dot  print the graph in Graphviz format\n"
                "  trace summary FILE per-stage summary of a trace file\n"
                "  cache ls|verify|gc FOLDER  list, check or tidy cached feature files and grids\n\n"
@@ -46,6 +48,7 @@ int main(int argc, char** argv) {
     if (command == "graph") return command_graph(args);
     if (command == "trace") return command_trace(args);
     if (command == "cache") return command_cache(args);
+    if (command == "backbones") return command_backbones(args);
     std::cerr << "flowrun: unknown command '" << command << "'\n";
     print_usage();
     return 2;

@@ -302,6 +302,14 @@ class GraphReader {
     const toml::table* table = node.as_table();
     if (!table) return error(node.source(), id, "a stage must be a table like [stage." + id + "]");
 
+    // Inputs are read whatever the type, so that a stage whose type is missing or unknown still consumes
+    // what it names: its upstream gets no knock-on "output is not consumed" on top of the real error.
+    const toml::node* input = table->get("input");
+    const toml::node* inputs = table->get("inputs");
+    if (input && inputs) error(inputs->source(), id, "give either 'input' or 'inputs', not both");
+    if (input) read_inputs(*input, id, stage, false);
+    else if (inputs) read_inputs(*inputs, id, stage, true);
+
     // A stage whose type is missing or unknown stays in the graph (without a contract), so that stages
     // reading from it get no misleading "unknown input" on top of the real error.
     const toml::node* use = table->get("use");
@@ -327,12 +335,6 @@ class GraphReader {
       return;
     }
     const StageContract& contract = *stage.contract;
-
-    const toml::node* input = table->get("input");
-    const toml::node* inputs = table->get("inputs");
-    if (input && inputs) error(inputs->source(), id, "give either 'input' or 'inputs', not both");
-    if (input) read_inputs(*input, id, stage, false);
-    else if (inputs) read_inputs(*inputs, id, stage, true);
 
     std::vector<std::string> known{"use", "input", "inputs"};
     for (const auto& p : contract.params) known.push_back(p.name);
@@ -471,6 +473,7 @@ GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& 
   reader.read_stages(root, load.spec);
   load.spec.experiment.graph_file = load.spec.file;
   if (validation == Validation::Full && !load.spec.stages.empty()) detail::validate_structure(load.spec, diagnostics);
+  detail::check_contract_rules(load.spec, validation == Validation::Full, diagnostics);
 
   // The file's problems first, in reading order; then those of --set arguments.
   std::stable_sort(diagnostics.begin(), diagnostics.end(), [&](const Diagnostic& a, const Diagnostic& b) {

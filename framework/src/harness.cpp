@@ -33,6 +33,13 @@ class CollectingEmitter final : public Emitter {
   std::size_t emitted_ = 0;
 };
 
+// A stage alone has no progress line: what it reports is dropped.
+class NoProgress final : public StageProgress {
+ public:
+  void report(const std::string&, double) override {}
+};
+NoProgress no_progress;
+
 }  // namespace
 
 StageHarness::StageHarness(const std::string& snippet, std::filesystem::path output_dir, std::uint64_t seed) {
@@ -48,7 +55,7 @@ StageHarness::StageHarness(const std::string& snippet, std::filesystem::path out
   if (!problems.empty()) throw UsageError("stage harness: invalid stage snippet:\n" + problems);
   const StageSpec& spec = load.spec.stages.at(0);
   contract_ = spec.contract;
-  context_ = StageContext{"under_test", contract_, Params(spec.params), load.spec.experiment, &errors_};
+  context_ = StageContext{"under_test", contract_, Params(spec.params), load.spec.experiment, &errors_, &no_progress};
   stage_ = Registry::instance().create(spec.type, context_);
   stage_->open();
   stage_->set_lineage(detail::stage_lineage(spec.type, *contract_, spec.params, stage_->identity(), {}));

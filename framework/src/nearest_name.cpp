@@ -24,22 +24,27 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 std::string nearest_name(const std::string& name, const std::vector<std::string>& candidates) {
+  // The fewest typos win; among equally near candidates, one that starts the name (batch in batchsize).
+  const auto starts_name = [&](const std::string& candidate) {
+    return candidate.size() >= 3 && name.size() > candidate.size() && name.compare(0, candidate.size(), candidate) == 0;
+  };
   std::string best;
   std::size_t best_distance = SIZE_MAX;
-  // A candidate that starts the name (batch in batchsize, batch_size) is the likeliest intent.
-  for (const auto& candidate : candidates)
-    if (candidate.size() >= 3 && name.size() > candidate.size() && name.compare(0, candidate.size(), candidate) == 0)
-      return candidate;
   for (const auto& candidate : candidates) {
     const std::size_t d = edit_distance(name, candidate);
-    if (d < best_distance) {
+    if (d < best_distance || (d == best_distance && starts_name(candidate) && !starts_name(best))) {
       best_distance = d;
       best = candidate;
     }
   }
   // A suggestion must be plausibly the same word: one typo per three letters (so 'lab' does not become 'rgb').
   const std::size_t allowed = std::max<std::size_t>(1, name.size() / 3);
-  return best_distance <= allowed ? best : std::string();
+  if (best_distance <= allowed) return best;
+  // Too far for a typo, but a known name with something appended (batch_size for batch) is still likely.
+  std::string prefix;
+  for (const auto& candidate : candidates)
+    if (starts_name(candidate) && candidate.size() > prefix.size()) prefix = candidate;
+  return prefix;
 }
 
 std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates) {

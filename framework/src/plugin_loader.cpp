@@ -10,6 +10,7 @@
 #include "histoflow/plugins.hpp"
 #include "histoflow/registry.hpp"
 #include "histoflow/version.hpp"
+#include "plugin_manifest.hpp"
 
 namespace histoflow {
 namespace {
@@ -92,9 +93,11 @@ void PluginLoader::load_file(const std::filesystem::path& path) {
   registry.set_loading_file("");
 
   LoadedPlugin plugin{file, text_or(descriptor->name, file.stem().c_str()), text_or(descriptor->description, ""),
-                      framework_version, torch_version, {}};
+                      framework_version, torch_version, {}, {}};
   for (const auto& type : registry.types())
     if (std::find(before.begin(), before.end(), type) == before.end()) plugin.stage_types.push_back(type);
+  for (const auto& entry : registry.entries())
+    if (entry.plugin_file == file.string()) plugin.entries.emplace_back(entry.category, entry.name);
   plugins_.push_back(std::move(plugin));
   loaded_libraries().push_back(std::move(library));
 }
@@ -109,6 +112,11 @@ void PluginLoader::load_directory(const std::filesystem::path& dir) {
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
     if (entry.is_regular_file() && looks_like_shared_library(entry.path())) files.push_back(entry.path());
   std::sort(files.begin(), files.end());  // deterministic registration order
+  // A removed plugin's library stays in the build folder and would go on registering its stages unnoticed.
+  if (const auto built = detail::read_built_plugins_manifest(dir))
+    for (const auto& file : files)
+      if (!built->count(file.filename().string()))
+        warnings_.push_back(file.string() + " was not produced by the current build (a removed plugin's leftover?); delete it");
   for (const auto& file : files) {
     try {
       load_file(file);
@@ -116,6 +124,16 @@ void PluginLoader::load_directory(const std::filesystem::path& dir) {
       errors_.push_back(e.what());
     }
   }
+}
+
+std::filesystem::path default_plugin_dir(const std::filesystem::path& fallback) {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto beside = exe.parent_path().parent_path() / "plugins";
+    if (std::filesystem::is_directory(beside, ec)) return beside;
+  }
+  return fallback;
 }
 
 void PluginLoader::load_defaults(const std::filesystem::path& builtin_dir) {

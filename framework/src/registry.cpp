@@ -64,4 +64,47 @@ void Registry::set_loading_file(std::string file) {
   loading_file_ = std::move(file);
 }
 
+std::string Registry::loading_file() const {
+  std::lock_guard lock(mutex_);
+  return loading_file_;
+}
+
+const std::string* CatalogueEntry::field(const std::string& key) const {
+  for (const auto& [k, value] : fields)
+    if (k == key) return &value;
+  return nullptr;
+}
+
+namespace {
+std::string origin(const std::string& file) { return file.empty() ? "(not a plugin load)" : "'" + file + "'"; }
+}  // namespace
+
+void Registry::add_entry(CatalogueEntry entry) {
+  std::lock_guard lock(mutex_);
+  if (entry.category.empty() || entry.name.empty())
+    throw std::runtime_error("a catalogue entry needs a category and a name (got '" + entry.category + "', '" +
+                             entry.name + "')");
+  entry.plugin_file = loading_file_;
+  auto key = std::make_pair(entry.category, entry.name);
+  if (auto it = catalogue_.find(key); it != catalogue_.end())
+    throw std::runtime_error(entry.category + " '" + entry.name + "' is registered twice: by " +
+                             origin(it->second.plugin_file) + " and by " + origin(entry.plugin_file));
+  catalogue_.emplace(std::move(key), std::move(entry));
+}
+
+std::optional<CatalogueEntry> Registry::find_entry(const std::string& category, const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = catalogue_.find({category, name});
+  if (it == catalogue_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<CatalogueEntry> Registry::entries(const std::string& category) const {
+  std::lock_guard lock(mutex_);
+  std::vector<CatalogueEntry> found;
+  for (const auto& [key, entry] : catalogue_)
+    if (category.empty() || key.first == category) found.push_back(entry);
+  return found;
+}
+
 }  // namespace histoflow

@@ -79,6 +79,38 @@ std::string item_label(const Packet& packet) {
 
 class Run;
 
+// What a stage reports of its long work (StageProgress); the progress line shows the latest report.
+class NodeProgress final : public StageProgress {
+ public:
+  NodeProgress(std::string stage_id, std::atomic<const NodeProgress*>& latest) : stage_id_(std::move(stage_id)), latest_(latest) {}
+  void report(const std::string& what, double fraction) override {
+    {
+      std::lock_guard lock(mutex_);
+      what_ = what;
+      fraction_ = fraction;
+      if (!reported_) since_ = Clock::now();
+      reported_ = true;
+    }
+    latest_.store(this);
+  }
+  void fill(ProgressState& state) const {
+    std::lock_guard lock(mutex_);
+    state.stage = stage_id_;
+    state.stage_what = what_;
+    state.stage_fraction = fraction_;
+    state.stage_since = since_;
+  }
+
+ private:
+  const std::string stage_id_;
+  std::atomic<const NodeProgress*>& latest_;
+  mutable std::mutex mutex_;
+  std::string what_;
+  double fraction_ = -1;
+  Clock::time_point since_;
+  bool reported_ = false;
+};
+
 class StageNode {
  public:
   StageNode(Run& run, std::size_t index, const StageSpec& spec, std::unique_ptr<Stage> stage);
@@ -95,6 +127,8 @@ class StageNode {
   std::atomic<std::uint64_t> calls{0};
   std::atomic<std::uint64_t> errors{0};
   std::atomic<std::int64_t> busy_ns{0};
+  std::int64_t open_ns = 0;  // construction and open()
+  std::atomic<std::int64_t> gate_waiting{0};  // packets emitted on gated outputs, waiting for the tile budget
   bool opened = false;  // close() is owed only to stages whose open() succeeded
   // Resumption (see Stage::restore): this stage's bit when it is resumable; the first resumable stages
   // downstream of it; whether some path leads to a stage that is not behind one of those.
@@ -146,11 +180,15 @@ class Run {
   void create_stages();
   void plan_resumption();
   void open_stages();
+  void close_stages();
+  void collect_results(RunResult& result);
+  void report_progress(ProgressReporter& progress);
+  StageStats stats_of(std::size_t index) const;
   void drive_source(StageNode& node);
   void feed_gated();
   bool quiescent() const { return sources_running_.load() == 0 && pending_total_.load() == 0 && active.load() == 0; }
   void check_stall();
-  void monitor(ProgressReporter& progress);
+  void monitor();
   void drain();
   void flush_all();
   void write_outputs(const RunResult& result);
@@ -182,6 +220,10 @@ class Run {
   std::vector<std::unique_ptr<StageNode>> nodes_;
   std::vector<StageNode*> resumable_;  // by bit position
   std::unique_ptr<Tracer> tracer_;
+  std::vector<std::unique_ptr<NodeProgress>> progress_;  // per stage, made before the stages
+  std::atomic<const NodeProgress*> latest_progress_{nullptr};
+  std::atomic<bool> end_of_stream_{false};
+  std::atomic<bool> progress_exit_{false};
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -303,7 +345,6 @@ void StageNode::send(const Envelope& envelope, std::size_t port) {
 void StageNode::request_batch_flush() {
   if (!batcher_) return;
   run_.active.fetch_add(1);
-  queued.fetch_add(1);
   batcher_->try_put(Envelope{nullptr, nullptr, 0, 0, Control::FlushBatch});
 }
 
@@ -331,14 +372,18 @@ void StageNode::batch(const Envelope& envelope) {
     run_.active.fetch_add(1);
     node_->try_put(std::move(out));
   }
-  // The batcher absorbed this envelope; the batch it may have produced is counted on its own.
-  queued.fetch_sub(1);
-  if (run_.tracer) run_.tracer->counter(index, queued.load());
+  // Packets stay queued while they wait in a partial batch; a tombstone (counted when it arrived) and a
+  // flush request (never counted) leave here.
+  if (envelope.control == Control::Tombstone) {
+    queued.fetch_sub(1);
+    if (run_.tracer) run_.tracer->counter(index, queued.load());
+  }
   run_.active.fetch_sub(1);
 }
 
 void StageNode::process(const Envelope& envelope) {
-  if (!contract.batched) queued.fetch_sub(1);
+  // A call starts: its packets (one, or a batch's members) leave the queue.
+  queued.fetch_sub(contract.batched && envelope.packet ? static_cast<std::int64_t>(std::max<std::size_t>(1, envelope.packet->members.size())) : 1);
   if (run_.tracer) run_.tracer->counter(index, queued.load());
   struct Done {
     Run& run;
@@ -395,18 +440,36 @@ void Run::fail(const std::string& message) {
   if (graph_) graph_->cancel();
 }
 
+// What a stage threw while it was created, opened or closed, as one line naming the stage.
+std::string stage_failure(const StageSpec& spec, const char* while_doing, std::exception_ptr error) {
+  std::string what;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "an exception that is not a std::exception";
+  }
+  return "stage '" + spec.id + "' (" + spec.type + "): " + while_doing + ": " + what;
+}
+
 void Run::create_stages() {
   // Stage ids double as TBB-independent indices; successors are wired from the validated edges.
   for (std::size_t i = 0; i < spec_.stages.size(); ++i) {
     const StageSpec& s = spec_.stages[i];
-    StageContext context{s.id, s.contract, Params(s.params), spec_.experiment, &errors};
+    StageContext context{s.id, s.contract, Params(s.params), spec_.experiment, &errors, progress_[i].get()};
     std::unique_ptr<Stage> stage;
+    const auto begin = Clock::now();
     try {
+      if (options_.before_stage_phase) options_.before_stage_phase(s, "create");
       stage = Registry::instance().create(s.type, context);
-    } catch (const std::exception& e) {
-      throw FatalError("stage '" + s.id + "' (" + s.type + ") could not be created: " + e.what());
+    } catch (...) {
+      throw FatalError(stage_failure(s, "cannot be created", std::current_exception()));
     }
+    const auto end = Clock::now();
+    if (tracer) tracer->phase_span(i, begin, end, Tracer::Phase::Create);
     nodes_.push_back(std::make_unique<StageNode>(*this, i, s, std::move(stage)));
+    nodes_.back()->open_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(end - begin).count();
   }
   for (const auto& e : spec_.edges) nodes_[e.from]->successors[e.from_port].emplace_back(nodes_[e.to].get(), e.to_port);
   const bool any_ordered = std::any_of(spec_.stages.begin(), spec_.stages.end(), [](const StageSpec& s) {
@@ -468,7 +531,9 @@ std::uint64_t Run::restore_item(StageNode& source, std::size_t port, const Envel
 void Run::open_stages() {
   for (const std::size_t index : spec_.topo_order) {
     StageNode& node = *nodes_[index];
+    const auto begin = Clock::now();
     try {
+      if (options_.before_stage_phase) options_.before_stage_phase(node.spec, "open");
       node.stage->open();
       node.opened = true;
       std::vector<std::string> inputs;
@@ -477,10 +542,73 @@ void Run::open_stages() {
           inputs.push_back(std::to_string(edge.to_port) + " " + nodes_[edge.from]->lineage + ":" + std::to_string(edge.from_port));
       node.lineage = detail::stage_lineage(node.spec.type, node.contract, node.spec.params, node.stage->identity(), inputs);
       node.stage->set_lineage(node.lineage);
-    } catch (const std::exception& e) {
-      throw FatalError("stage '" + node.spec.id + "' (" + node.spec.type + ") failed to open: " + e.what());
+    } catch (...) {
+      throw FatalError(stage_failure(node.spec, "cannot be opened", std::current_exception()));
+    }
+    const auto end = Clock::now();
+    node.open_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(end - begin).count();
+    if (tracer) tracer->phase_span(index, begin, end, Tracer::Phase::Open);
+  }
+}
+
+// Every stage whose open() succeeded is closed, whatever happened since; a failure to close is recorded.
+void Run::close_stages() {
+  for (auto& node : nodes_) {
+    if (!node->opened) continue;
+    const auto begin = Clock::now();
+    try {
+      node->stage->close();
+    } catch (...) {
+      record_error(*node, nullptr, 0, stage_failure(node->spec, "while closing", std::current_exception()));
+    }
+    if (tracer) tracer->phase_span(node->index, begin, Clock::now(), Tracer::Phase::Close);
+  }
+}
+
+// The main result files the stages name; one that does not exist is an error of that stage, not a result.
+void Run::collect_results(RunResult& result) {
+  for (const std::size_t index : spec_.topo_order) {
+    StageNode& node = *nodes_[index];
+    try {
+      for (auto& r : node.stage->results()) {
+        std::error_code ec;
+        if (!std::filesystem::exists(r.path, ec)) {
+          record_error(node, nullptr, 0, "names its " + r.what + " '" + r.path.string() + "', which was not written");
+          continue;
+        }
+        result.results.push_back({node.spec.id, std::move(r.what), std::move(r.path)});
+      }
+    } catch (...) {
+      record_error(node, nullptr, 0, stage_failure(node.spec, "listing its results", std::current_exception()));
     }
   }
+}
+
+StageStats Run::stats_of(std::size_t index) const {
+  if (index >= nodes_.size()) return {spec_.stages[index].id};  // never created: the run failed before it
+  const StageNode& node = *nodes_[index];
+  return {node.spec.id, node.calls.load(), node.errors.load(), node.busy_ns.load() / 1e9,
+          node.restored.load(), node.skipped.load(), static_cast<double>(node.open_ns) / 1e9};
+}
+
+// Redraws the progress line until told to stop: source items, tiles, and the long work a stage reports.
+void Run::report_progress(ProgressReporter& progress) {
+  const auto state = [&] {
+    ProgressState s;
+    s.items_done = gate_.retired();
+    s.items_started = generated_.load();
+    s.tiles_done = tile_gate_.retired();
+    s.tiles_seen = tile_gate_.retired() + static_cast<std::uint64_t>(tile_gate_.in_flight()) +
+                   static_cast<std::uint64_t>(pending_total_.load());
+    s.end_of_stream = end_of_stream_.load();
+    if (const NodeProgress* p = latest_progress_.load()) p->fill(s);
+    return s;
+  };
+  while (!progress_exit_.load()) {
+    progress.update(state());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  progress.update(state());
 }
 
 void Run::drive_source(StageNode& node) {
@@ -519,6 +647,8 @@ void Run::drive_source(StageNode& node) {
 
 void Run::enqueue_gated(StageNode& node, std::size_t port, Envelope envelope) {
   pending_total_.fetch_add(1);
+  const std::int64_t waiting = node.gate_waiting.fetch_add(1) + 1;
+  if (tracer) tracer->backlog(node.index, waiting);
   {
     std::lock_guard lock(pending_mutex_);
     pending_.push_back({&node, port, std::move(envelope)});
@@ -549,6 +679,8 @@ void Run::feed_gated() {
                                ? std::make_shared<GroupTicket>(std::vector<std::shared_ptr<Ticket>>{next.envelope.ticket, own})
                                : own;
     next.envelope.admitted = true;
+    const std::int64_t waiting = next.node->gate_waiting.fetch_sub(1) - 1;
+    if (tracer) tracer->backlog(next.node->index, waiting);
     next.node->send(next.envelope, next.port);
     pending_total_.fetch_sub(1);  // after send: `active` already counts what it started
   }
@@ -570,7 +702,7 @@ void Run::check_stall() {
   }
 }
 
-void Run::monitor(ProgressReporter& progress) {
+void Run::monitor() {
   while (!quiescent()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (options_.cancel && options_.cancel->load() && !stop.load()) {
@@ -579,7 +711,6 @@ void Run::monitor(ProgressReporter& progress) {
     }
     if (stop.load() && sources_running_.load() == 0) return;
     check_stall();
-    progress.update(gate_.retired(), generated_.load());
   }
 }
 
@@ -614,7 +745,7 @@ void Run::flush_all() {
     const auto end = Clock::now();
     // Stages that do their work at end of stream (training, evaluation) show it in the summary too.
     node.busy_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(end - begin).count());
-    if (tracer) tracer->span(node.index, begin, end, {}, -1);
+    if (tracer) tracer->phase_span(node.index, begin, end, Tracer::Phase::Flush);
     drain();
   }
 }
@@ -643,9 +774,11 @@ void Run::write_outputs(const RunResult& result) {
   auto& stages_json = summary["stages"] = nlohmann::json::array();
   for (const auto& s : result.stages)
     stages_json.push_back({{"id", s.id}, {"calls", s.calls}, {"errors", s.errors}, {"busy_seconds", s.busy_seconds},
-                           {"restored", s.restored}, {"skipped", s.skipped}});
+                           {"open_seconds", s.open_seconds}, {"restored", s.restored}, {"skipped", s.skipped}});
+  auto& results_json = summary["results"] = nlohmann::json::array();
+  for (const auto& r : result.results)
+    results_json.push_back({{"stage", r.stage}, {"what", r.what}, {"path", r.path.string()}});
   write_file_atomically(spec_.experiment.output_dir / "run_summary.json", summary.dump(2) + "\n");
-  write_file_atomically(spec_.experiment.output_dir / "resolved_graph.toml", resolved_graph_toml(spec_));
 }
 
 RunResult Run::execute() {
@@ -674,23 +807,34 @@ RunResult Run::execute() {
     tracer = tracer_.get();
   }
 
+  for (const auto& s : spec_.stages) progress_.push_back(std::make_unique<NodeProgress>(s.id, latest_progress_));
   try {
+    // Written first, so that it is fresh on every run (also one that fails) and stages may refer to it.
+    if (options_.write_outputs)
+      write_file_atomically(spec_.experiment.output_dir / "resolved_graph.toml", resolved_graph_toml(spec_));
     create_stages();
     plan_resumption();
     open_stages();
   } catch (const FatalError& e) {
     fail(e.what());
+  } catch (const std::exception& e) {
+    fail(e.what());
   }
 
   std::int64_t total = 0;
   for (auto& node : nodes_) {
-    if (!node->contract.is_source()) continue;
-    const std::int64_t hint = node->stage->size_hint();
+    if (!node->contract.is_source() || failed_.load()) continue;
+    std::int64_t hint = -1;
+    try {
+      hint = node->stage->size_hint();
+    } catch (...) {  // only the progress total is lost
+    }
     total = (hint < 0 || total < 0) ? -1 : total + hint;
   }
   ProgressReporter progress(options_.progress, options_.progress_interval, total);
 
   if (!failed_.load()) {
+    std::thread progress_thread([&] { report_progress(progress); });
     arena.execute([&] { graph_ = std::make_unique<tbb::flow::graph>(); });
     arena.execute([&] {
       for (auto& node : nodes_) node->build(*graph_);
@@ -703,37 +847,29 @@ RunResult Run::execute() {
       }
     if (std::any_of(nodes_.begin(), nodes_.end(), [](const auto& n) { return n->has_gated_output(); }))
       threads.emplace_back([this] { feed_gated(); });
-    monitor(progress);
+    monitor();
     arena.execute([&] { drain(); });
     if (options_.cancel && options_.cancel->load()) stop.store(true);
+    end_of_stream_.store(true);
     if (!stop.load()) arena.execute([&] { flush_all(); });
+    if (!stop.load()) collect_results(result);
     feeder_exit_.store(true);
     pending_cv_.notify_all();
     for (auto& t : threads) t.join();
     arena.execute([&] { graph_->wait_for_all(); });
-    progress.update(gate_.retired(), generated_.load());
+    progress_exit_.store(true);
+    progress_thread.join();
   }
   progress.finish();
 
-  for (auto& node : nodes_) {
-    if (!node->opened) continue;
-    try {
-      node->stage->close();
-    } catch (const std::exception& e) {
-      record_error(*node, nullptr, 0, std::string("while closing: ") + e.what());
-    }
-  }
+  close_stages();
   if (tracer_) tracer_->finish();
 
   result.errors = errors.snapshot();
   result.items_generated = generated_.load();
   result.peak_in_flight = gate_.peak();
   result.peak_tiles_in_flight = tile_gate_.peak();
-  for (std::size_t index : spec_.topo_order) {
-    const StageNode& node = *nodes_[index];
-    result.stages.push_back({node.spec.id, node.calls.load(), node.errors.load(), node.busy_ns.load() / 1e9,
-                             node.restored.load(), node.skipped.load()});
-  }
+  for (std::size_t index : spec_.topo_order) result.stages.push_back(stats_of(index));
 
   // Queued envelopes of a cancelled run go with the graph; their tickets return to the gate.
   arena.execute([&] {
@@ -793,6 +929,7 @@ std::string format_run_summary(const RunResult& result) {
   for (const auto& s : result.stages)
     out << "  " << std::left << std::setw(24) << s.id << std::right << std::setw(10) << s.calls << std::setw(10)
         << s.errors << std::setw(12) << std::setprecision(3) << s.busy_seconds << '\n';
+  for (const auto& r : result.results) out << "result: " << r.stage << ": " << r.what << ": " << r.path.string() << '\n';
   for (const auto& s : result.stages)
     if (s.restored > 0 || s.skipped > 0)
       out << "  resumed: stage '" << s.id << "' " << (s.restored ? "restored " + std::to_string(s.restored) + " finished item(s)" : "")

@@ -48,6 +48,10 @@ std::string describe_stage(const StageContract& c) {
     }
     out << ")\n      " << p.doc << "\n";
   }
+  if (!c.rules.empty()) {
+    out << "rules (checked by flowrun validate):\n";
+    for (const auto& rule : c.rules) out << "  - " << rule.doc << "\n";
+  }
   if (!c.example.empty()) out << "\nexample:\n" << c.example << (c.example.back() == '\n' ? "" : "\n");
   return out.str();
 }

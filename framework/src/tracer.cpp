@@ -13,7 +13,9 @@
 namespace histoflow {
 
 struct Tracer::Event {
-  bool is_span = true;
+  enum class Kind : std::uint8_t { Span, Queue, Backlog };
+  Kind kind = Kind::Span;
+  Phase phase = Phase::Call;
   std::uint32_t stage = 0;
   std::int64_t begin_ns = 0;
   std::int64_t end_ns = 0;
@@ -53,12 +55,23 @@ Tracer::ThreadBuffer& Tracer::local_buffer() {
 void Tracer::span(std::size_t stage, Clock::time_point begin, Clock::time_point end, std::string items,
                   std::int64_t batch_size) {
   const auto ns = [&](Clock::time_point t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t - start_).count(); };
-  local_buffer().events.push_back({true, static_cast<std::uint32_t>(stage), ns(begin), ns(end), batch_size, std::move(items)});
+  local_buffer().events.push_back(
+      {Event::Kind::Span, Phase::Call, static_cast<std::uint32_t>(stage), ns(begin), ns(end), batch_size, std::move(items)});
+}
+
+void Tracer::phase_span(std::size_t stage, Clock::time_point begin, Clock::time_point end, Phase phase) {
+  const auto ns = [&](Clock::time_point t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t - start_).count(); };
+  local_buffer().events.push_back({Event::Kind::Span, phase, static_cast<std::uint32_t>(stage), ns(begin), ns(end), 0, {}});
 }
 
 void Tracer::counter(std::size_t stage, std::int64_t queue_depth) {
   const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
-  local_buffer().events.push_back({false, static_cast<std::uint32_t>(stage), now, now, queue_depth, {}});
+  local_buffer().events.push_back({Event::Kind::Queue, Phase::Call, static_cast<std::uint32_t>(stage), now, now, queue_depth, {}});
+}
+
+void Tracer::backlog(std::size_t stage, std::int64_t waiting) {
+  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
+  local_buffer().events.push_back({Event::Kind::Backlog, Phase::Call, static_cast<std::uint32_t>(stage), now, now, waiting, {}});
 }
 
 void Tracer::finish() { end_ = Clock::now(); }
@@ -87,6 +100,17 @@ void write_json_string(std::ostream& out, const std::string& text) {
   out << '"';
 }
 
+const char* phase_name(Tracer::Phase phase) {
+  switch (phase) {
+    case Tracer::Phase::Create: return "create";
+    case Tracer::Phase::Open: return "open";
+    case Tracer::Phase::Flush: return "flush";
+    case Tracer::Phase::Close: return "close";
+    case Tracer::Phase::Call: break;
+  }
+  return "call";
+}
+
 }  // namespace
 
 // Streams the events straight to the file: millions of events must not become a DOM in memory first.
@@ -104,14 +128,14 @@ void Tracer::write(const std::filesystem::path& file) const {
     for (const auto& e : buffer->events) {
       const StageInfo& stage = stages_.at(e.stage);
       const double ts = static_cast<double>(e.begin_ns) / 1000.0;
-      if (e.is_span) {
+      if (e.kind == Event::Kind::Span) {
         out << ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":" << tid << ",\"name\":";
         write_json_string(out, stage.id);
         out << ",\"cat\":";
         write_json_string(out, stage.type);
         out << ",\"ts\":" << ts << ",\"dur\":" << static_cast<double>(e.end_ns - e.begin_ns) / 1000.0 << ",\"args\":{";
-        if (e.value < 0) {
-          out << "\"phase\":\"flush\"}}";
+        if (e.phase != Phase::Call) {
+          out << "\"phase\":\"" << phase_name(e.phase) << "\"}}";
         } else {
           out << "\"items\":";
           write_json_string(out, e.items);
@@ -119,8 +143,9 @@ void Tracer::write(const std::filesystem::path& file) const {
         }
       } else {
         out << ",\n{\"ph\":\"C\",\"pid\":1,\"tid\":" << tid << ",\"name\":";
-        write_json_string(out, "queue " + stage.id);
-        out << ",\"ts\":" << ts << ",\"args\":{\"depth\":" << e.value << "}}";
+        const bool queue = e.kind == Event::Kind::Queue;
+        write_json_string(out, (queue ? "queue " : "tile backlog ") + stage.id);
+        out << ",\"ts\":" << ts << ",\"args\":{\"" << (queue ? "depth" : "waiting") << "\":" << e.value << "}}";
       }
     }
   }

@@ -7,4 +7,8 @@
 
 namespace histoflow::detail {
 void validate_structure(GraphSpec& spec, std::vector<Diagnostic>& diagnostics);
+// Each contract's rules (StageContract::rules) on every stage that has no problem reported yet (a rule on
+// a stage whose parameters are already wrong would only add knock-on errors). `have_edges`: false for
+// the stage harness, where every input counts as connected.
+void check_contract_rules(const GraphSpec& spec, bool have_edges, std::vector<Diagnostic>& diagnostics);
 }

@@ -120,11 +120,26 @@ void order_topologically(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) 
   path.push_back(path.front());
   std::string text;
   for (std::size_t i = 0; i < path.size(); ++i) text += (i ? " -> " : "") + spec.stages[path[i]].id;
-  const std::size_t first = path.front();
-  diagnostics.push_back({spec.stages[first].pos, spec.stages[first].id, "the graph has a cycle: " + text});
+  // Reported where the cycle closes: the input of its first stage (in file order) that names its last one.
+  const StageSpec& first = spec.stages[path.front()];
+  const std::string& last = spec.stages[path[path.size() - 2]].id;
+  SourcePos where = first.pos;
+  for (const auto& ref : first.inputs)
+    if (ref.stage == last) {
+      where = ref.pos;
+      break;
+    }
+  diagnostics.push_back({where, first.id, "the graph has a cycle: " + text + " (this input closes it)"});
 }
 
 void check_unconsumed_outputs(const GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
+  std::vector<std::string> ids;
+  for (const auto& s : spec.stages) ids.push_back(s.id);
+  // An input naming an unknown stage is reported with its nearest id; that stage counts as read, so that
+  // the typo is not reported a second time as an unconsumed output.
+  const auto names = [&](const InputRef& ref, const std::string& id) {
+    return ref.stage == id || (spec.find_stage(ref.stage) == std::string::npos && nearest_name(ref.stage, ids) == id);
+  };
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
     const StageSpec& stage = spec.stages[s];
     if (!stage.contract) continue;
@@ -134,7 +149,7 @@ void check_unconsumed_outputs(const GraphSpec& spec, std::vector<Diagnostic>& di
       // An input naming this port counts even when it was rejected for another, already reported reason.
       const bool used = std::any_of(spec.stages.begin(), spec.stages.end(), [&](const StageSpec& reader) {
         return std::any_of(reader.inputs.begin(), reader.inputs.end(), [&](const InputRef& ref) {
-          if (ref.stage != stage.id) return false;
+          if (!names(ref, stage.id)) return false;
           if (ref.port.empty()) return port == 0;
           return ref.port == out.name || !stage.contract->find_output(ref.port);
         });
@@ -195,7 +210,51 @@ void check_ordering_promises(const GraphSpec& spec, std::vector<Diagnostic>& dia
   }
 }
 
+class StageRuleCheck final : public RuleCheck {
+ public:
+  StageRuleCheck(const GraphSpec& spec, std::size_t index, bool have_edges, std::vector<Diagnostic>& diagnostics)
+      : spec_(spec), stage_(spec.stages[index]), index_(index), have_edges_(have_edges), diagnostics_(diagnostics) {}
+  const Value& param(const std::string& name) const override {
+    static const Value unset;
+    const auto it = stage_.params.find(name);
+    return it == stage_.params.end() ? unset : it->second;
+  }
+  bool was_written(const std::string& name) const override { return stage_.param_pos.count(name) > 0; }
+  bool input_connected(std::size_t port) const override {
+    return !have_edges_ || std::any_of(spec_.edges.begin(), spec_.edges.end(),
+                                       [&](const Edge& e) { return e.to == index_ && e.to_port == port; });
+  }
+  void error(const std::string& param, std::string message) override {
+    const auto it = stage_.param_pos.find(param);
+    diagnostics_.push_back({it == stage_.param_pos.end() ? stage_.pos : it->second, stage_.id, std::move(message)});
+  }
+
+ private:
+  const GraphSpec& spec_;
+  const StageSpec& stage_;
+  std::size_t index_;
+  bool have_edges_;
+  std::vector<Diagnostic>& diagnostics_;
+};
+
 }  // namespace
+
+void check_contract_rules(const GraphSpec& spec, bool have_edges, std::vector<Diagnostic>& diagnostics) {
+  for (std::size_t i = 0; i < spec.stages.size(); ++i) {
+    const StageSpec& stage = spec.stages[i];
+    if (!stage.contract || stage.contract->rules.empty()) continue;
+    if (std::any_of(diagnostics.begin(), diagnostics.end(), [&](const Diagnostic& d) { return d.stage == stage.id; }))
+      continue;
+    StageRuleCheck check(spec, i, have_edges, diagnostics);
+    for (const auto& rule : stage.contract->rules) {
+      try {
+        rule.check(check);
+      } catch (const std::exception& e) {
+        check.error("", "rule '" + rule.doc + "' could not be checked: " + e.what());
+      }
+    }
+  }
+}
 
 void validate_structure(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
   connect_inputs(spec, diagnostics);

@@ -53,6 +53,12 @@ class CsvWriter final : public Stage {
       out << '\n';
     }
     file.commit();
+    written_ = true;
+  }
+
+  std::vector<StageResult> results() const override {
+    if (!written_) return {};
+    return {{"CSV", std::filesystem::absolute(path_)}};
   }
 
  private:
@@ -64,6 +70,7 @@ class CsvWriter final : public Stage {
   int precision_;
   std::int64_t width_ = -1;
   std::vector<Row> rows_;
+  bool written_ = false;
 };
 
 }  // namespace

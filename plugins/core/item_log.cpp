@@ -9,15 +9,25 @@ namespace {
 class ItemLog final : public Stage {
  public:
   explicit ItemLog(const StageContext& context)
-      : file_(context.experiment.output_dir / context.params.get_string("file")) {}
+      : path_(context.experiment.output_dir / context.params.get_string("file")), file_(path_) {}
 
   void process(const PacketPtr& input, std::size_t, Emitter&) override {
     file_.stream() << input->provenance.sequence << '\t' << input->provenance.item_id << '\t' << input->kind << '\n';
   }
-  void flush(Emitter&) override { file_.commit(); }
+  void flush(Emitter&) override {
+    file_.commit();
+    written_ = true;
+  }
+
+  std::vector<StageResult> results() const override {
+    if (!written_) return {};
+    return {{"item log", std::filesystem::absolute(path_)}};
+  }
 
  private:
+  std::filesystem::path path_;
   AtomicFile file_;  // an interrupted run leaves no log that looks complete
+  bool written_ = false;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The feature store: regroups feature rows per slide (batches mix slides), writes one HDF5 file per slide
 // when its last tile arrives, and restores finished slides on a rerun without their pixels being read.
+#include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -72,6 +73,7 @@ class FeatureStore final : public Stage {
     const AttributeMap stored = read_feature_attributes(file);
     Packet packet = file_packet(item.provenance, item.attributes, stored, file);
     out.emit(std::move(packet));
+    ++restored_;
     return true;
   }
 
@@ -118,6 +120,17 @@ class FeatureStore final : public Stage {
       context_.errors->add({context_.stage_id, id, 0, message});
     }
     slides_.clear();
+  }
+
+  // The feature folder (slides) or the dataset file, when this run wrote into it; a run that only restored
+  // finished files names none (the result must be from this run).
+  std::vector<StageResult> results() const override {
+    const std::int64_t written = written_.load();
+    if (written == 0) return {};
+    if (patches_) return {{"feature file (dataset '" + dataset_ + "')", std::filesystem::absolute(dataset_file())}};
+    std::string what = "feature files (" + std::to_string(written) + " written";
+    if (const std::int64_t restored = restored_.load()) what += ", " + std::to_string(restored) + " restored";
+    return {{what + ")", std::filesystem::absolute(folder_)}};
   }
 
  private:
@@ -206,6 +219,7 @@ class FeatureStore final : public Stage {
     for (const auto& [key, value] : slide.encoder_attributes)
       if (auto text = std::get_if<std::string>(&value)) identity[key] = *text;
     write_slide_features(file, content, storage_, identity.dump());
+    ++written_;
     out.emit(file_packet(grid.provenance, grid.attributes, content.attributes, file));
   }
 
@@ -290,6 +304,7 @@ class FeatureStore final : public Stage {
     content.attributes["dtype"] = std::string(storage_ == StorageType::Float16 ? "float16" : "float32");
     nlohmann::json identity{{"lineage", lineage_}, {"dataset", dataset_}, {"content", "patches"}};
     write_patch_features(file, content, storage_, identity.dump());
+    ++written_;
     out.emit(file_packet(provenance, {}, content.attributes, file));
   }
 
@@ -306,6 +321,7 @@ class FeatureStore final : public Stage {
   std::vector<PatchRow> patches_rows_;
   std::once_flag dataset_checked_;
   bool dataset_restored_ = false;
+  std::atomic<std::int64_t> written_{0}, restored_{0};  // files, this run (restore() may run concurrently)
 };
 
 }  // namespace
@@ -337,6 +353,7 @@ void register_feature_store(Registry& registry) {
                            {"slides", "patches"}),
               param_string("dataset", "", "Name of a patch dataset's file; empty: the stage id"),
               not_affecting_output(param_bool("verify_existing", true, "Check the checksum of an existing file before restoring it"))};
+  c.rules = {rule_input_required_when(1, "grid", "content", "slides")};
   c.resumable = true;
   c.example = "[stage.store]\nuse = \"feature_store\"\ninputs = [\"encode\", \"tiles.grid\"]\nroot = \"features\"\n";
   register_stage<FeatureStore>(registry, std::move(c));

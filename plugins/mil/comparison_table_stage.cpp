@@ -52,8 +52,12 @@ class ComparisonTableStage final : public Stage {
     write_file_atomically(directory_ / markdown_, "# Encoder comparison\n\n" + markdown +
                                                       "\nCells: mean ± sd over folds, or value [95% bootstrap CI].\n");
     write_file_atomically(directory_ / csv_, eval::comparison_csv(records_));
+    results_ = {{"comparison table", std::filesystem::absolute(directory_ / markdown_)},
+                {"comparison table (CSV)", std::filesystem::absolute(directory_ / csv_)}};
     if (print_) std::cout << "\nEncoder comparison (" << (directory_ / markdown_).string() << ")\n" << markdown << std::flush;
   }
+
+  std::vector<StageResult> results() const override { return results_; }
 
  private:
   std::filesystem::path directory_;
@@ -61,6 +65,7 @@ class ComparisonTableStage final : public Stage {
   int digits_;
   bool print_;
   std::vector<eval::EvaluationRecord> records_;
+  std::vector<StageResult> results_;  // once written
 };
 
 }  // namespace

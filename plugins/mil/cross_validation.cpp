@@ -1,9 +1,11 @@
 #include "cross_validation.hpp"
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 
 #include "patient_folds.hpp"
+#include "resident_memory.hpp"
 
 namespace histoflow::mil {
 namespace {
@@ -50,6 +52,8 @@ CrossValidationResult run_cross_validation(const std::vector<Bag>& bags, const s
   for (std::size_t b = 0; b < bags.size(); ++b) result.fold_of_bag.push_back(patient_fold[patient_of_bag[b]]);
   std::vector<MetricValues> fold_metrics, external_fold_metrics;
   std::vector<double> ensemble(external.size() * classes, 0.0);
+  ResidentMemorySampler memory;
+  result.resident_bytes_before = memory.start_bytes();
   for (int fold = 0; fold < options.folds; ++fold) {
     FoldRun run;
     // Inner validation split by patient, among this fold's training patients.
@@ -67,8 +71,9 @@ CrossValidationResult run_cross_validation(const std::vector<Bag>& bags, const s
     std::vector<const Bag*> train, validation;
     for (std::size_t b : run.train) train.push_back(&bags[b]);
     for (std::size_t b : run.validation) validation.push_back(&bags[b]);
-    run.trained = train_aggregator(train, validation, options.training,
-                                   options.seed * 1000003ULL + static_cast<std::uint64_t>(fold));
+    TrainingOptions training = options.training;
+    if (options.on_epoch) training.on_epoch = [&](int epoch) { options.on_epoch(fold, epoch); };
+    run.trained = train_aggregator(train, validation, training, options.seed * 1000003ULL + static_cast<std::uint64_t>(fold));
 
     std::vector<Prediction> test_predictions;
     for (std::size_t b : run.test)
@@ -88,6 +93,8 @@ CrossValidationResult run_cross_validation(const std::vector<Bag>& bags, const s
       external_fold_metrics.push_back(slide_metrics(external_labels, probabilities_of(external_predictions), classes));
       result.external.insert(result.external.end(), external_predictions.begin(), external_predictions.end());
     }
+    run.peak_resident_bytes = memory.restart_window();
+    result.peak_resident_bytes = std::max(result.peak_resident_bytes, run.peak_resident_bytes);
     if (progress) progress(fold, run);
     result.folds.push_back(std::move(run));
   }

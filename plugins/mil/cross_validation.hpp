@@ -17,6 +17,8 @@ struct CrossValidationOptions {
   std::uint64_t seed = 0;
   TrainingOptions training;
   int bootstrap = 1000;  // resamples for the 95% intervals; 0 = none
+  // After every training epoch: fold (0-based) and epoch (1-based). Early stopping skips a fold's last epochs.
+  std::function<void(int fold, int epoch)> on_epoch;
 };
 
 struct Prediction {
@@ -28,6 +30,7 @@ struct Prediction {
 struct FoldRun {
   TrainedModel trained;
   std::vector<std::size_t> train, validation, test;  // bag indices
+  std::int64_t peak_resident_bytes = 0;  // the process's, sampled while this fold trained and predicted
 };
 
 struct CrossValidationResult {
@@ -39,6 +42,8 @@ struct CrossValidationResult {
   MetricSummary in_domain_metrics;            // mean ± sd over folds; CI from the pooled out-of-fold predictions
   MetricSummary external_metrics;             // mean ± sd over fold models
   MetricSummary ensemble_metrics;             // the ensemble's values (as "mean") with a CI
+  std::int64_t resident_bytes_before = 0;     // the process's resident memory when training began
+  std::int64_t peak_resident_bytes = 0;       // ... and its sampled peak over every fold
 };
 
 // The patient of each bag decides its fold; a patient's class for stratification is its most frequent bag

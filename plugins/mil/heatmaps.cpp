@@ -146,7 +146,8 @@ void render_slide(const std::filesystem::path& directory, const std::string& sli
 
 }  // namespace
 
-void write_heatmaps(const std::filesystem::path& directory, const MilRun& run, int top_k) {
+void write_heatmaps(const std::filesystem::path& directory, const MilRun& run, int top_k,
+                    const std::function<void(std::size_t done, std::size_t total)>& on_slide) {
   std::map<std::string, std::string> paths;
   for (const auto* bags : {run.bags, run.external})
     for (const auto& bag : *bags)
@@ -158,12 +159,14 @@ void write_heatmaps(const std::filesystem::path& directory, const MilRun& run, i
   collect(run.result->in_domain, *run.bags, false, attention, readable);
   collect(run.result->external, *run.external, true, attention, readable);
   std::string notes;
+  std::size_t done = 0;
   for (const auto& [slide, a] : attention) {
     try {
       render_slide(directory, slide, readable.at(slide), a, top_k);
     } catch (const std::exception& e) {
       notes += "- `" + slide + "`: no heatmap: " + e.what() + "\n";
     }
+    if (on_slide) on_slide(++done, attention.size());
   }
   for (const auto& [slide, path] : paths)
     if (path.empty()) notes += "- `" + slide + "`: no heatmap: the feature file names no slide_path\n";

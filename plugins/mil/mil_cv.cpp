@@ -125,9 +125,24 @@ class MilCrossValidation final : public Stage {
     options_.training.model.classes = static_cast<std::int64_t>(class_names.size());
 
     at::set_num_threads(threads_);  // process-wide in LibTorch: set right before the work it governs
+    // Training runs after the stream has ended, for minutes: say where it is. Early stopping skips a fold's
+    // remaining epochs, so the fraction jumps ahead then rather than the ETA running long.
+    const int folds = options_.folds, epochs = options_.training.epochs;
+    const auto report = [this](const std::string& what, double fraction) {
+      if (context_.progress) context_.progress->report(what, fraction);
+    };
+    CrossValidationOptions options = options_;  // the callback refers to this call's locals
+    options.on_epoch = [&](int fold, int epoch) {
+      report("fold " + std::to_string(fold + 1) + "/" + std::to_string(folds) + ", epoch " + std::to_string(epoch) + "/" +
+                 std::to_string(epochs),
+             kTrainingShare * (fold + static_cast<double>(epoch) / epochs) / folds);
+    };
+    report("fold 1/" + std::to_string(folds) + ", epoch 0/" + std::to_string(epochs), 0.0);
     CrossValidationResult result;
     try {
-      result = run_cross_validation(bags, external, options_);
+      result = run_cross_validation(bags, external, options, [&](int fold, const FoldRun&) {
+        report("fold " + std::to_string(fold + 1) + "/" + std::to_string(folds) + " done", kTrainingShare * (fold + 1) / folds);
+      });
     } catch (const std::invalid_argument& e) {
       throw FatalError("stage '" + context_.stage_id + "': cannot cross-validate " + std::to_string(bags.size()) + " " +
                        bag_mode_ + " bags: " + e.what());
@@ -148,11 +163,25 @@ class MilCrossValidation final : public Stage {
     run.result = &result;
     run.skipped = skipped_;
     run.parameters = parameters_;
+    // The runtime writes it before any stage opens, so this copy is the graph of this run (with its --set).
     run.resolved_graph = context_.experiment.output_dir / "resolved_graph.toml";
     run.has_attention = find_aggregator(run.method).has_attention;
     run.slide_paths = slide_paths_;
+    // Heatmaps first, so that summary.md lists only what exists.
+    if (heatmaps_ && run.has_attention) {
+      report("heatmaps", kTrainingShare);
+      write_heatmaps(directory_ / "heatmaps", run, top_k_, [&](std::size_t done, std::size_t total) {
+        report("heatmaps, slide " + std::to_string(done) + "/" + std::to_string(total),
+               kTrainingShare + (0.98 - kTrainingShare) * static_cast<double>(done) / static_cast<double>(total));
+      });
+      run.heatmaps_written = true;
+    }
+    report("reports", 0.98);
     write_mil_reports(directory_, run);
-    if (heatmaps_ && run.has_attention) write_heatmaps(directory_ / "heatmaps", run, top_k_);
+    const auto folder = std::filesystem::absolute(directory_);
+    results_ = {{"summary", folder / "summary.md"}};
+    if (run.heatmaps_written) results_.push_back({"attention heatmaps", folder / "heatmaps"});
+    report("done", 1.0);
 
     emit(out, run, "in-domain", result.in_domain_metrics);
     if (!external.empty()) {
@@ -161,7 +190,11 @@ class MilCrossValidation final : public Stage {
     }
   }
 
+  std::vector<StageResult> results() const override { return results_; }
+
  private:
+  static constexpr double kTrainingShare = 0.9;  // of the end-of-stream work: training and predicting; then heatmaps
+
   std::string encoder_name() const {
     const auto& s = slides_.front();
     std::string name = s.encoder.empty() ? "features" : s.encoder;
@@ -252,6 +285,7 @@ class MilCrossValidation final : public Stage {
   std::set<std::string> label_columns_seen_;
   std::string encoder_identity_, first_slide_;
   std::map<std::string, std::string> slide_paths_;
+  std::vector<StageResult> results_;  // set once the reports are written
 };
 
 }  // namespace
@@ -265,12 +299,16 @@ void register_mil_cv(Registry& registry) {
       "label:<column>. Slides whose cohort equals `external_cohort` form the external test set; the others are\n"
       "split by patient into stratified folds (no patient in two folds), each with an inner validation split\n"
       "(by patient) for early stopping and model selection. Bags are slides or patients (`bag`). Training:\n"
-      "AdamW, one bag per step, class-weighted cross-entropy, training bags subsampled to `max_tiles`.\n"
+      "AdamW, one bag per step, class-weighted cross-entropy, training bags subsampled to `max_tiles` (this\n"
+      "bounds training memory; validation, test and external bags are scored whole, the transformer's and\n"
+      "TransMIL's attention in blocks of queries, so a 10,000-tile bag needs no [heads, N, N] matrix).\n"
       "Metrics (scikit-learn definitions): AUROC (macro one-vs-rest for more than two classes), balanced\n"
       "accuracy, F1 (binary: class 1 = the second class; else macro); in-domain mean ± sd over folds with a\n"
       "bootstrap 95% CI of the pooled out-of-fold predictions; external mean ± sd over fold models and the\n"
       "fold-ensemble with a CI. Writes <output>/<stage id>/: predictions.csv, attention.csv, metrics.json,\n"
-      "summary.md, roc.png, models/fold_<k>.safetensors, reproduce.json, resolved_graph.toml, heatmaps/.\n"
+      "summary.md, roc.png, models/fold_<k>.safetensors, reproduce.json, resolved_graph.toml (a copy of the\n"
+      "run's, overrides applied), heatmaps/; summary.md lists what this run wrote and the peak resident memory\n"
+      "per fold. Training reports its progress (\"fold 2/5, epoch 3/30\") on the run's progress line.\n"
       "Skipped slides (no label, no tiles, unreadable or unverifiable file) are listed in summary.md; a\n"
       "missing label column, two encoders in one stage, or too few patients of a class for the folds fail\n"
       "the run with the reason. Emits one evaluation packet per setting at end of stream.";
@@ -295,7 +333,9 @@ void register_mil_cv(Registry& registry) {
       param_int("patience", 5, "Epochs without a lower validation loss before stopping", 1, 10000),
       param_float("learning_rate", 1e-4, "AdamW learning rate", 0, 1),
       param_float("weight_decay", 1e-2, "AdamW weight decay", 0, 10),
-      param_int("max_tiles", 512, "Tiles sampled at random from a training bag at each step (0 = all)", 0),
+      param_int("max_tiles", 512,
+                "Tiles sampled at random (seeded) from a training bag at each step (0 = all: the transformer's and "
+                "TransMIL's training memory then grows with the square of the bag size)", 0),
       param_int("hidden_dim", 512, "Width of the aggregator (the transformer's model width)", 8, 8192),
       param_float("dropout", 0.25, "Dropout rate in the aggregator", 0, 0.9),
       param_bool("class_weighting", true, "Weight the loss by inverse class frequency of the training bags"),

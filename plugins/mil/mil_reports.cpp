@@ -29,6 +29,8 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
+std::int64_t mebibytes(std::int64_t bytes) { return (bytes + (1 << 19)) >> 20; }
+
 nlohmann::json number_or_null(double value) { return std::isnan(value) ? nlohmann::json() : nlohmann::json(value); }
 
 nlohmann::json metric_map(const MetricValues& values) {
@@ -160,7 +162,8 @@ std::string write_mil_reports(const std::filesystem::path& directory, const MilR
     training.push_back({{"fold", f}, {"train_bags", fold.train.size()}, {"validation_bags", fold.validation.size()},
                         {"test_bags", fold.test.size()}, {"best_epoch", fold.trained.best_epoch},
                         {"epochs_run", fold.trained.epochs_run}, {"train_loss", fold.trained.train_loss},
-                        {"validation_loss", fold.trained.validation_loss}});
+                        {"validation_loss", fold.trained.validation_loss},
+                        {"peak_resident_mib", mebibytes(fold.peak_resident_bytes)}});
   }
   nlohmann::json skipped = nlohmann::json::array();
   for (const auto& s : run.skipped) skipped.push_back({{"slide", s.slide_id}, {"reason", s.reason}});
@@ -168,25 +171,32 @@ std::string write_mil_reports(const std::filesystem::path& directory, const MilR
   nlohmann::json metrics = {{"stage", run.stage_id}, {"method", run.method}, {"encoder", run.encoder},
                             {"label_column", run.label_column}, {"classes", run.class_names}, {"bag", run.bag_mode},
                             {"bags", run.bags->size()}, {"external_bags", run.external->size()},
-                            {"in-domain", summary_json(r.in_domain_metrics)}, {"training", training}, {"skipped", skipped}};
+                            {"in-domain", summary_json(r.in_domain_metrics)}, {"training", training},
+                            {"resident_mib_before_training", mebibytes(r.resident_bytes_before)},
+                            {"peak_resident_mib_training", mebibytes(r.peak_resident_bytes)}, {"skipped", skipped}};
   if (!run.external->empty()) {
     metrics["external"] = summary_json(r.external_metrics);
     metrics["external (ensemble)"] = summary_json(r.ensemble_metrics);
   }
   write_file_atomically(directory / "metrics.json", metrics.dump(2) + "\n");
 
+  // Copied, not referenced: the stage folder alone reproduces the run. Written anew on every run (the runtime
+  // writes the experiment's copy before any stage opens, so it holds this run's --set overrides).
+  bool graph_copied = false;
+  if (!run.resolved_graph.empty() && std::filesystem::exists(run.resolved_graph)) {
+    std::ifstream in(run.resolved_graph, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read '" + run.resolved_graph.string() + "' to copy it into '" + directory.string() + "'");
+    std::ostringstream graph;
+    graph << in.rdbuf();
+    write_file_atomically(directory / "resolved_graph.toml", graph.str());
+    graph_copied = true;
+  }
   nlohmann::json reproduce = {{"histoflow_version", kVersion}, {"torch_version", TORCH_VERSION},
                               {"stage", run.stage_id}, {"use", "mil_cv"}, {"parameters", run.parameters},
                               {"encoder", run.encoder}, {"encoder_weights_sha256", run.weights_sha256},
                               {"encoder_output", run.feature_output}, {"models", models},
-                              {"resolved_graph", "resolved_graph.toml"}};
+                              {"resolved_graph", graph_copied ? nlohmann::json("resolved_graph.toml") : nlohmann::json()}};
   write_file_atomically(directory / "reproduce.json", reproduce.dump(2) + "\n");
-  if (!run.resolved_graph.empty() && std::filesystem::exists(run.resolved_graph)) {
-    std::ifstream in(run.resolved_graph, std::ios::binary);
-    std::ostringstream graph;
-    graph << in.rdbuf();
-    write_file_atomically(directory / "resolved_graph.toml", graph.str());
-  }
 
   std::ostringstream md;
   md << "# " << run.method << " on " << run.encoder << " (stage `" << run.stage_id << "`)\n\n"
@@ -204,21 +214,31 @@ std::string write_mil_reports(const std::filesystem::path& directory, const MilR
     row("external (mean ± sd over fold models)", r.external_metrics);
     row("external, fold-ensemble [95% CI]", r.ensemble_metrics);
   }
-  md << "\nPer fold (in-domain test):\n\n| fold | train | validation | test | best epoch | auroc | balanced_accuracy | f1 |\n"
-        "|---|---|---|---|---|---|---|---|\n";
+  md << "\nPer fold (in-domain test; peak RSS: the process's resident memory, sampled while the fold trained and "
+        "predicted):\n\n| fold | train | validation | test | best epoch | auroc | balanced_accuracy | f1 | peak RSS MiB |\n"
+        "|---|---|---|---|---|---|---|---|---|\n";
   for (std::size_t f = 0; f < r.folds.size(); ++f) {
     const auto& fold = r.folds[f];
     const auto& m = r.in_domain_metrics.per_fold[f];
     md << "| " << f << " | " << fold.train.size() << " | " << fold.validation.size() << " | " << fold.test.size() << " | "
        << fold.trained.best_epoch << "/" << fold.trained.epochs_run << " | " << fixed(m.at("auroc")) << " | "
-       << fixed(m.at("balanced_accuracy")) << " | " << fixed(m.at("f1")) << " |\n";
+       << fixed(m.at("balanced_accuracy")) << " | " << fixed(m.at("f1")) << " | " << mebibytes(fold.peak_resident_bytes)
+       << " |\n";
   }
+  md << "\nMemory: peak resident " << mebibytes(r.peak_resident_bytes) << " MiB during training, "
+     << mebibytes(r.resident_bytes_before) << " MiB before it (training bags subsampled to `max_tiles`).\n";
   md << "\nROC curves (`roc.png`):\n\n";
   for (const auto& line : legend) md << "- " << line << "\n";
   md << "\nSkipped slides: " << run.skipped.size() << "\n";
   for (const auto& s : run.skipped) md << "- `" << s.slide_id << "`: " << s.reason << "\n";
-  md << "\nFiles: predictions.csv" << (run.has_attention ? ", attention.csv" : "")
-     << ", metrics.json, roc.png, models/fold_<k>.safetensors, reproduce.json, resolved_graph.toml\n";
+  // Last section, one file per line: what this run wrote into this folder (a test checks every entry exists).
+  md << "\n## Files\n\n- `summary.md`: this summary\n- `predictions.csv`: every prediction with its class scores\n";
+  if (run.has_attention) md << "- `attention.csv`: attention per tile\n";
+  md << "- `metrics.json`: the metrics, per fold and pooled, and the training curves\n- `roc.png`: the ROC curves\n";
+  for (const auto& model : models) md << "- `" << model["file"].get<std::string>() << "`: fold " << model["fold"] << " model\n";
+  md << "- `reproduce.json`: parameters, versions, weight and model hashes\n";
+  if (graph_copied) md << "- `resolved_graph.toml`: the run's graph, overrides applied\n";
+  if (run.heatmaps_written) md << "- `heatmaps/`: attention heatmaps (`heatmaps/README.md`)\n";
   write_file_atomically(directory / "summary.md", md.str());
   return md.str();
 }

@@ -1,7 +1,9 @@
 #pragma once
 // Everything a mil_cv stage writes into <output>/<stage id>/: predictions.csv, attention.csv (attention
-// aggregators), metrics.json, summary.md, roc.png, models/fold_<k>.safetensors and reproduce.json (the
-// stage's resolved parameters, versions, the encoder's weight hash, each fold model's hash).
+// aggregators), metrics.json, summary.md, roc.png, models/fold_<k>.safetensors, reproduce.json (the
+// stage's resolved parameters, versions, the encoder's weight hash, each fold model's hash) and
+// resolved_graph.toml (a copy of the run's, when there is one). summary.md ends with the list of the files
+// written, each one written by this call (or heatmaps/, by write_heatmaps before it).
 #include <filesystem>
 #include <map>
 #include <string>
@@ -24,6 +26,7 @@ struct MilRun {
   nlohmann::json parameters;            // the stage's resolved parameters
   std::filesystem::path resolved_graph; // the run's resolved_graph.toml, copied when present
   bool has_attention = false;
+  bool heatmaps_written = false;        // heatmaps/ (listed in summary.md)
   std::map<std::string, std::string> slide_paths;  // slide id -> whole-slide image (heatmaps)
 };
 

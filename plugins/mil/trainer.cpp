@@ -95,6 +95,7 @@ TrainedModel train_aggregator(const std::vector<const Bag*>& train, const std::v
     result.epochs_run = epoch;
     if (validation.empty()) {
       result.best_epoch = epoch;
+      if (options.on_epoch) options.on_epoch(epoch);
       continue;
     }
     result.model->eval();
@@ -108,6 +109,7 @@ TrainedModel train_aggregator(const std::vector<const Bag*>& train, const std::v
     }
     const double validation_loss = validation_total / static_cast<double>(validation.size());
     result.validation_loss.push_back(validation_loss);
+    if (options.on_epoch) options.on_epoch(epoch);
     if (validation_loss < best - 1e-9) {
       best = validation_loss;
       best_state = snapshot(*result.model);

@@ -4,6 +4,7 @@
 // Deterministic for a seed: every random draw (initialisation, order, subsampling, dropout) comes from
 // generators owned by this call, never LibTorch's global one.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,10 +20,13 @@ struct TrainingOptions {
   double weight_decay = 1e-2;
   int epochs = 30;
   int patience = 5;                  // epochs without a lower validation loss before stopping
-  std::int64_t max_tiles = 512;      // per training bag and step; 0 = all
+  // Tiles drawn at random (seeded) from a training bag at each step; 0 = all. Also what bounds training memory:
+  // the transformer's and TransMIL's attention grows with the square of the tiles.
+  std::int64_t max_tiles = 512;
   bool class_weighting = true;       // weights n / (classes * n_c) over the training bags
   bool standardize = true;           // z-score features with the training tiles' mean and sd
   torch::Device device = torch::kCPU;
+  std::function<void(int epoch)> on_epoch;  // after each epoch (1-based), validation included; may be empty
 };
 
 struct TrainedModel {

@@ -37,6 +37,7 @@ Neighbours nearest_neighbours(const features::FeatureMatrix& train, const featur
   Neighbours result{queries.rows, k, std::vector<std::int64_t>(static_cast<std::size_t>(queries.rows * k)),
                     std::vector<float>(static_cast<std::size_t>(queries.rows * k))};
   for (std::int64_t q0 = 0; q0 < queries.rows; q0 += options.query_block) {
+    if (options.on_queries) options.on_queries(q0, queries.rows);
     const std::int64_t q1 = std::min(queries.rows, q0 + options.query_block);
     const torch::Tensor block = query_rows.slice(0, q0, q1);
     const torch::Tensor normalised = block * inverse_norms(block).unsqueeze(1);

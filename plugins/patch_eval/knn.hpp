@@ -8,6 +8,7 @@
 // exp(similarity / T) to its class). Rows of norm 0 have similarity 0 to everything (as sklearn's cosine).
 // The header is free of LibTorch; the implementation uses it.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "feature_file.hpp"
@@ -20,6 +21,7 @@ struct KnnOptions {
   std::int64_t query_block = 1024;  // queries per block
   std::int64_t train_block = 16384; // training rows per block
   int threads = 0;                  // LibTorch intra-op threads; 0: leave the current setting
+  std::function<void(std::int64_t done, std::int64_t total)> on_queries;  // query rows done, after each block
 };
 
 // The largest-k neighbours of every query, most similar first (ties: lower training row first).

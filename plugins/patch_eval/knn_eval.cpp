@@ -1,5 +1,6 @@
 // The knn_eval stage: k-NN classification of test patches by their training neighbours, for several k,
 // with majority and temperature-weighted (DINO) voting.
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <thread>
@@ -40,8 +41,13 @@ class KnnEval final : public PatchEvaluationStage {
       if (k > train.features.rows)
         throw std::invalid_argument("k = " + std::to_string(k) + " is larger than the training set (" +
                                     std::to_string(train.features.rows) + " rows)");
+    KnnOptions options = options_;
+    options.on_queries = [this](std::int64_t done, std::int64_t total) {
+      report_progress("k-NN, " + std::to_string(done) + "/" + std::to_string(total) + " test rows",
+                      static_cast<double>(done) / static_cast<double>(std::max<std::int64_t>(total, 1)));
+    };
     const auto predictions = knn_classify(train.features, train.labels, static_cast<std::int64_t>(train.class_names.size()),
-                                          test.features, options_);
+                                          test.features, options);
     std::vector<MethodOutcome> methods;
     for (const auto& p : predictions) {
       const std::string name = std::to_string(p.k) + "-NN";

@@ -1,5 +1,7 @@
 // The linear_probe stage: multinomial logistic regression on standardised features, lambda chosen on a
 // validation split of the training set, refitted on all of it and scored on the test set.
+#include <sstream>
+
 #include "linear_probe_sweep.hpp"
 #include "patch_eval_stages.hpp"
 #include "patch_evaluation_stage.hpp"
@@ -25,6 +27,11 @@ class LinearProbe final : public PatchEvaluationStage {
   std::vector<MethodOutcome> evaluate(const PatchFeatures& train, const PatchFeatures& test) override {
     SweepOptions options = options_;
     options.seed = seed();
+    options.on_fit = [this](std::size_t fit, std::size_t fits, double lambda) {
+      std::ostringstream what;
+      what << (fit + 1 < fits ? "lambda sweep, fit " : "refit, fit ") << fit + 1 << "/" << fits << " (lambda " << lambda << ")";
+      report_progress(what.str(), static_cast<double>(fit) / static_cast<double>(fits));
+    };
     const LinearProbeResult result = run_linear_probe(train, test, options);
     nlohmann::json sweep = nlohmann::json::array();
     for (const auto& point : result.sweep)

@@ -15,6 +15,10 @@ LinearProbeResult run_linear_probe(const PatchFeatures& train, const PatchFeatur
   const auto classes = static_cast<std::int64_t>(train.class_names.size());
   LinearProbeResult result;
   result.chosen_lambda = options.lambdas.front();
+  const std::size_t fits = options.lambdas.size() > 1 ? options.lambdas.size() + 1 : 1;
+  const auto starting = [&](std::size_t fit, double lambda) {
+    if (options.on_fit) options.on_fit(fit, fits, lambda);
+  };
   if (options.lambdas.size() > 1) {
     const Split split = stratified_split(train.labels, train.class_names, options.validation_fraction, options.seed);
     const PatchFeatures fit_part = select_rows(train, split.first);
@@ -24,6 +28,7 @@ LinearProbeResult run_linear_probe(const PatchFeatures& train, const PatchFeatur
     LogisticModel previous;
     double best = -1;
     for (double lambda : lambdas) {
+      starting(result.sweep.size(), lambda);
       // Warm start: the standardisation is the same for every lambda, so the previous weights fit.
       previous = fit_logistic_regression(fit_part.features, fit_part.labels, classes, lambda, options.fit,
                                          result.sweep.empty() ? nullptr : &previous);
@@ -36,6 +41,7 @@ LinearProbeResult run_linear_probe(const PatchFeatures& train, const PatchFeatur
       }
     }
   }
+  starting(fits - 1, result.chosen_lambda);
   result.model = fit_logistic_regression(train.features, train.labels, classes, result.chosen_lambda, options.fit);
   result.test_predictions = predict(result.model, test.features);
   return result;

@@ -3,6 +3,7 @@
 // (highest balanced accuracy; ties go to the larger lambda), then refit on the whole training set.
 // Lambdas are fitted from the largest down, each warm-started from the previous solution.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@ struct SweepOptions {
   double validation_fraction = 0.2;
   std::uint64_t seed = 0;
   LogisticFitOptions fit;
+  // Before each fit: its index and the number of fits (the sweep's lambdas, then the refit); may be empty.
+  std::function<void(std::size_t fit, std::size_t fits, double lambda)> on_fit;
 };
 
 struct SweepPoint {

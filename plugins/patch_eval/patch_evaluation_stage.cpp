@@ -1,5 +1,6 @@
 #include "patch_evaluation_stage.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include "histoflow/atomic_file.hpp"
@@ -70,6 +71,13 @@ void PatchEvaluationStage::evaluate_encoder(const std::string& encoder, const So
   done.push_back(std::move(e));
 }
 
+void PatchEvaluationStage::report_progress(const std::string& what, double fraction) const {
+  if (!context_.progress || encoders_ == 0) return;
+  context_.progress->report(current_encoder_ + " (" + std::to_string(encoder_index_ + 1) + "/" + std::to_string(encoders_) +
+                                "): " + what,
+                            (static_cast<double>(encoder_index_) + std::clamp(fraction, 0.0, 1.0)) / static_cast<double>(encoders_));
+}
+
 void PatchEvaluationStage::flush(Emitter& out) {
   std::vector<EncoderEvaluation> done;
   std::vector<std::string> class_names, failures;
@@ -78,7 +86,12 @@ void PatchEvaluationStage::flush(Emitter& out) {
   };
   for (const auto& [encoder, source] : test_)
     if (!train_.count(encoder)) fail(encoder, "a test feature file ('" + source.path + "') but no train feature file");
+  encoders_ = train_.size();
+  std::size_t index = 0;
   for (const auto& [encoder, source] : train_) {
+    encoder_index_ = index++;
+    current_encoder_ = encoder;
+    report_progress("reading features", 0.0);
     const auto test = test_.find(encoder);
     if (!test_.empty() && test == test_.end()) {
       fail(encoder, "a train feature file ('" + source.path + "') but no test feature file, while other encoders have one");
@@ -93,8 +106,9 @@ void PatchEvaluationStage::flush(Emitter& out) {
     }
   }
   if (!done.empty()) {
-    write_file_atomically(context_.experiment.output_dir / context_.stage_id / "summary.md",
-                          summary_markdown(context_.stage_id, done, class_names));
+    const auto summary = context_.experiment.output_dir / context_.stage_id / "summary.md";
+    write_file_atomically(summary, summary_markdown(context_.stage_id, done, class_names));
+    results_ = {{"summary", std::filesystem::absolute(summary)}};
     for (const auto& e : done)
       for (const auto& m : e.methods) out.emit(evaluation_packet(e, m));
   }

@@ -18,12 +18,16 @@ class PatchEvaluationStage : public Stage {
   explicit PatchEvaluationStage(const StageContext& context);
   void process(const PacketPtr& input, std::size_t port, Emitter& out) override;
   void flush(Emitter& out) override;
+  std::vector<StageResult> results() const override { return results_; }
 
  protected:
   // The methods' predictions for `test` (already checked and aligned with `train`).
   virtual std::vector<MethodOutcome> evaluate(const PatchFeatures& train, const PatchFeatures& test) = 0;
   const StageContext& context() const { return context_; }
   std::uint64_t seed() const { return seed_; }
+  // From evaluate(): where it is within the current encoder (`fraction` of its work, in [0, 1]); shown on the
+  // run's progress line as "<encoder> (2/3): <what>".
+  void report_progress(const std::string& what, double fraction) const;
 
  private:
   struct Source {
@@ -39,6 +43,9 @@ class PatchEvaluationStage : public Stage {
   double test_fraction_;
   std::uint64_t seed_;
   std::map<std::string, Source> train_, test_;  // by encoder
+  std::string current_encoder_;
+  std::size_t encoder_index_ = 0, encoders_ = 0;
+  std::vector<StageResult> results_;  // once written
 };
 
 // The input port and the parameters both stages take (datasets, split, seed, threads).

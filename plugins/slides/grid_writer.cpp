@@ -1,5 +1,6 @@
 // Writes each slide's tile grid: grids/<slide_id>.csv (x, y in level-0 pixels) and grids/<slide_id>.json
 // (the tiling attributes). Other tools (and the tiling benchmark) read the same tiles from these files.
+#include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -25,10 +26,18 @@ class GridWriter final : public Stage {
     for (const auto& [name, value] : grid->attributes)
       std::visit([&](const auto& v) { meta[name] = v; }, value);
     write_file_atomically(folder_ / (id + ".json"), meta.dump(2) + "\n");
+    ++written_;
+  }
+
+  std::vector<StageResult> results() const override {
+    const std::int64_t n = written_.load();
+    if (n == 0) return {};
+    return {{"tile grids (" + std::to_string(n) + (n == 1 ? " slide)" : " slides)"), std::filesystem::absolute(folder_)}};
   }
 
  private:
   std::filesystem::path folder_;
+  std::atomic<std::int64_t> written_{0};  // process() runs concurrently
 };
 
 }  // namespace

@@ -132,6 +132,7 @@ void register_patch_folder(Registry& registry) {
               ParamSpec{"classes", ParamType::StringList, "Class names in index order; empty: sorted names found", false,
                         std::vector<std::string>{}, {}, {}, {}, {}, true},
               param_int("size", 0, "Resize patches to size x size; 0: keep", 0, 4096)};
+  c.rules = {rule_exactly_one_of("root", "csv"), rule_file_exists("root"), rule_file_exists("csv")};
   c.example = "[stage.patches]\nuse = \"patch_folder\"\nroot = \"data/NCT-CRC-HE-100K\"\n";
   register_stage<PatchFolder>(registry, std::move(c));
 }

@@ -88,6 +88,7 @@ void register_slide_source(Registry& registry) {
               not_affecting_output(param_string("delimiter", ",", "Field delimiter: one character, or \"tab\"")),
               not_affecting_output(param_string("on_missing", "error", "A slide file that does not exist: fail the run, or skip it (recorded)",
                            {"error", "skip"}))};
+  c.rules = {rule_file_exists("manifest")};
   c.example = "[stage.slides]\nuse = \"slide_source\"\nmanifest = \"data/tcga_crc.csv\"\nlabel_columns = [\"msi\"]\n";
   register_stage<SlideSource>(registry, std::move(c));
 }

@@ -2,6 +2,7 @@
 // tiles keep enough tissue. Emits where to read each tile (read level, read size) and the slide's grid.
 #include <openslide/openslide.h>
 
+#include <atomic>
 #include <cmath>
 #include <sstream>
 
@@ -79,8 +80,12 @@ class TissueTiler final : public Stage {
     const auto* fingerprint = slide->attribute<std::string>("slide_fingerprint");
     std::filesystem::path cache_file;
     std::optional<CachedGrid> grid;
-    if (cache_enabled_ && fingerprint) {
-      cache_file = cache_folder_ / cache_file_name(id, *fingerprint, ".grid");
+    // A cached grid skips tissue detection, and with it the masks: use it only when the masks asked for exist
+    // (write_masks does not change the lineage, so it may be switched on for a rerun).
+    const bool masks_missing = write_masks_ && !(std::filesystem::exists(mask_file(id, ".png")) &&
+                                                 std::filesystem::exists(mask_file(id, ".geojson")));
+    if (cache_enabled_ && fingerprint) cache_file = cache_folder_ / cache_file_name(id, *fingerprint, ".grid");
+    if (!cache_file.empty() && !masks_missing) {
       try {
         grid = read_grid_cache(cache_file);
       } catch (const std::exception& e) {
@@ -101,7 +106,17 @@ class TissueTiler final : public Stage {
     emit_grid(*slide, *grid, out);
   }
 
+  std::vector<StageResult> results() const override {
+    if (masks_written_ == 0) return {};
+    const std::int64_t n = masks_written_.load();
+    return {{"tissue masks (" + std::to_string(n) + (n == 1 ? " slide)" : " slides)"), std::filesystem::absolute(output_dir_ / "masks")}};
+  }
+
  private:
+  std::filesystem::path mask_file(const std::string& id, const char* extension) const {
+    return output_dir_ / "masks" / (id + extension);
+  }
+
   // Tissue detection and the grid: coordinates plus the tiling attributes (no manifest attributes).
   CachedGrid compute_grid(const Packet& slide_packet) {
     const Packet* slide = &slide_packet;
@@ -134,8 +149,9 @@ class TissueTiler final : public Stage {
     options.min_piece_pixels = static_cast<std::int64_t>(min_piece_area_ / (mask_scale * slide_mpp * mask_scale * slide_mpp));
     const TissueMaskResult mask = tissue_mask(thumbnail, options);
     if (write_masks_) {
-      write_mask_png(output_dir_ / "masks" / (id + ".png"), thumbnail, mask.mask);
-      write_file_atomically(output_dir_ / "masks" / (id + ".geojson"), tissue_geojson(mask.mask, mask_scale, id));
+      write_mask_png(mask_file(id, ".png"), thumbnail, mask.mask);
+      write_file_atomically(mask_file(id, ".geojson"), tissue_geojson(mask.mask, mask_scale, id));
+      ++masks_written_;
     }
 
     // The grid: full tiles only, row-major from the top-left corner.
@@ -228,6 +244,7 @@ class TissueTiler final : public Stage {
   TissueMaskOptions mask_options_;
   std::optional<double> assume_mpp_;
   bool write_masks_;
+  std::atomic<std::int64_t> masks_written_{0};  // process() runs concurrently
 };
 
 }  // namespace
@@ -244,7 +261,8 @@ void register_tissue_tiler(Registry& registry) {
           "antialiasing. The mpp comes from the manifest, then the slide, then assume_mpp; a slide without one, or\n"
           "with an implausible one, fails with an error record. A slide with no tissue tile fails likewise.\n"
           "Grids are cached (cache_grids) under <cache>/<lineage>/<slide>-<fingerprint>.grid as sealed files; a cached\n"
-          "grid is used as it is (write_masks then writes nothing for that slide).";
+          "grid is used as it is, unless write_masks is on and the slide's masks are missing (then the slide is tiled\n"
+          "again, which writes them).";
   c.inputs = {{"slides", kSlideKind, "slides from slide_source"}};
   PortSpec tiles{"tiles", kTileRefKind, "where to read each tile (admitted under max_tiles_in_flight)"};
   tiles.gated = true;

@@ -10,6 +10,11 @@
 #include <string>
 #include <vector>
 
+namespace histoflow {
+class Registry;
+struct CatalogueEntry;
+}  // namespace histoflow
+
 namespace histoflow::torchenc {
 
 // What a forward pass gives: the pieces the encoder's `output` parameter chooses from.
@@ -54,8 +59,16 @@ void prepare_for_inference(Backbone& backbone, const BackboneSpec& spec, torch::
 
 // The one backbone registry of the process (it lives in libhistoflow_torch.so, shared by every torch plugin).
 // A plugin adds a family by calling register_backbone from its registration function; see plugins/example_backbone.
-void register_backbone(BackboneSpec spec);  // throws when the name is taken
+// Each backbone is also entered in the framework's catalogue (category "backbone"), attributed to the plugin
+// being loaded, which is what `flowrun backbones` and `flowrun describe backbone NAME` list.
+void register_backbone(BackboneSpec spec);  // throws when the name is taken, naming both plugin files
 const BackboneSpec& find_backbone(const std::string& name);  // throws listing the known names
 std::vector<std::string> backbone_names();
+// Enters the built-in backbones in the catalogue, attributed to the plugin being loaded: the torch plugin calls
+// it when it registers (libhistoflow_torch.so is loaded by whichever torch plugin comes first, so only then is
+// the file that provides them, to the user, known).
+void catalogue_builtin_backbones(Registry& registry);
+// The catalogue's view of a spec: summary, details and fields (family, width, input size, ...).
+CatalogueEntry catalogue_entry(const BackboneSpec& spec);
 
 }  // namespace histoflow::torchenc

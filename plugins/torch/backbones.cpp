@@ -1,10 +1,14 @@
 // The named backbone configurations. Adding a model family means adding a plugin that registers here
 // through its own names; these are the ones the benchmark of the paper compares.
+#include <dlfcn.h>
+
 #include <mutex>
+#include <set>
 #include <stdexcept>
 
 #include "backbone.hpp"
 #include "hf_vit.hpp"
+#include "histoflow/registry.hpp"
 #include "resnet.hpp"
 #include "swin.hpp"
 #include "vit.hpp"
@@ -133,12 +137,29 @@ void prepare_for_inference(Backbone& backbone, const BackboneSpec& spec, torch::
 }
 
 namespace {
+std::string library_file() {  // libhistoflow_torch.so, where the built-ins live
+  Dl_info info{};
+  const bool found = dladdr(reinterpret_cast<const void*>(&register_backbone), &info) && info.dli_fname;
+  return found ? info.dli_fname : "libhistoflow_torch.so";
+}
+std::string origin(const std::string& file) { return file.empty() ? "(not a plugin load)" : "'" + file + "'"; }
+
 struct BackboneRegistry {
   BackboneRegistry() {
-    for (auto& [name, spec] : build()) specs.emplace(name, std::make_unique<BackboneSpec>(std::move(spec)));
+    for (auto& [name, spec] : build()) {
+      unclaimed.insert(name);
+      specs.emplace(name, std::make_unique<BackboneSpec>(std::move(spec)));
+    }
+  }
+  std::string registered_by(const std::string& name) const {
+    if (unclaimed.count(name)) return "'" + library_file() + "' (built in)";
+    const auto it = files.find(name);
+    return origin(it == files.end() ? "" : it->second);
   }
   std::mutex mutex;
   std::map<std::string, std::unique_ptr<BackboneSpec>> specs;  // stable addresses for find_backbone
+  std::map<std::string, std::string> files;  // name -> the plugin file that registered (or claimed) it
+  std::set<std::string> unclaimed;           // built-ins not yet entered in the catalogue by the torch plugin
 };
 BackboneRegistry& registry() {
   static BackboneRegistry r;
@@ -148,11 +169,27 @@ BackboneRegistry& registry() {
 
 void register_backbone(BackboneSpec spec) {
   auto& r = registry();
+  Registry& catalogue = Registry::instance();
+  const std::string file = catalogue.loading_file();
   std::lock_guard lock(r.mutex);
-  if (r.specs.count(spec.name)) throw std::runtime_error("backbone '" + spec.name + "' is registered twice");
+  if (r.specs.count(spec.name))
+    throw std::runtime_error("backbone '" + spec.name + "' is registered twice: by " + r.registered_by(spec.name) +
+                             " and by " + origin(file));
   if (!spec.create) throw std::runtime_error("backbone '" + spec.name + "' has no constructor");
+  catalogue.add_entry(catalogue_entry(spec));  // before the spec: a refused backbone is in neither list
   const std::string name = spec.name;
+  r.files[name] = file;
   r.specs.emplace(name, std::make_unique<BackboneSpec>(std::move(spec)));
+}
+
+void catalogue_builtin_backbones(Registry& catalogue) {
+  auto& r = registry();
+  const std::string file = catalogue.loading_file();
+  std::lock_guard lock(r.mutex);
+  for (auto it = r.unclaimed.begin(); it != r.unclaimed.end(); it = r.unclaimed.erase(it)) {
+    catalogue.add_entry(catalogue_entry(*r.specs.at(*it)));
+    r.files[*it] = file;
+  }
 }
 
 std::vector<std::string> backbone_names() {

@@ -1,5 +1,6 @@
 // The encoder stage: batches of uint8 tiles in, one feature row per tile out, with provenance.
 // Preprocessing runs on the target device; the model runs in inference mode at the chosen precision.
+#include <algorithm>
 #include <thread>
 
 #include "backbone.hpp"
@@ -182,6 +183,19 @@ void register_torch_encoder(Registry& registry) {
               ParamSpec{"std", ParamType::FloatList, "Normalisation standard deviation (R, G, B); empty: the backbone's", false,
                         std::vector<double>{}, {}, {}, {}, {}, true},
               param_int("output_size", 0, "Expected features per tile (checked); 0: not checked", 0, 1 << 20)};
+  c.rules = {rule_exactly_one_of("weights", "synthetic_weights"), rule_file_exists("weights"),
+             {"'output' must be one the backbone offers (`flowrun describe backbone NAME` lists them)",
+              [](RuleCheck& check) {
+                const auto* name = std::get_if<std::string>(&check.param("backbone"));
+                const auto* output = std::get_if<std::string>(&check.param("output"));
+                if (!name || !output || *output == "auto") return;
+                const BackboneSpec& spec = find_backbone(*name);
+                if (std::find(spec.outputs.begin(), spec.outputs.end(), *output) != spec.outputs.end()) return;
+                std::string offered;
+                for (const auto& o : spec.outputs) offered += (offered.empty() ? "'" : ", '") + o + "'";
+                check.error("output", "output '" + *output + "' is not offered by backbone '" + *name + "' (" + spec.family +
+                                          "), which gives " + offered);
+              }}};
   c.batched = true;
   c.default_batch = 32;
   c.concurrency = Concurrency::Serial;  // one batch at a time; LibTorch uses all its threads inside

@@ -7,8 +7,10 @@
 #include <set>
 
 #include "aggregator.hpp"
+#include "attention_layers.hpp"
 #include "cross_validation.hpp"
 #include "patient_folds.hpp"
+#include "resident_memory.hpp"
 
 using namespace histoflow::mil;
 
@@ -166,4 +168,74 @@ TEST_CASE("every aggregator learns an easily learnable bag set", "[mil][aggregat
     CHECK(result.ensemble_metrics.mean.at("auroc") >= 0.9);
     CHECK(result.in_domain_metrics.mean.at("balanced_accuracy") >= 0.75);
   }
+}
+
+TEST_CASE("cross-validation reports every epoch of every fold, and the memory it used", "[mil][protocol]") {
+  const auto bags = learnable_bags(12, 8, 3);
+  auto options = quick_options("gated_attention", 8);
+  options.training.epochs = 4;
+  std::vector<std::pair<int, int>> reported;  // (fold, epoch)
+  options.on_epoch = [&](int fold, int epoch) { reported.emplace_back(fold, epoch); };
+  int folds_done = 0;
+  const auto result = run_cross_validation(bags, {}, options, [&](int fold, const FoldRun&) { CHECK(fold == folds_done++); });
+  CHECK(folds_done == 3);
+  std::vector<std::pair<int, int>> expected;
+  for (int f = 0; f < 3; ++f)
+    for (int e = 1; e <= result.folds[static_cast<std::size_t>(f)].trained.epochs_run; ++e) expected.emplace_back(f, e);
+  CHECK(reported == expected);
+  CHECK(result.resident_bytes_before > 0);
+  CHECK(result.peak_resident_bytes >= result.resident_bytes_before);
+  for (const auto& fold : result.folds) CHECK(fold.peak_resident_bytes > 0);
+}
+
+TEST_CASE("self-attention over a large bag in eval mode: blocks of queries give the full computation's result", "[mil][aggregators]") {
+  // 8 heads x 1,501^2 tokens is above the block threshold; training mode without dropout computes it whole.
+  torch::Generator generator = at::detail::createCPUGenerator(3);
+  SelfAttentionLayer layer(32, 8, 32);
+  initialise_parameters(*layer, generator);
+  const auto x = torch::randn({1501, 32}, generator);
+  torch::NoGradGuard no_grad;
+  torch::Tensor blocked_attention, whole_attention;
+  layer->eval();
+  const auto blocked = layer->forward(x, 0.0, generator, &blocked_attention);
+  layer->train();
+  const auto whole = layer->forward(x, 0.0, generator, &whole_attention);
+  CHECK(torch::allclose(blocked, whole, 1e-5, 1e-5));
+  CHECK(torch::allclose(blocked_attention, whole_attention, 1e-5, 1e-7));
+}
+
+TEST_CASE("the transformer trains on and scores a 10,000-tile bag in bounded memory", "[mil][aggregators][memory]") {
+  // Whole-bag attention of 10,000 tiles is [8, 10001, 10001] floats, 3.2 GB per temporary: resident memory
+  // swung between 2 and 9 GB. Training draws max_tiles tiles per bag; validation and prediction compute the
+  // attention in blocks of queries.
+  const std::int64_t tiles = 10000, dim = 384;
+  torch::Generator generator = at::detail::createCPUGenerator(5);
+  std::vector<Bag> bags(3);
+  for (std::size_t b = 0; b < bags.size(); ++b) {
+    Bag& bag = bags[b];
+    bag.id = bag.patient = "P" + std::to_string(b);
+    bag.slides = {bag.id};
+    bag.label = static_cast<std::int64_t>(b % 2);
+    bag.features = torch::randn({tiles, dim}, generator) + static_cast<double>(bag.label);
+    bag.tile_slide.assign(static_cast<std::size_t>(tiles), 0);
+    for (std::int64_t t = 0; t < tiles; ++t) bag.coords.push_back(t * 224), bag.coords.push_back(0);
+  }
+  TrainingOptions options;
+  options.aggregator = "transformer";
+  options.model = {dim, 2, 64, 0.1};  // the attention's memory depends on heads and tiles, not on the width
+  options.epochs = 1;
+  options.learning_rate = 1e-3;
+  REQUIRE(options.max_tiles == 512);  // the default: what bounds training
+  ResidentMemorySampler memory;
+  const auto trained = train_aggregator({&bags[0], &bags[1]}, {&bags[2]}, options, 7);
+  const auto prediction = predict_bag(trained, bags[2], torch::kCPU);
+  const std::int64_t growth = memory.peak_bytes() - memory.start_bytes();
+  INFO("resident memory grew by " << growth / (1 << 20) << " MiB");
+  CHECK(growth < std::int64_t{1536} << 20);
+  CHECK(trained.epochs_run == 1);
+  CHECK(trained.validation_loss.size() == 1);
+  REQUIRE(prediction.attention.size() == static_cast<std::size_t>(tiles));
+  double sum = 0;
+  for (float a : prediction.attention) sum += a;
+  CHECK(sum == Approx(1.0).margin(1e-3));
 }

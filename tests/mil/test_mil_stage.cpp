@@ -3,6 +3,7 @@
 
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -117,17 +118,35 @@ TEST_CASE("mil_cv cross-validates stored features, scores the external cohort an
   CHECK_THAT(summary, Catch::Contains("`unlabelled`: no label in column 'label'"));
   CHECK_THAT(summary, Catch::Contains("`empty`: no tiles"));
   CHECK_THAT(summary, Catch::Contains("`broken`: slide 'broken'"));
+  // summary.md ends with the files this run wrote, each of which exists; the harness has no resolved graph.
+  const auto files_at = summary.find("\n## Files\n");
+  REQUIRE(files_at != std::string::npos);
+  std::istringstream files(summary.substr(files_at));
+  int listed = 0;
+  for (std::string line; std::getline(files, line);) {
+    if (line.rfind("- `", 0) != 0) continue;
+    const std::string name = line.substr(3, line.find('`', 3) - 3);
+    INFO(name);
+    CHECK(fs::exists(stage_dir / name));
+    ++listed;
+  }
+  CHECK(listed == 9);  // summary, predictions, attention, metrics, roc, 3 models, reproduce
+  CHECK_THAT(summary.substr(files_at), !Catch::Contains("resolved_graph.toml"));
+  CHECK_THAT(summary, Catch::Contains("| peak RSS MiB |"));
   const auto predictions = read_text(stage_dir / "predictions.csv");
   CHECK_THAT(predictions, Catch::StartsWith("setting,fold,bag,patient,slides,label,predicted,score_0,score_1\n"));
   CHECK_THAT(predictions, Catch::Contains("external (ensemble),-1,E0,EP0,E0,0,"));
   const auto metrics = nlohmann::json::parse(read_text(stage_dir / "metrics.json"));
   CHECK(metrics["in-domain"]["per_fold"].size() == 3);
   CHECK(metrics["skipped"].size() == 3);
+  CHECK(metrics["training"][0]["peak_resident_mib"].get<std::int64_t>() > 0);
+  CHECK(metrics["peak_resident_mib_training"].get<std::int64_t>() >= metrics["resident_mib_before_training"].get<std::int64_t>());
   const auto reproduce = nlohmann::json::parse(read_text(stage_dir / "reproduce.json"));
   CHECK(reproduce["parameters"]["epochs"] == 10);
   CHECK(reproduce["parameters"]["aggregator"] == "gated_attention");  // defaults filled in
   CHECK(reproduce["models"][0]["sha256"].get<std::string>().size() == 64);
   CHECK(reproduce["encoder_weights_sha256"] == "ab12cd34ef5600");
+  CHECK(reproduce["resolved_graph"].is_null());  // none to copy in the harness
 }
 
 TEST_CASE("mil_cv gives the same numbers for the same seed, whatever the arrival order", "[mil][stage]") {
@@ -230,6 +249,7 @@ TEST_CASE("the slide benchmark graph: gated attention reaches AUROC >= 0.9 on a 
     CHECK(metrics["external_bags"] == 6);
     CHECK(metrics["in-domain"]["mean"]["auroc"].get<double>() >= 0.9);
     CHECK(fs::exists(folder / "run" / stage / "heatmaps" / "train_000.png"));
+    CHECK(read_text(folder / "run" / stage / "resolved_graph.toml") == read_text(folder / "run" / "resolved_graph.toml"));
   }
   CHECK(fs::exists(folder / "run" / "comparison.md"));
 }

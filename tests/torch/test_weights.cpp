@@ -115,9 +115,9 @@ TEST_CASE("encoder stage errors: unknown backbone, CUDA without a device, wrong 
   testing::shared_loader();
   CHECK_THROWS_WITH(StageHarness("use = \"torch_encoder\"\nbackbone = \"dinov2_vits15\"\nsynthetic_weights = true"),
                     Catch::Contains("did you mean 'dinov2_vits14'"));
-  CHECK_THROWS_WITH(StageHarness("use = \"torch_encoder\"\nbackbone = \"resnet50\""), Catch::Contains("give weights"));
+  CHECK_THROWS_WITH(StageHarness("use = \"torch_encoder\"\nbackbone = \"resnet50\""), Catch::Contains("needs 'weights' or 'synthetic_weights = true'"));
   CHECK_THROWS_WITH(StageHarness("use = \"torch_encoder\"\nbackbone = \"resnet50\"\nsynthetic_weights = true\noutput = \"cls\""),
-                    Catch::Contains("output 'cls' is not available for resnet50"));
+                    Catch::Contains("output 'cls' is not offered by backbone 'resnet50' (resnet)"));
   if (!torch::cuda::is_available())
     CHECK_THROWS_WITH(StageHarness("use = \"torch_encoder\"\nbackbone = \"resnet50\"\nsynthetic_weights = true\ndevice = \"cuda:0\""),
                       Catch::Contains("no CUDA device"));

@@ -49,6 +49,30 @@ struct ParamSpec {
 // "[1, 65536]", ">= 0" or "<= 1"; empty when the parameter has no range.
 std::string param_range_text(const ParamSpec& spec);
 
+// What a contract rule sees of one stage of a graph being validated: its parameters (defaults filled in)
+// and which of its input ports are connected. It reports problems against the line of a parameter.
+class RuleCheck {
+ public:
+  virtual ~RuleCheck() = default;
+  virtual const Value& param(const std::string& name) const = 0;  // monostate when unset
+  virtual bool was_written(const std::string& name) const = 0;    // in the file or by --set (not a default)
+  virtual bool input_connected(std::size_t port) const = 0;      // true when validation has no edges (harness)
+  // Reports at the parameter's line (its stage header when it was not written); `param` may be "".
+  virtual void error(const std::string& param, std::string message) = 0;
+};
+
+// A condition involving several parameters and ports, or the world outside the graph (a file that must
+// exist), checked by `flowrun validate` before any work starts, and listed by `flowrun describe`.
+struct ContractRule {
+  std::string doc;  // one line: "exactly one of weights and synthetic_weights"
+  std::function<void(RuleCheck&)> check;
+};
+
+// Common rules.
+ContractRule rule_exactly_one_of(std::string first, std::string second);  // each a non-empty text or a true flag
+ContractRule rule_file_exists(std::string path_param);  // when set: the file or folder exists now
+ContractRule rule_input_required_when(std::size_t port, std::string port_name, std::string param, std::string value);
+
 enum class Concurrency : std::uint8_t { Serial, Limited, Unlimited };
 
 // How many output packets one input produces: the runtime checks it and relies on it for ordering.
@@ -61,6 +85,7 @@ struct StageContract {
   std::vector<PortSpec> inputs;   // empty: a source
   std::vector<PortSpec> outputs;  // empty: a sink
   std::vector<ParamSpec> params;
+  std::vector<ContractRule> rules;  // conditions across parameters and ports, checked at validation
   Concurrency concurrency = Concurrency::Serial;
   int max_concurrency = 1;        // for Concurrency::Limited
   Cardinality cardinality = Cardinality::OneToMany;

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace histoflow {
@@ -14,13 +15,22 @@ struct LoadedPlugin {
   std::string framework_version;
   std::string torch_version;  // empty when the plugin does not link LibTorch
   std::vector<std::string> stage_types;
+  std::vector<std::pair<std::string, std::string>> entries;  // catalogue (category, name) it registered
 };
+
+// The build writes this file into its plugin folder, listing the plugin libraries it produces (one file name
+// a line); a library in that folder the list lacks is a leftover, e.g. of a plugin since removed.
+inline constexpr const char* kBuiltPluginsManifest = ".histoflow-built-plugins";
+
+// build/plugins beside the running executable's bin/ folder (<exe>/../plugins) when it exists, else `fallback`.
+std::filesystem::path default_plugin_dir(const std::filesystem::path& fallback);
 
 class PluginLoader {
  public:
   // Loads every shared library in `dir` (not recursive). Libraries without the entry point are skipped
   // with one note; a plugin that fails its handshake (versions naming both sides and the file) or its
-  // registration is listed in errors() and the others still load.
+  // registration is listed in errors() and the others still load. When `dir` holds the build's manifest
+  // (kBuiltPluginsManifest), a library it does not list is still loaded, with a warning.
   void load_directory(const std::filesystem::path& dir);
   // Loads one library; throws std::runtime_error on a failed handshake or registration.
   void load_file(const std::filesystem::path& file);
@@ -29,11 +39,13 @@ class PluginLoader {
 
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
   const std::vector<std::string>& notes() const { return notes_; }  // "skipped X: not a histoflow plugin"
+  const std::vector<std::string>& warnings() const { return warnings_; }  // "X was not produced by the current build"
   const std::vector<std::string>& errors() const { return errors_; }
 
  private:
   std::vector<LoadedPlugin> plugins_;
   std::vector<std::string> notes_;
+  std::vector<std::string> warnings_;
   std::vector<std::string> errors_;
   std::set<std::filesystem::path> seen_;
   std::string torch_version_;  // the first LibTorch version seen; all plugins must agree

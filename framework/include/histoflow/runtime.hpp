@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,9 @@ struct RunOptions {
   std::chrono::milliseconds progress_interval{10000};  // for plain lines
   const std::atomic<bool>* cancel = nullptr; // set to true (e.g. by SIGINT) to cancel cleanly
   bool write_outputs = true;                 // run summary and resolved graph into the output folder
+  // Fault injection for tests: called before each stage is created ("create") and opened ("open"); what it
+  // throws is handled exactly as if the stage's constructor or open() had thrown it.
+  std::function<void(const StageSpec&, std::string_view phase)> before_stage_phase;
 };
 
 enum class RunStatus { Completed, CompletedWithErrors, Failed, Cancelled };
@@ -33,6 +38,14 @@ struct StageStats {
   double busy_seconds = 0;
   std::uint64_t restored = 0;  // resumable stages: items whose results existed and were restored
   std::uint64_t skipped = 0;   // inputs skipped because only restored results depended on them
+  double open_seconds = 0;     // construction and open() (model loading), before any item moved
+};
+
+// A file or folder a stage wrote for the user to open (Stage::results()).
+struct ResultFile {
+  std::string stage;
+  std::string what;
+  std::filesystem::path path;
 };
 
 struct RunResult {
@@ -46,6 +59,7 @@ struct RunResult {
   double wall_seconds = 0;
   double peak_rss_mb = 0;               // the process's peak resident memory when the run ended
   std::vector<StageStats> stages;
+  std::vector<ResultFile> results;      // the stages' main result files, in graph order
   int exit_code() const;                // 0, 1 (item errors or failure), 130 (cancelled)
 };
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "histoflow/contract.hpp"
 #include "histoflow/errors.hpp"
@@ -23,12 +24,29 @@ struct ExperimentInfo {
   std::filesystem::path graph_file;  // absolute; empty in the harness
 };
 
+// Where a stage doing long work (training folds at end of stream, an evaluation) says how far it is. The
+// runtime shows it on the progress line with an ETA; the stage harness ignores it. Thread-safe.
+class StageProgress {
+ public:
+  virtual ~StageProgress() = default;
+  // `what`: where the stage is, e.g. "fold 2/5, epoch 3/20"; `fraction`: of the stage's whole long task, in
+  // [0, 1], or < 0 when unknown. Cheap enough to call once per epoch or batch.
+  virtual void report(const std::string& what, double fraction) = 0;
+};
+
 struct StageContext {
   std::string stage_id;
   const StageContract* contract = nullptr;
   Params params;
   ExperimentInfo experiment;
-  ErrorLog* errors = nullptr;  // never null while a graph runs
+  ErrorLog* errors = nullptr;        // never null while a graph runs
+  StageProgress* progress = nullptr; // never null while a graph runs or in the stage harness
+};
+
+// A file or folder a stage wrote for the user to open (a summary, a comparison table, a feature folder).
+struct StageResult {
+  std::string what;            // "summary", "comparison table", "feature files"
+  std::filesystem::path path;  // absolute
 };
 
 // Where a stage puts its results. `port` indexes the contract's outputs.
@@ -72,6 +90,10 @@ class Stage {
   // exists, emit what downstream needs (e.g. the stored file) and return true: the run then skips the
   // item in every upstream stage that works only for such finished results.
   virtual bool restore(const Packet& /*source_item*/, Emitter& /*out*/) { return false; }
+
+  // Sinks (and any stage that writes files for people): the main results of this run, asked after flush().
+  // `flowrun run` prints them and run_summary.json lists them; each must exist and be from this run.
+  virtual std::vector<StageResult> results() const { return {}; }
 };
 
 }  // namespace histoflow

@@ -26,10 +26,17 @@ class Tracer {
   ~Tracer();
 
   using Clock = std::chrono::steady_clock;
-  // One stage call; batch_size < 0 marks the end-of-stream flush (busy time, but not an item call).
+  // What a span covers besides item calls: construction and open() (start-up: model loading), the
+  // end-of-stream flush (busy time, but not an item call) and close().
+  enum class Phase : std::uint8_t { Call, Create, Open, Flush, Close };
+  // One stage call on `batch_size` packets (for a source: the packets one generate() emitted).
   void span(std::size_t stage, Clock::time_point begin, Clock::time_point end, std::string items,
             std::int64_t batch_size);
+  void phase_span(std::size_t stage, Clock::time_point begin, Clock::time_point end, Phase phase);
+  // Packets that reached the stage and wait for their call to start (input buffer, ordering, partial batch).
   void counter(std::size_t stage, std::int64_t queue_depth);
+  // Packets the stage emitted on gated outputs that wait for the tile budget ([run] max_tiles_in_flight).
+  void backlog(std::size_t stage, std::int64_t waiting);
   void finish();  // marks the end of the run (wall time)
   void write(const std::filesystem::path& file) const;
 
@@ -54,6 +61,10 @@ struct StageTraceSummary {
   std::uint64_t calls = 0;
   std::uint64_t items = 0;
   double busy_seconds = 0;
+  double startup_seconds = 0;  // construction and open() (model loading)
+  double close_seconds = 0;
+  std::int64_t max_queue = 0;  // largest `queue <stage>` depth seen
+  double mean_queue = 0;       // `queue <stage>` depth averaged over the wall time (time-weighted)
   double utilisation = 0;   // busy / (wall * usable concurrency)
   double mean_ms = 0;
   double p95_ms = 0;
