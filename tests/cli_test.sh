@@ -5,18 +5,7 @@ flowrun=$1
 root=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-check() {  # check NAME EXPECTED_STATUS COMMAND... ; output in $work/out
-  local name=$1 expected=$2; shift 2
-  "$@" >"$work/out" 2>&1
-  local status=$?
-  if [[ $status -eq $expected ]]; then passed=$((passed + 1)); echo "ok $name"
-  else failed=$((failed + 1)); echo "FAIL $name: status $status, expected $expected"; sed 's/^/    /' "$work/out"; fi
-}
-contains() {  # contains NAME TEXT : the last output contains TEXT
-  if grep -qF -- "$2" "$work/out"; then passed=$((passed + 1)); echo "ok $1"
-  else failed=$((failed + 1)); echo "FAIL $1: output lacks '$2'"; sed 's/^/    /' "$work/out"; fi
-}
+source "$(dirname "$0")/support/cli_checks.sh"
 
 check version 0 "$flowrun" --version;                      contains version-text "flowrun (histoflow)"
 check help 0 "$flowrun" --help;                            contains help-text "validate GRAPH"

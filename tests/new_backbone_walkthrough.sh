@@ -10,18 +10,7 @@ flowrun=$1 convert=$2 root=$3 build=$(realpath "$4") work=$5 cxx=${6:-c++}
 docs=$root/docs/encoders.md
 rm -rf "$work" && mkdir -p "$work" && work=$(realpath "$work")
 unset HISTOFLOW_PLUGIN_PATH
-passed=0 failed=0
-check() {  # check NAME EXPECTED_STATUS COMMAND... ; output in $work/out
-  local name=$1 expected=$2; shift 2
-  "$@" >"$work/out" 2>&1
-  local status=$?
-  if [[ $status -eq $expected ]]; then passed=$((passed + 1)); echo "ok $name"
-  else failed=$((failed + 1)); echo "FAIL $name: status $status, expected $expected"; sed 's/^/    /' "$work/out"; fi
-}
-contains() {  # contains NAME TEXT : the last output contains TEXT
-  if grep -qF -- "$2" "$work/out"; then passed=$((passed + 1)); echo "ok $1"
-  else failed=$((failed + 1)); echo "FAIL $1: output lacks '$2'"; sed 's/^/    /' "$work/out"; fi
-}
+source "$(dirname "$0")/support/cli_checks.sh"
 matches() {  # matches NAME REGEX : a line of the last output matches REGEX
   if grep -qE -- "$2" "$work/out"; then passed=$((passed + 1)); echo "ok $1"
   else failed=$((failed + 1)); echo "FAIL $1: no line matches '$2'"; sed 's/^/    /' "$work/out"; fi
