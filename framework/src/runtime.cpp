@@ -815,9 +815,7 @@ RunResult Run::execute() {
     create_stages();
     plan_resumption();
     open_stages();
-  } catch (const FatalError& e) {
-    fail(e.what());
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // a FatalError naming the stage, or the resolved graph unwritable
     fail(e.what());
   }
 

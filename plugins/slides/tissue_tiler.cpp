@@ -107,8 +107,8 @@ class TissueTiler final : public Stage {
   }
 
   std::vector<StageResult> results() const override {
-    if (masks_written_ == 0) return {};
     const std::int64_t n = masks_written_.load();
+    if (n == 0) return {};
     return {{"tissue masks (" + std::to_string(n) + (n == 1 ? " slide)" : " slides)"), std::filesystem::absolute(output_dir_ / "masks")}};
   }
 
