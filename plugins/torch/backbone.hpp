@@ -17,6 +17,8 @@ struct CatalogueEntry;
 
 namespace histoflow::torchenc {
 
+class TrainableVit;
+
 // What a forward pass gives: the pieces the encoder's `output` parameter chooses from.
 struct BackboneOutput {
   torch::Tensor cls;           // [B, D] (token models)
@@ -39,6 +41,11 @@ class Backbone {
   // Device, dtype and eval mode; for CNNs the 4-D weights channels-last (C++ modules have no
   // to(memory_format)). TorchScript models override it: they carry their own parameters.
   virtual void prepare(torch::Device device, torch::Dtype dtype, bool channels_last);
+  // The training view of a vision transformer (self-supervised finetuning); nullptr for every other model.
+  virtual TrainableVit* trainable_vit() { return nullptr; }
+  // Called by load_into before the strict match: a backbone may take a shape from the checkpoint that is a
+  // property of the weights rather than of the architecture (a ViT's position-embedding grid).
+  virtual void fit_to_checkpoint(const std::map<std::string, torch::Tensor>& /*tensors*/, const std::string& /*prefix*/) {}
 };
 
 struct BackboneSpec {

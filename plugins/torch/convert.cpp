@@ -23,12 +23,19 @@ std::string safetensors_dtype(const torch::Tensor& t) {
   }
 }
 
-SafetensorsBlob blob_of(const torch::Tensor& tensor) {
-  const auto t = tensor.to(torch::kCPU).contiguous();
+}  // namespace
+
+SafetensorsBlob tensor_blob(const torch::Tensor& tensor) {
+  const auto t = tensor.detach().to(torch::kCPU).contiguous();
   return {safetensors_dtype(t), t.sizes().vec(), std::string(static_cast<const char*>(t.data_ptr()), t.nbytes())};
 }
 
-}  // namespace
+void write_tensor_file(const std::filesystem::path& file, const std::map<std::string, torch::Tensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  std::map<std::string, SafetensorsBlob> blobs;
+  for (const auto& [name, tensor] : tensors) blobs.emplace(name, tensor_blob(tensor));
+  write_safetensors(file, blobs, metadata);
+}
 
 ConversionReport convert_to_safetensors(const std::filesystem::path& source, const std::filesystem::path& target,
                                         const std::string& backbone) {
@@ -36,12 +43,12 @@ ConversionReport convert_to_safetensors(const std::filesystem::path& source, con
   ConversionReport report{0, weights.nesting, "", weights.sha256};
   std::map<std::string, SafetensorsBlob> blobs;
   if (backbone.empty()) {
-    for (const auto& [name, tensor] : weights.tensors) blobs.emplace(name, blob_of(tensor));
+    for (const auto& [name, tensor] : weights.tensors) blobs.emplace(name, tensor_blob(tensor));
   } else {
     auto model = find_backbone(backbone).create();
     report.prefix = load_into(*model, weights, source);
-    for (const auto& p : model->module().named_parameters(true)) blobs.emplace(p.key(), blob_of(p.value()));
-    for (const auto& b : model->module().named_buffers(true)) blobs.emplace(b.key(), blob_of(b.value()));
+    for (const auto& p : model->module().named_parameters(true)) blobs.emplace(p.key(), tensor_blob(p.value()));
+    for (const auto& b : model->module().named_buffers(true)) blobs.emplace(b.key(), tensor_blob(b.value()));
   }
   report.tensors = blobs.size();
   write_safetensors(target, blobs,

@@ -1,8 +1,13 @@
 #pragma once
 // Checkpoint conversion: any supported weights file to safetensors, optionally reduced to one backbone's
 // tensors under their plain names (nesting unwrapped, prefix stripped, heads dropped, strictly checked).
+#include <torch/torch.h>
+
 #include <filesystem>
+#include <map>
 #include <string>
+
+#include "safetensors.hpp"
 
 namespace histoflow::torchenc {
 
@@ -12,6 +17,12 @@ struct ConversionReport {
   std::string prefix;         // the prefix stripped ("" when none, or when no backbone was given)
   std::string source_sha256;
 };
+
+// A tensor as safetensors bytes (on the CPU, contiguous, its own dtype); throws for dtypes safetensors lacks.
+SafetensorsBlob tensor_blob(const torch::Tensor& tensor);
+// Tensors written as one safetensors file, atomically.
+void write_tensor_file(const std::filesystem::path& file, const std::map<std::string, torch::Tensor>& tensors,
+                       const std::map<std::string, std::string>& metadata);
 
 ConversionReport convert_to_safetensors(const std::filesystem::path& source, const std::filesystem::path& target,
                                         const std::string& backbone = "");

@@ -61,6 +61,8 @@ class HfVitBackbone final : public Backbone {
   torch::nn::Module& module() override { return vit_->module(); }
   BackboneOutput forward(const torch::Tensor& images) override { return vit_->forward(images); }
   void prepare(torch::Device device, torch::Dtype dtype, bool channels_last) override { vit_->prepare(device, dtype, channels_last); }
+  TrainableVit* trainable_vit() override { return vit_->trainable_vit(); }
+  void fit_to_checkpoint(const std::map<std::string, torch::Tensor>& tensors, const std::string& prefix) override { vit_->fit_to_checkpoint(tensors, prefix); }
   // ViTModel's pooler, the masked-image-modelling token, classifier heads: present in published files, unused.
   bool ignorable_key(const std::string& key) const override {
     return key.rfind("pooler.", 0) == 0 || key == "embeddings.mask_token" || key.rfind("classifier.", 0) == 0 || key.rfind("head.", 0) == 0;

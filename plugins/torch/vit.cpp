@@ -109,6 +109,38 @@ torch::Tensor layer_norm(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
       .to(torch::kBFloat16);
 }
 
+// A linear layer in the activations' type: fp32 parameters are cast for bf16 products (the cast is differentiable,
+// so gradients reach the fp32 parameters in fp32).
+torch::Tensor linear_as_input(const torch::nn::Linear& linear, const torch::Tensor& x) {
+  if (x.scalar_type() == linear->weight.scalar_type()) return F::linear(x, linear->weight, linear->bias);
+  const auto bias = linear->bias.defined() ? linear->bias.to(x.scalar_type()) : torch::Tensor();
+  return F::linear(x, linear->weight.to(x.scalar_type()), bias);
+}
+
+// Differentiable multi-head attention (no in-place or out= kernels); the softmax runs in fp32.
+torch::Tensor multi_head_attention_differentiable(const torch::Tensor& qkv, std::int64_t heads, double scale) {
+  const auto batch = qkv.size(0), tokens = qkv.size(1), width = qkv.size(2) / 3, head_dim = width / heads;
+  const auto parts = qkv.view({batch, tokens, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
+  const auto q = parts[0], k = parts[1], v = parts[2];
+  const auto scores = torch::matmul(q, k.transpose(-2, -1)).mul(scale);
+  const auto weights = torch::softmax(scores, -1, torch::kFloat).to(qkv.scalar_type());
+  return torch::matmul(weights, v).transpose(1, 2).reshape({batch, tokens, width});
+}
+
+// x + branch(x), or DINOv2's sample-subset stochastic depth while training: int(B (1 - rate)) samples (at least
+// one), drawn by a random permutation, compute the branch, added with weight B / subset.
+template <class Branch>
+torch::Tensor add_branch(const torch::Tensor& x, Branch&& branch, double rate, torch::Generator* generator) {
+  if (rate <= 0.0) return x + branch(x);
+  const auto b = x.size(0);
+  const auto subset = std::max<std::int64_t>(static_cast<std::int64_t>(static_cast<double>(b) * (1.0 - rate)), 1);
+  auto order = generator ? torch::randperm(b, *generator, torch::TensorOptions().dtype(torch::kLong))
+                         : torch::randperm(b, torch::TensorOptions().dtype(torch::kLong));
+  const auto chosen = order.slice(0, 0, subset).to(x.device());
+  const auto residual = branch(x.index_select(0, chosen));
+  return x.index_add(0, chosen, residual.to(x.scalar_type()) * (static_cast<double>(b) / static_cast<double>(subset)));
+}
+
 struct BlockImpl : torch::nn::Module {
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};
@@ -134,6 +166,32 @@ struct BlockImpl : torch::nn::Module {
     else if (swiglu) add_residual(x, swiglu->out(), swiglu->hidden(normed), ls2);
     else add_residual(x, mlp->out(), mlp->hidden(normed), ls2);
     return x;
+  }
+
+  // The differentiable path (training): out of place, stochastic depth per branch.
+  torch::Tensor forward_train(const torch::Tensor& x, double drop_path, torch::Generator* generator) {
+    const auto scaled = [](const torch::Tensor& h, const LayerScale& scale) { return scale ? h * scale->gamma.to(h.scalar_type()) : h; };
+    const auto attention = [&](const torch::Tensor& y) {
+      const auto qkv = linear_as_input(attn->qkv, layer_norm(norm1, y));
+      return scaled(linear_as_input(attn->proj, multi_head_attention_differentiable(qkv, attn->heads, attn->scale)), ls1);
+    };
+    const auto feed_forward = [&](const torch::Tensor& y) {
+      const auto normed = layer_norm(norm2, y);
+      torch::Tensor out;
+      if (packed) {
+        const auto halves = linear_as_input(packed->fc1, normed).chunk(2, -1);
+        out = linear_as_input(packed->fc2, F::silu(halves[0]) * halves[1]);
+      } else if (swiglu) {
+        const auto halves = linear_as_input(swiglu->w12, normed).chunk(2, -1);
+        out = linear_as_input(swiglu->w3, F::silu(halves[0]) * halves[1]);
+      } else {
+        out = linear_as_input(mlp->fc2, torch::gelu(linear_as_input(mlp->fc1, normed)));
+      }
+      return scaled(out, ls2);
+    };
+    TORCH_CHECK(!layer_scale_folded, "a block prepared for inference cannot be trained");
+    auto y = add_branch(x, attention, drop_path, generator);
+    return add_branch(y, feed_forward, drop_path, generator);
   }
 
   // LayerScale multiplied into the output projections (inference): gamma * (W h + b) = (gamma W) h + gamma b.
@@ -175,7 +233,7 @@ class VisionTransformer final : public torch::nn::Module {
     pos_embed_ = register_parameter("pos_embed", torch::zeros({1, grid * grid + (c.no_embed_class ? 0 : 1), c.dim}));
     if (c.registers > 0)
       register_tokens_ = register_parameter(c.timm ? "reg_token" : "register_tokens", torch::zeros({1, c.registers, c.dim}));
-    if (!c.timm) mask_token_ = register_parameter("mask_token", torch::zeros({1, c.dim}));  // in DINOv2 checkpoints; unused
+    if (!c.timm) mask_token_ = register_parameter("mask_token", torch::zeros({1, c.dim}));  // used by masked training
     blocks_ = register_module("blocks", torch::nn::ModuleList());
     for (int i = 0; i < c.depth; ++i) blocks_->push_back(Block(c));
     norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(c.eps)));
@@ -191,8 +249,75 @@ class VisionTransformer final : public torch::nn::Module {
   }
 
   BackboneOutput forward(const torch::Tensor& images) {
+    auto x = tokens(images, torch::Tensor()).contiguous();  // the blocks update this stream in place
+    for (auto& block : *blocks_) x = block->as<Block>()->forward(x);
+    return outputs(layer_norm(norm_, x));
+  }
+
+  BackboneOutput forward_train(const torch::Tensor& images, const torch::Tensor& masks, const std::vector<double>& drop_path,
+                               torch::Generator* generator) {
+    TORCH_CHECK(drop_path.empty() || drop_path.size() == blocks_->size(), "one drop-path rate per block is needed");
+    auto x = tokens(images, masks);
+    for (std::size_t i = 0; i < blocks_->size(); ++i)
+      x = (*blocks_)[i]->as<Block>()->forward_train(x, drop_path.empty() ? 0.0 : drop_path[i], generator);
+    return outputs(layer_norm(norm_, x));
+  }
+
+  const VitConfig& config() const { return config_; }
+  bool has_mask_token() const { return mask_token_.defined(); }
+  void add_mask_token() {
+    if (!mask_token_.defined()) mask_token_ = register_parameter("mask_token", torch::zeros({1, config_.dim}, pos_embed_.options()));
+  }
+  int position_grid() const {
+    const auto trained = pos_embed_.size(1) - (config_.no_embed_class ? 0 : 1);
+    return static_cast<int>(std::lround(std::sqrt(static_cast<double>(trained))));
+  }
+
+  // Replaces the embedding by one for a grid x grid input, once (the parameter keeps its identity).
+  void resize_position_grid(int grid, PositionResize method) {
+    const std::int64_t prefix = config_.no_embed_class ? 0 : 1;
+    const int m = position_grid();
+    if (grid == m) return;
+    torch::NoGradGuard no_grad;
+    const auto dim = pos_embed_.size(-1);
+    auto patches = pos_embed_.slice(1, prefix).reshape({1, m, m, dim});
+    torch::Tensor resized;
+    if (method == PositionResize::CenterCrop) {
+      if (grid > m) throw std::invalid_argument("cannot centre-crop a " + std::to_string(m) + "x" + std::to_string(m) + " position grid to " + std::to_string(grid) + "x" + std::to_string(grid));
+      const int start = m / 2 - grid / 2;
+      resized = patches.slice(1, start, start + grid).slice(2, start, start + grid).reshape({1, grid * grid, dim});
+    } else {
+      const double factor = static_cast<double>(grid) / static_cast<double>(m);
+      auto options = F::InterpolateFuncOptions().mode(torch::kBicubic).align_corners(false).recompute_scale_factor(false)
+                         .scale_factor(std::vector<double>{factor, factor});
+      auto out = F::interpolate(patches.permute({0, 3, 1, 2}).to(torch::kFloat), options);
+      TORCH_CHECK(out.size(2) == grid && out.size(3) == grid, "position embedding resize gave the wrong grid");
+      resized = out.permute({0, 2, 3, 1}).reshape({1, grid * grid, dim}).to(pos_embed_.dtype());
+    }
+    pos_embed_.set_data(prefix == 0 ? resized.contiguous() : torch::cat({pos_embed_.slice(1, 0, 1), resized}, 1));
+    config_.img_size = grid * config_.patch_size;
+  }
+
+  // Adopts a checkpoint's square position grid (a finetuned teacher saved at its training grid).
+  void adopt_position_grid(const torch::Tensor& pos) {
+    const std::int64_t prefix = config_.no_embed_class ? 0 : 1;
+    if (pos.dim() != 3 || pos.size(2) != pos_embed_.size(2) || pos.size(1) == pos_embed_.size(1)) return;
+    const auto grid = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(pos.size(1) - prefix))));
+    if (grid * grid + prefix != pos.size(1)) return;  // not a square grid: the strict match reports it
+    torch::NoGradGuard no_grad;
+    pos_embed_.set_data(torch::zeros({1, pos.size(1), pos.size(2)}, pos_embed_.options()));
+    config_.img_size = static_cast<int>(grid) * config_.patch_size;
+  }
+
+ private:
+  // Patch embeddings (masked ones replaced by the mask token), class and register tokens, position embeddings.
+  torch::Tensor tokens(const torch::Tensor& images, const torch::Tensor& masks) {
     const auto b = images.size(0), h = images.size(2), w = images.size(3);
     auto x = patch_embed_->proj(images).flatten(2).transpose(1, 2);
+    if (masks.defined()) {
+      TORCH_CHECK(mask_token_.defined(), "this backbone has no mask token");
+      x = torch::where(masks.unsqueeze(-1), mask_token_.to(x.dtype()).unsqueeze(0), x);
+    }
     if (config_.no_embed_class) {
       // timm: embeddings for the patches only; class and register tokens carry none.
       x = x + position_embeddings(x, h, w);
@@ -206,16 +331,16 @@ class VisionTransformer final : public torch::nn::Module {
       if (register_tokens_.defined())
         x = torch::cat({x.slice(1, 0, 1), register_tokens_.expand({b, -1, -1}).to(x.dtype()), x.slice(1, 1)}, 1);
     }
-    x = x.contiguous();  // the blocks update this stream in place
-    for (auto& block : *blocks_) x = block->as<Block>()->forward(x);
-    x = layer_norm(norm_, x);
+    return x;
+  }
+
+  BackboneOutput outputs(const torch::Tensor& x) const {
     BackboneOutput out;
     out.cls = x.select(1, 0);
     out.patch_tokens = x.slice(1, 1 + config_.registers);
     return out;
   }
 
- private:
   // The embeddings of the trained grid, resampled to this input's grid exactly as DINOv2 does: bicubic,
   // with its scale-factor (+offset) convention, or an explicit size with antialiasing for the register models.
   torch::Tensor position_embeddings(const torch::Tensor& x, std::int64_t h, std::int64_t w) {
@@ -250,12 +375,34 @@ class VisionTransformer final : public torch::nn::Module {
 };
 
 // Modules live in shared_ptrs (LibTorch's modules() and clone() rely on shared_from_this).
-class VitBackbone final : public Backbone {
+class VitBackbone final : public Backbone, public TrainableVit {
  public:
   explicit VitBackbone(const VitConfig& c) : net_(std::make_shared<VisionTransformer>(c)) {}
   torch::nn::Module& module() override { return *net_; }
   BackboneOutput forward(const torch::Tensor& images) override { return net_->forward(images); }
-  bool ignorable_key(const std::string& key) const override { return key.rfind("head.", 0) == 0; }
+  // A timm-layout model trained here carries a mask token that its published layout lacks.
+  bool ignorable_key(const std::string& key) const override {
+    return key.rfind("head.", 0) == 0 || (net_->config().timm && key == "mask_token");
+  }
+  void fit_to_checkpoint(const std::map<std::string, torch::Tensor>& tensors, const std::string& prefix) override {
+    if (auto it = tensors.find(prefix + "pos_embed"); it != tensors.end()) net_->adopt_position_grid(it->second);
+  }
+  TrainableVit* trainable_vit() override { return this; }
+
+  int depth() const override { return net_->config().depth; }
+  int patch_size() const override { return net_->config().patch_size; }
+  int dim() const override { return net_->config().dim; }
+  int position_grid() const override { return net_->position_grid(); }
+  bool has_mask_token() const override { return net_->has_mask_token(); }
+  void add_mask_token() override { net_->add_mask_token(); }
+  void resize_position_grid(int grid, PositionResize method) override { net_->resize_position_grid(grid, method); }
+  VitTokens forward_tokens(const torch::Tensor& images, const torch::Tensor& masks, const std::vector<double>& drop_path,
+                           torch::Generator* generator, torch::Dtype compute) override {
+    const auto input = images.to(compute);
+    const bool inference = !torch::GradMode::is_enabled() && !masks.defined() && drop_path.empty();
+    const auto out = inference ? net_->forward(input) : net_->forward_train(input, masks, drop_path, generator);
+    return {out.cls, out.patch_tokens};
+  }
   // Inference only: LayerScale goes into the projections before they are converted to the target precision.
   void prepare(torch::Device device, torch::Dtype dtype, bool channels_last) override {
     net_->fold_layer_scale();
@@ -270,6 +417,12 @@ class VitBackbone final : public Backbone {
 }  // namespace
 
 std::unique_ptr<Backbone> make_vit(const VitConfig& config) { return std::make_unique<VitBackbone>(config); }
+
+PositionResize parse_position_resize(const std::string& name) {
+  if (name == "bicubic") return PositionResize::Bicubic;
+  if (name == "center_crop") return PositionResize::CenterCrop;
+  throw std::invalid_argument("unknown position-embedding resize '" + name + "' (choose bicubic or center_crop)");
+}
 
 torch::Tensor vit_position_embeddings(Backbone& vit, std::int64_t height, std::int64_t width) {
   auto* backbone = dynamic_cast<VitBackbone*>(&vit);

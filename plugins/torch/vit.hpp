@@ -26,6 +26,40 @@ struct VitConfig {
   bool no_embed_class = false;
 };
 
+// How a position embedding is brought to a new square grid once, before training at another crop size.
+enum class PositionResize {
+  Bicubic,     // bicubic interpolation with the scale factor grid/trained, no antialias (the study's fork)
+  CenterCrop,  // the central grid x grid embeddings (the fork's alternative, get_downloaded_dino_vit_s)
+};
+PositionResize parse_position_resize(const std::string& name);  // "bicubic" or "center_crop"; throws otherwise
+
+struct VitTokens {
+  torch::Tensor cls;           // [B, D], after the final norm
+  torch::Tensor patch_tokens;  // [B, N, D], after the final norm (register tokens excluded)
+};
+
+// What self-supervised training needs from a vision transformer, beyond inference.
+class TrainableVit {
+ public:
+  virtual ~TrainableVit() = default;
+  virtual int depth() const = 0;
+  virtual int patch_size() const = 0;
+  virtual int dim() const = 0;
+  virtual int position_grid() const = 0;  // the square grid the position embedding holds
+  virtual bool has_mask_token() const = 0;
+  // Layouts without one (timm's) get a zero-initialised [1, D] mask token, as DINOv2 initialises its own.
+  virtual void add_mask_token() = 0;
+  virtual void resize_position_grid(int grid, PositionResize method) = 0;
+  // Differentiable forward. masks: [B, N] bool, masked patch embeddings replaced by the mask token (undefined:
+  // none). drop_path: one rate per block (empty: none); a block drops whole samples' residual branches as
+  // DINOv2's training path does (a random subset of int(B(1-rate)) samples computes the branch, which is added
+  // scaled by B/subset), drawn from `generator`. compute: kFloat or kBFloat16 (parameters stay fp32; products
+  // run in the compute type, norms and softmax in fp32). Under NoGradGuard with no masks and no drop path this
+  // takes the inference path.
+  virtual VitTokens forward_tokens(const torch::Tensor& images, const torch::Tensor& masks, const std::vector<double>& drop_path,
+                                   torch::Generator* generator, torch::Dtype compute) = 0;
+};
+
 std::unique_ptr<Backbone> make_vit(const VitConfig& config);
 // The position embeddings a ViT backbone adds for an input of this size (for parity tests).
 torch::Tensor vit_position_embeddings(Backbone& vit, std::int64_t height, std::int64_t width);

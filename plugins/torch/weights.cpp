@@ -71,6 +71,7 @@ LoadedWeights read_weights(const std::filesystem::path& file) {
                              "or convert it to safetensors");
   w.format = "safetensors";
   const SafetensorsHeader header = parse_safetensors(bytes, file.string());
+  w.metadata = header.metadata;
   for (const auto& [name, entry] : header.tensors) {
     auto tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(torch_dtype(entry.dtype, name, file.string())));
     std::memcpy(tensor.data_ptr(), bytes.data() + header.data_start + entry.begin, entry.end - entry.begin);
@@ -94,6 +95,7 @@ std::string load_into(Backbone& backbone, const LoadedWeights& weights, const st
     for (const auto& [key, unused] : expected) found += tensors.count(candidate + key);
     if (found > best) best = found, prefix = candidate;
   }
+  backbone.fit_to_checkpoint(tensors, prefix);  // set_data: the tensors in `expected` see the new shapes
   std::vector<std::string> missing, unexpected, mismatched;
   for (const auto& [key, target] : expected) {
     auto it = tensors.find(prefix + key);
@@ -162,6 +164,8 @@ torch::Tensor deterministic_bytes(const std::string& name, const std::vector<std
   for (std::int64_t i = 0; i < n; ++i) data[i] = static_cast<std::uint8_t>(splitmix(seed, static_cast<std::uint64_t>(i)) >> 56);
   return out;
 }
+
+std::uint64_t deterministic_word(const std::string& name, std::uint64_t index) { return splitmix(fnv1a(name), index); }
 
 void deterministic_init(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;

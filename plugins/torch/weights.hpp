@@ -17,6 +17,7 @@ struct LoadedWeights {
   std::string sha256;       // of the file: the model's identity in every output
   std::string format;       // "safetensors" or "pytorch"
   std::string nesting;      // e.g. "model" when the tensors sat under checkpoint["model"]
+  std::map<std::string, std::string> metadata;  // a safetensors file's __metadata__
 };
 
 LoadedWeights read_weights(const std::filesystem::path& file);
@@ -29,6 +30,7 @@ std::string load_into(Backbone& backbone, const LoadedWeights& weights, const st
 // for tests and benchmarks, where real weights are neither needed nor available.
 void deterministic_init(torch::nn::Module& module);
 torch::Tensor deterministic_values(const std::string& name, const std::vector<std::int64_t>& shape);
+std::uint64_t deterministic_word(const std::string& name, std::uint64_t index);  // z_index of NAME's stream
 torch::Tensor deterministic_bytes(const std::string& name, const std::vector<std::int64_t>& shape);  // uint8
 
 }  // namespace histoflow::torchenc

@@ -1,0 +1,52 @@
+#pragma once
+// The losses of DINOv2's self-supervised step, as in dinov2/loss/: the DINO cross-entropy over CLS tokens, the
+// two ways of centring the teacher (softmax with an EMA centre, Sinkhorn-Knopp), iBOT's masked-patch loss and
+// the KoLeo regulariser.
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace histoflow::finetune {
+
+// -sum over student outputs s and teacher targets t of mean_rows(sum_k t * log_softmax(s / temp)).
+torch::Tensor dino_cross_entropy(const std::vector<torch::Tensor>& student, const std::vector<torch::Tensor>& teacher, double student_temp);
+
+// Sinkhorn-Knopp over teacher logits [rows, K] (fp32): `samples` is the B of the official code (the rows of
+// the whole batch for DINO, the masked patches for iBOT).
+torch::Tensor sinkhorn_knopp(const torch::Tensor& teacher_logits, double teacher_temp, int iterations, double samples);
+
+// The softmax centre of the official DINOLoss / iBOTPatchLoss: the centre an update computes from this step's
+// teacher output is applied at the next centring (the official code defers it to overlap an all-reduce).
+class SoftmaxCentre {
+ public:
+  SoftmaxCentre(std::vector<std::int64_t> shape, double momentum);
+  // softmax((t - centre) / temp) after applying any pending update.
+  torch::Tensor centre_and_sharpen(const torch::Tensor& teacher_logits, double teacher_temp);
+  // Records the update: the batch centre is sum over dim 0 of `per_row` (iBOT passes the patch mean of [1, n, K])
+  // divided by `rows`.
+  void record_update(const torch::Tensor& batch_sum, std::int64_t rows);
+  void apply_pending();
+  torch::Tensor& centre() { return centre_; }
+  // State for checkpoints: the centre, and the pending batch sum (undefined when none) with its row count.
+  torch::Tensor pending_sum() const { return pending_sum_; }
+  std::int64_t pending_rows() const { return pending_rows_; }
+  void restore(torch::Tensor centre, torch::Tensor pending_sum, std::int64_t pending_rows);
+
+ private:
+  torch::Tensor centre_;
+  double momentum_;
+  torch::Tensor pending_sum_;
+  std::int64_t pending_rows_ = 0;
+};
+
+// iBOT on the masked patches: rows [n_masked, K] of student logits and teacher targets, weighted per patch
+// (1 / masked patches of its image), summed, divided by the number of images (global crops), negated.
+torch::Tensor ibot_masked_loss(const torch::Tensor& student, const torch::Tensor& teacher, const torch::Tensor& patch_weights,
+                               std::int64_t images, double student_temp);
+
+// KoLeo on [B, D] features: L2-normalised (eps), nearest neighbour by the largest dot product (self excluded),
+// -mean log(||x - x_nn + distance_eps|| + eps), as dinov2/loss/koleo_loss.py (always in fp32). Official: both
+// 1e-8; the study's fork set the pairwise distance's epsilon (nn.PairwiseDistance(2, eps)) to 1e-4.
+torch::Tensor koleo_loss(const torch::Tensor& features, double eps, double distance_eps);
+
+}  // namespace histoflow::finetune
