@@ -316,6 +316,8 @@ class Unpickler {
       return t;
     }
     if (name == "torch._utils._rebuild_parameter" || name == "torch._utils._rebuild_parameter_with_state") return args->items.at(0);
+    // LibTorch's pickler (torch::pickle_save) tags typed containers: restore_type_tag(value, "Dict[str, Tensor]").
+    if (name == "torch.jit._pickle.restore_type_tag") return args->items.at(0);
     if (name == "collections.OrderedDict") {
       auto d = make(Object::Kind::Dict);
       if (!args->items.empty() && args->items[0]->kind == Object::Kind::List)

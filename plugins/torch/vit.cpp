@@ -313,7 +313,13 @@ class VisionTransformer final : public torch::nn::Module {
   // Patch embeddings (masked ones replaced by the mask token), class and register tokens, position embeddings.
   torch::Tensor tokens(const torch::Tensor& images, const torch::Tensor& masks) {
     const auto b = images.size(0), h = images.size(2), w = images.size(3);
-    auto x = patch_embed_->proj(images).flatten(2).transpose(1, 2);
+    auto& proj = patch_embed_->proj;
+    // Training in bf16 keeps fp32 parameters: the patch embedding runs on cast copies.
+    const auto embedded = images.scalar_type() == proj->weight.scalar_type()
+                              ? proj->forward(images)
+                              : F::conv2d(images, proj->weight.to(images.scalar_type()),
+                                          F::Conv2dFuncOptions().bias(proj->bias.to(images.scalar_type())).stride(config_.patch_size));
+    auto x = embedded.flatten(2).transpose(1, 2);
     if (masks.defined()) {
       TORCH_CHECK(mask_token_.defined(), "this backbone has no mask token");
       x = torch::where(masks.unsqueeze(-1), mask_token_.to(x.dtype()).unsqueeze(0), x);
