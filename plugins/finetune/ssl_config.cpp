@@ -30,7 +30,6 @@ Reader number(T SslConfig::*field) {
     }
   };
 }
-template <class T>
 Reader head_number(DinoHeadConfig SslConfig::*head, int DinoHeadConfig::*field) {
   return [head, field](SslConfig& c, const toml::node& n) {
     if (!n.is_integer() || *n.value<std::int64_t>() < 1) throw std::invalid_argument("expects a positive integer");
@@ -65,10 +64,10 @@ const std::map<std::string, std::map<std::string, Reader>>& schema() {
         {"local_number", number(&SslConfig::local_number)}}},
       {"dino",
        {{"loss_weight", number(&SslConfig::dino_loss_weight)},
-        {"head_n_prototypes", head_number<int>(&SslConfig::dino_head, &DinoHeadConfig::prototypes)},
-        {"head_hidden_dim", head_number<int>(&SslConfig::dino_head, &DinoHeadConfig::hidden)},
-        {"head_bottleneck_dim", head_number<int>(&SslConfig::dino_head, &DinoHeadConfig::bottleneck)},
-        {"head_nlayers", head_number<int>(&SslConfig::dino_head, &DinoHeadConfig::layers)},
+        {"head_n_prototypes", head_number(&SslConfig::dino_head, &DinoHeadConfig::prototypes)},
+        {"head_hidden_dim", head_number(&SslConfig::dino_head, &DinoHeadConfig::hidden)},
+        {"head_bottleneck_dim", head_number(&SslConfig::dino_head, &DinoHeadConfig::bottleneck)},
+        {"head_nlayers", head_number(&SslConfig::dino_head, &DinoHeadConfig::layers)},
         {"koleo_loss_weight", number(&SslConfig::koleo_loss_weight)},
         {"koleo_eps", number(&SslConfig::koleo_eps)},
         {"koleo_distance_eps", number(&SslConfig::koleo_distance_eps)}}},
@@ -83,10 +82,10 @@ const std::map<std::string, std::map<std::string, Reader>>& schema() {
            c.masking.ratio_max = *(*a)[1].value<double>();
          }},
         {"separate_head", flag(&SslConfig::ibot_separate_head)},
-        {"head_n_prototypes", head_number<int>(&SslConfig::ibot_head, &DinoHeadConfig::prototypes)},
-        {"head_hidden_dim", head_number<int>(&SslConfig::ibot_head, &DinoHeadConfig::hidden)},
-        {"head_bottleneck_dim", head_number<int>(&SslConfig::ibot_head, &DinoHeadConfig::bottleneck)},
-        {"head_nlayers", head_number<int>(&SslConfig::ibot_head, &DinoHeadConfig::layers)}}},
+        {"head_n_prototypes", head_number(&SslConfig::ibot_head, &DinoHeadConfig::prototypes)},
+        {"head_hidden_dim", head_number(&SslConfig::ibot_head, &DinoHeadConfig::hidden)},
+        {"head_bottleneck_dim", head_number(&SslConfig::ibot_head, &DinoHeadConfig::bottleneck)},
+        {"head_nlayers", head_number(&SslConfig::ibot_head, &DinoHeadConfig::layers)}}},
       {"train",
        {{"batch_size", number(&SslConfig::batch_size)},
         {"centering", text(&SslConfig::centering)},

@@ -52,6 +52,11 @@ void SoftmaxCentre::restore(torch::Tensor centre, torch::Tensor pending_sum, std
   pending_rows_ = pending_rows;
 }
 
+void SoftmaxCentre::to(torch::Device device) {
+  centre_ = centre_.to(device);
+  if (pending_sum_.defined()) pending_sum_ = pending_sum_.to(device);
+}
+
 torch::Tensor ibot_masked_loss(const torch::Tensor& student, const torch::Tensor& teacher, const torch::Tensor& patch_weights,
                                std::int64_t images, double student_temp) {
   const auto per_patch = torch::sum(teacher * torch::log_softmax(student.to(torch::kFloat) / student_temp, -1), -1);

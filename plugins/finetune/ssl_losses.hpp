@@ -22,8 +22,8 @@ class SoftmaxCentre {
   SoftmaxCentre(std::vector<std::int64_t> shape, double momentum);
   // softmax((t - centre) / temp) after applying any pending update.
   torch::Tensor centre_and_sharpen(const torch::Tensor& teacher_logits, double teacher_temp);
-  // Records the update: the batch centre is sum over dim 0 of `per_row` (iBOT passes the patch mean of [1, n, K])
-  // divided by `rows`.
+  // Records the update: the batch centre is batch_sum / rows (DINO: the sum over its rows; iBOT: the mean over
+  // the masked patches, rows 1).
   void record_update(const torch::Tensor& batch_sum, std::int64_t rows);
   void apply_pending();
   torch::Tensor& centre() { return centre_; }
@@ -31,6 +31,7 @@ class SoftmaxCentre {
   torch::Tensor pending_sum() const { return pending_sum_; }
   std::int64_t pending_rows() const { return pending_rows_; }
   void restore(torch::Tensor centre, torch::Tensor pending_sum, std::int64_t pending_rows);
+  void to(torch::Device device);
 
  private:
   torch::Tensor centre_;

@@ -109,7 +109,9 @@ void SslModel::build(std::unique_ptr<torchenc::Backbone> student, std::unique_pt
     grid_ = config_.global_size / patch;
     network->vit->resize_position_grid(grid_, method);
     if (!network->vit->has_mask_token()) network->vit->add_mask_token();
-    torch::manual_seed(config_.seed);  // the heads' initialisation: the same for a given seed
+    // The heads' initialisation draws from torch's global generator: seeded, so a seed gives the same heads (the
+    // teacher's are overwritten by the copy below).
+    torch::manual_seed(config_.seed);
     network->dino_head = DinoHead(network->vit->dim(), config_.dino_head);
     if (config_.ibot_separate_head) network->ibot_head = DinoHead(network->vit->dim(), config_.ibot_head);
   }
@@ -133,8 +135,8 @@ void SslModel::copy_student_to_teacher() {
 void SslModel::to(torch::Device device) {
   for (auto* network : {&student_, &teacher_})
     for (auto& [name, module] : network->modules()) module->to(device);
-  dino_centre_.restore(dino_centre_.centre().to(device), dino_centre_.pending_sum().defined() ? dino_centre_.pending_sum().to(device) : torch::Tensor(), dino_centre_.pending_rows());
-  ibot_centre_.restore(ibot_centre_.centre().to(device), ibot_centre_.pending_sum().defined() ? ibot_centre_.pending_sum().to(device) : torch::Tensor(), ibot_centre_.pending_rows());
+  dino_centre_.to(device);
+  ibot_centre_.to(device);
 }
 
 std::vector<double> SslModel::drop_path_rates() const {
@@ -150,7 +152,6 @@ LossTerms SslModel::forward_backward(const SslBatch& batch, double teacher_temp,
   const std::int64_t n_global = 2, n_local = config_.local_number;
   const auto global = batch.global_crops, local = batch.local_crops;
   const auto& masks = batch.masks;
-  const auto images = global.size(0) / n_global;
   const bool do_ibot = config_.ibot_loss_weight > 0, do_koleo = config_.koleo_loss_weight > 0;
   const bool sinkhorn = config_.centering == "sinkhorn_knopp";
   LossTerms terms;
@@ -188,7 +189,7 @@ LossTerms SslModel::forward_backward(const SslBatch& batch, double teacher_temp,
   // Student: global crops masked, local crops not; one head pass over every row it needs.
   const auto rates = drop_path_rates();
   const auto g = student_.vit->forward_tokens(global, do_ibot ? masks.masks : torch::Tensor(), rates, &generator_, compute_);
-  const auto l = n_local > 0 ? student_.vit->forward_tokens(local, torch::Tensor(), rates, &generator_, compute_) : torchenc::VitTokens{};
+  const auto l = n_local > 0 ? student_.vit->forward_tokens(local, torch::Tensor(), rates, &generator_, compute_) : torchenc::BackboneOutput{};
   std::vector<torch::Tensor> rows;
   if (n_local > 0) rows.push_back(l.cls);
   rows.push_back(g.cls);
@@ -228,7 +229,6 @@ LossTerms SslModel::forward_backward(const SslBatch& batch, double teacher_temp,
   if (do_ibot)
     terms.ibot = config_.ibot_loss_weight * ibot_masked_loss(masked_out, terms.ibot_targets, masks.weights.to(masked_out.device()), global.size(0), config_.student_temp) *
                  2.0 * (1.0 / static_cast<double>(n_global));
-  (void)images;
   terms.total = terms.dino_local + terms.dino_global + terms.koleo + terms.ibot;
   (loss_scale == 1.0 ? terms.total : terms.total * loss_scale).backward();
   return terms;

@@ -64,7 +64,7 @@ SslTrainer::SslTrainer(const SslConfig& config, std::unique_ptr<SslBatchSource> 
       model_(model ? std::move(model) : std::make_unique<SslModel>(config)),
       schedules_(config),
       masking_(model_->grid(), config.masking, config.seed ^ 0x6d61736bULL),
-      device_(config.device) {
+      device_(torchenc::parse_device(config.device)) {
   validate_ssl_config(config);
   if (config.threads > 0) torch::set_num_threads(config.threads);
   model_->to(device_);
@@ -77,11 +77,13 @@ SslTrainer::SslTrainer(const SslConfig& config, std::unique_ptr<SslBatchSource> 
 }
 
 StepReport SslTrainer::step() {
-  const auto start = std::chrono::steady_clock::now();
+  const auto fetch = std::chrono::steady_clock::now();
   StepReport report;
   report.iteration = iteration_;
   report.schedule = schedules_.at(iteration_);
   auto batch = data_->next();
+  const auto start = std::chrono::steady_clock::now();
+  report.data_seconds = std::chrono::duration<double>(start - fetch).count();
   batch.global_crops = batch.global_crops.to(device_);
   batch.local_crops = batch.local_crops.to(device_);
   if (!batch.masks.masks.defined()) batch.masks = masking_.next(batch.global_crops.size(0));
@@ -200,7 +202,7 @@ void SslTrainer::resume(const std::filesystem::path& file) {
 nlohmann::json report_json(const StepReport& r) {
   return {{"iteration", r.iteration}, {"lr", r.schedule.lr}, {"wd", r.schedule.weight_decay}, {"momentum", r.schedule.momentum},
           {"teacher_temp", r.schedule.teacher_temp}, {"last_layer_lr", r.schedule.last_layer_lr}, {"dino_local", r.dino_local},
-          {"dino_global", r.dino_global}, {"koleo", r.koleo}, {"ibot", r.ibot}, {"total", r.total}, {"seconds", r.seconds}};
+          {"dino_global", r.dino_global}, {"koleo", r.koleo}, {"ibot", r.ibot}, {"total", r.total}, {"seconds", r.seconds}, {"data_seconds", r.data_seconds}};
 }
 
 StepReport report_from_json(const nlohmann::json& j) {
@@ -214,6 +216,7 @@ StepReport report_from_json(const nlohmann::json& j) {
   r.ibot = j.at("ibot").get<double>();
   r.total = j.at("total").get<double>();
   r.seconds = j.at("seconds").get<double>();
+  r.data_seconds = j.value("data_seconds", 0.0);
   return r;
 }
 

@@ -58,7 +58,8 @@ struct StepReport {
   std::int64_t iteration = 0;  // the iteration just done
   ScheduleValues schedule{};
   double dino_local = 0, dino_global = 0, koleo = 0, ibot = 0, total = 0;
-  double seconds = 0;
+  double seconds = 0;       // the step itself: masks, forward, backward, optimiser, EMA
+  double data_seconds = 0;  // waiting for the batch source (not in `seconds`)
 };
 
 // A step as JSON (one line of a run's loss log) and back.

@@ -62,6 +62,9 @@ struct BackboneSpec {
   std::function<std::unique_ptr<Backbone>()> create;
 };
 
+// "auto", "cpu", "cuda" or "cuda:N"; a FatalError naming what exists when the device is not there.
+torch::Device parse_device(const std::string& text);
+
 void prepare_for_inference(Backbone& backbone, const BackboneSpec& spec, torch::Device device, torch::Dtype dtype);
 
 // The one backbone registry of the process (it lives in libhistoflow_torch.so, shared by every torch plugin).

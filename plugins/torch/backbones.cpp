@@ -8,6 +8,7 @@
 
 #include "backbone.hpp"
 #include "hf_vit.hpp"
+#include "histoflow/errors.hpp"
 #include "histoflow/registry.hpp"
 #include "resnet.hpp"
 #include "swin.hpp"
@@ -198,6 +199,20 @@ std::vector<std::string> backbone_names() {
   std::vector<std::string> names;
   for (const auto& [name, spec] : r.specs) names.push_back(name);
   return names;
+}
+
+torch::Device parse_device(const std::string& text) {
+  if (text == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (text == "cpu") return torch::Device(torch::kCPU);
+  if (text == "cuda" || text.rfind("cuda:", 0) == 0) {
+    const int index = text == "cuda" ? 0 : std::stoi(text.substr(5));
+    const auto count = static_cast<int>(torch::cuda::device_count());
+    if (index >= count)
+      throw FatalError("device '" + text + "' requested, but " +
+                       (count == 0 ? std::string("no CUDA device is available to this LibTorch") : std::to_string(count) + " CUDA device(s) exist"));
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw FatalError("device must be auto, cpu, cuda or cuda:N, got '" + text + "'");
 }
 
 const BackboneSpec& find_backbone(const std::string& name) {

@@ -264,6 +264,7 @@ class VisionTransformer final : public torch::nn::Module {
   }
 
   const VitConfig& config() const { return config_; }
+  torch::Dtype parameter_type() const { return pos_embed_.scalar_type(); }
   bool has_mask_token() const { return mask_token_.defined(); }
   void add_mask_token() {
     if (!mask_token_.defined()) mask_token_ = register_parameter("mask_token", torch::zeros({1, config_.dim}, pos_embed_.options()));
@@ -326,14 +327,14 @@ class VisionTransformer final : public torch::nn::Module {
     }
     if (config_.no_embed_class) {
       // timm: embeddings for the patches only; class and register tokens carry none.
-      x = x + position_embeddings(x, h, w);
+      x = x + position_embeddings(x, h, w).to(x.dtype());
       std::vector<torch::Tensor> parts{cls_token_.expand({b, -1, -1}).to(x.dtype())};
       if (register_tokens_.defined()) parts.push_back(register_tokens_.expand({b, -1, -1}).to(x.dtype()));
       parts.push_back(x);
       x = torch::cat(parts, 1);
     } else {
       x = torch::cat({cls_token_.expand({b, -1, -1}).to(x.dtype()), x}, 1);
-      x = x + position_embeddings(x, h, w);
+      x = x + position_embeddings(x, h, w).to(x.dtype());  // fp32 embeddings must not promote bf16 activations
       if (register_tokens_.defined())
         x = torch::cat({x.slice(1, 0, 1), register_tokens_.expand({b, -1, -1}).to(x.dtype()), x.slice(1, 1)}, 1);
     }
@@ -402,12 +403,12 @@ class VitBackbone final : public Backbone, public TrainableVit {
   bool has_mask_token() const override { return net_->has_mask_token(); }
   void add_mask_token() override { net_->add_mask_token(); }
   void resize_position_grid(int grid, PositionResize method) override { net_->resize_position_grid(grid, method); }
-  VitTokens forward_tokens(const torch::Tensor& images, const torch::Tensor& masks, const std::vector<double>& drop_path,
-                           torch::Generator* generator, torch::Dtype compute) override {
+  BackboneOutput forward_tokens(const torch::Tensor& images, const torch::Tensor& masks, const std::vector<double>& drop_path,
+                                torch::Generator* generator, torch::Dtype compute) override {
     const auto input = images.to(compute);
-    const bool inference = !torch::GradMode::is_enabled() && !masks.defined() && drop_path.empty();
-    const auto out = inference ? net_->forward(input) : net_->forward_train(input, masks, drop_path, generator);
-    return {out.cls, out.patch_tokens};
+    // The inference path runs its products on the parameters as they are: only when they are in the compute type.
+    const bool inference = !torch::GradMode::is_enabled() && !masks.defined() && drop_path.empty() && net_->parameter_type() == compute;
+    return inference ? net_->forward(input) : net_->forward_train(input, masks, drop_path, generator);
   }
   // Inference only: LayerScale goes into the projections before they are converted to the target precision.
   void prepare(torch::Device device, torch::Dtype dtype, bool channels_last) override {

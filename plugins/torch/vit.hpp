@@ -33,11 +33,6 @@ enum class PositionResize {
 };
 PositionResize parse_position_resize(const std::string& name);  // "bicubic" or "center_crop"; throws otherwise
 
-struct VitTokens {
-  torch::Tensor cls;           // [B, D], after the final norm
-  torch::Tensor patch_tokens;  // [B, N, D], after the final norm (register tokens excluded)
-};
-
 // What self-supervised training needs from a vision transformer, beyond inference.
 class TrainableVit {
  public:
@@ -54,9 +49,10 @@ class TrainableVit {
   // none). drop_path: one rate per block (empty: none); a block drops whole samples' residual branches as
   // DINOv2's training path does (a random subset of int(B(1-rate)) samples computes the branch, which is added
   // scaled by B/subset), drawn from `generator`. compute: kFloat or kBFloat16 (parameters stay fp32; products
-  // run in the compute type, norms and softmax in fp32). Under NoGradGuard with no masks and no drop path this
-  // takes the inference path.
-  virtual VitTokens forward_tokens(const torch::Tensor& images, const torch::Tensor& masks, const std::vector<double>& drop_path,
+  // run in the compute type, norms and softmax in fp32). Under NoGradGuard with no masks, no drop path and
+  // parameters already in the compute type this takes the inference path.
+  // Returns cls [B, D] and patch_tokens [B, N, D] after the final norm (register tokens excluded).
+  virtual BackboneOutput forward_tokens(const torch::Tensor& images, const torch::Tensor& masks, const std::vector<double>& drop_path,
                                    torch::Generator* generator, torch::Dtype compute) = 0;
 };
 
