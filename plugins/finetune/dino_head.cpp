@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "vit.hpp"
+
 namespace histoflow::finetune {
 namespace F = torch::nn::functional;
 namespace {
@@ -56,11 +58,11 @@ torch::Tensor DinoHeadImpl::forward(const torch::Tensor& input) {
   for (std::size_t i = 0; i < linears_.size(); ++i) {
     if (i > 0) x = torch::gelu(x);
     const auto& linear = linears_[i];
-    x = F::linear(x, linear->weight.to(type), linear->bias.to(type));
+    x = F::linear(x, torchenc::cast_parameter(linear->weight, type), torchenc::cast_parameter(linear->bias, type));
   }
   const double eps = type == torch::kHalf ? 1e-6 : 1e-12;
   x = F::normalize(x, F::NormalizeFuncOptions().dim(-1).p(2).eps(eps));
-  // torch.nn.utils.weight_norm (dim 0): w = g * v / ||v|| per output row.
+  // torch.nn.utils.weight_norm (dim 0): w = g * v / ||v|| per output row, with its fused kernel and backward.
   const auto weight = weight_v_ * (weight_g_ / weight_v_.norm(2, {1}, true));
   return F::linear(x, weight.to(type));
 }

@@ -178,6 +178,7 @@ SslConfig read_ssl_config(const std::filesystem::path& file) {
 void validate_ssl_config(const SslConfig& c) {
   const auto fail = [](const std::string& what) { throw std::invalid_argument("finetune config: " + what); };
   if (c.weights.empty() == !c.synthetic_weights) fail("[model] needs 'weights' or 'synthetic_weights = true' (exactly one)");
+  if (c.sinkhorn_iterations < 1) fail("[train] sinkhorn_iterations must be at least 1");
   if (c.centering != "sinkhorn_knopp" && c.centering != "centering") fail("[train] centering must be 'sinkhorn_knopp' or 'centering'");
   if (c.precision != "fp32" && c.precision != "bf16" && c.precision != "fp16") fail("[compute] precision must be fp32, bf16 or fp16");
   if (c.precision == "fp16" && c.device == "cpu") fail("fp16 training needs a GPU (use bf16 or fp32 on the CPU)");

@@ -8,11 +8,21 @@
 
 namespace histoflow::finetune {
 
-// -sum over student outputs s and teacher targets t of mean_rows(sum_k t * log_softmax(s / temp)).
-torch::Tensor dino_cross_entropy(const std::vector<torch::Tensor>& student, const std::vector<torch::Tensor>& teacher, double student_temp);
+// sum over rows r and prototypes k of T[r mod R, k] * log_softmax(s_r / temp)_k, where `student` [C * R, K] stacks C
+// blocks of the targets' R rows (targets carry no gradient). Fused: log_softmax = s/temp - logsumexp, so the
+// forward writes nothing of [C R, K], and the gradient (softmax(s/temp) sum_k T - T) / temp is formed in one go.
+torch::Tensor soft_cross_entropy(const torch::Tensor& student, const torch::Tensor& targets, double student_temp);
+
+// The official DINOLoss.forward, -sum over student blocks s and teacher targets t of mean_rows(sum_k t *
+// log_softmax(s / temp)), with the sum over teachers taken first: `student` stacks blocks of teacher_sum's rows
+// (the local crops: n_local blocks against t_A + t_B).
+torch::Tensor dino_cross_entropy(const torch::Tensor& student, const torch::Tensor& teacher_sum, double student_temp);
 
 // Sinkhorn-Knopp over teacher logits [rows, K] (fp32): `samples` is the B of the official code (the rows of
-// the whole batch for DINO, the masked patches for iBOT).
+// the whole batch for DINO, the masked patches for iBOT). The alternating normalisations only rescale rows and
+// columns of E = exp(logits / temp), so they run on the two scaling vectors (two matrix-vector products per
+// iteration) and E is scaled once at the end: Q = B diag(b) E diag(a). The official first division by sum(Q)
+// cancels in the first normalisation.
 torch::Tensor sinkhorn_knopp(const torch::Tensor& teacher_logits, double teacher_temp, int iterations, double samples);
 
 // The softmax centre of the official DINOLoss / iBOTPatchLoss: the centre an update computes from this step's

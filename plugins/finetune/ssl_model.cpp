@@ -155,6 +155,7 @@ LossTerms SslModel::forward_backward(const SslBatch& batch, double teacher_temp,
   const bool do_ibot = config_.ibot_loss_weight > 0, do_koleo = config_.koleo_loss_weight > 0;
   const bool sinkhorn = config_.centering == "sinkhorn_knopp";
   LossTerms terms;
+  const torchenc::ParameterCastCache casts;  // bf16: each weight cast once per step
 
   // Teacher: global crops only; its CLS outputs swapped so that crop A is matched to crop B.
   torch::Tensor masked_teacher;  // teacher head outputs of the masked patches
@@ -195,30 +196,26 @@ LossTerms SslModel::forward_backward(const SslBatch& batch, double teacher_temp,
   rows.push_back(g.cls);
   const auto masked_student = do_ibot ? g.patch_tokens.flatten(0, 1).index_select(0, masks.indices) : torch::Tensor();
   if (do_ibot && !student_.ibot_head) rows.push_back(masked_student);
-  const auto out = student_.dino_head->forward(torch::cat(rows)).to(torch::kFloat);
-  std::int64_t at = 0;
-  const auto take = [&](std::int64_t count) {
-    auto part = out.slice(0, at, at + count);
-    at += count;
-    return part;
-  };
-  const auto local_out = n_local > 0 ? take(l.cls.size(0)) : torch::Tensor();
-  const auto global_out = take(g.cls.size(0));
+  std::vector<std::int64_t> sizes;
+  for (const auto& r : rows) sizes.push_back(r.size(0));
+  // split, not slices: its backward joins the parts' gradients once instead of zero-filling the whole output per part
+  auto parts = student_.dino_head->forward(torch::cat(rows)).to(torch::kFloat).split_with_sizes(sizes);
+  std::size_t next = 0;
+  const auto local_out = n_local > 0 ? parts[next++] : torch::Tensor();
+  const auto global_out = parts[next++];
   torch::Tensor masked_out;
-  if (do_ibot) masked_out = student_.ibot_head ? student_.ibot_head->forward(masked_student).to(torch::kFloat) : take(masks.masked);
+  if (do_ibot) masked_out = student_.ibot_head ? student_.ibot_head->forward(masked_student).to(torch::kFloat) : parts[next++];
   terms.student_global_cls_head = global_out;
 
   const double local_terms = static_cast<double>(std::max<std::int64_t>(n_local * n_global, 1));
   const double global_terms = static_cast<double>((n_global - 1) * n_global);
-  const auto zero = torch::zeros({}, out.options());
-  std::vector<torch::Tensor> targets{terms.dino_targets[0], terms.dino_targets[1]};
+  const auto zero = torch::zeros({}, global_out.options());
   terms.dino_local = zero, terms.dino_global = zero, terms.koleo = zero, terms.ibot = zero;
-  if (n_local > 0) {
-    const auto chunks = local_out.chunk(n_local);
-    terms.dino_local = config_.dino_loss_weight * dino_cross_entropy({chunks.begin(), chunks.end()}, targets, config_.student_temp) / (global_terms + local_terms);
-  }
+  if (n_local > 0)  // every local crop against both teacher crops
+    terms.dino_local = config_.dino_loss_weight * dino_cross_entropy(local_out, terms.dino_targets[0] + terms.dino_targets[1], config_.student_temp) /
+                       (global_terms + local_terms);
   if (config_.dino_loss_weight > 0) {
-    terms.dino_global = config_.dino_loss_weight * dino_cross_entropy({global_out}, {terms.dino_targets.flatten(0, 1)}, config_.student_temp) * 2.0 /
+    terms.dino_global = config_.dino_loss_weight * dino_cross_entropy(global_out, terms.dino_targets.flatten(0, 1), config_.student_temp) * 2.0 /
                         (global_terms + local_terms);
     if (do_koleo) {
       // Not between the two crops of one image: per global crop.

@@ -1,9 +1,31 @@
 #include "vit.hpp"
 
 #include <cmath>
+#include <unordered_map>
 
 namespace histoflow::torchenc {
 namespace F = torch::nn::functional;
+
+namespace {
+struct CastCacheState {
+  int depth = 0;
+  std::unordered_map<const void*, torch::Tensor> casts;  // keyed by the parameter's TensorImpl
+};
+thread_local CastCacheState cast_cache;
+}  // namespace
+
+ParameterCastCache::ParameterCastCache() { ++cast_cache.depth; }
+ParameterCastCache::~ParameterCastCache() {
+  if (--cast_cache.depth == 0) cast_cache.casts.clear();
+}
+
+torch::Tensor cast_parameter(const torch::Tensor& p, torch::ScalarType type) {
+  if (!p.defined() || p.scalar_type() == type) return p;
+  if (cast_cache.depth == 0) return p.to(type);
+  auto& cached = cast_cache.casts[p.unsafeGetTensorImpl()];
+  if (!cached.defined() || cached.scalar_type() != type) cached = p.to(type);
+  return cached;
+}
 
 int swiglu_hidden_width(int dim, double mlp_ratio) {
   const int hidden = static_cast<int>(dim * mlp_ratio);
@@ -112,18 +134,17 @@ torch::Tensor layer_norm(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
 // A linear layer in the activations' type: fp32 parameters are cast for bf16 products (the cast is differentiable,
 // so gradients reach the fp32 parameters in fp32).
 torch::Tensor linear_as_input(const torch::nn::Linear& linear, const torch::Tensor& x) {
-  if (x.scalar_type() == linear->weight.scalar_type()) return F::linear(x, linear->weight, linear->bias);
-  const auto bias = linear->bias.defined() ? linear->bias.to(x.scalar_type()) : torch::Tensor();
-  return F::linear(x, linear->weight.to(x.scalar_type()), bias);
+  return F::linear(x, cast_parameter(linear->weight, x.scalar_type()), cast_parameter(linear->bias, x.scalar_type()));
 }
 
-// Differentiable multi-head attention (no in-place or out= kernels); the softmax runs in fp32.
+// Differentiable multi-head attention (no in-place or out= kernels). The softmax runs in the scores' type: its CPU
+// kernel accumulates in fp32 for bf16 anyway, and converting [B*H, N, N] scores to fp32 and back costs more.
 torch::Tensor multi_head_attention_differentiable(const torch::Tensor& qkv, std::int64_t heads, double scale) {
   const auto batch = qkv.size(0), tokens = qkv.size(1), width = qkv.size(2) / 3, head_dim = width / heads;
   const auto parts = qkv.view({batch, tokens, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
   const auto q = parts[0], k = parts[1], v = parts[2];
   const auto scores = torch::matmul(q, k.transpose(-2, -1)).mul(scale);
-  const auto weights = torch::softmax(scores, -1, torch::kFloat).to(qkv.scalar_type());
+  const auto weights = torch::softmax(scores, -1);
   return torch::matmul(weights, v).transpose(1, 2).reshape({batch, tokens, width});
 }
 
@@ -170,7 +191,7 @@ struct BlockImpl : torch::nn::Module {
 
   // The differentiable path (training): out of place, stochastic depth per branch.
   torch::Tensor forward_train(const torch::Tensor& x, double drop_path, torch::Generator* generator) {
-    const auto scaled = [](const torch::Tensor& h, const LayerScale& scale) { return scale ? h * scale->gamma.to(h.scalar_type()) : h; };
+    const auto scaled = [](const torch::Tensor& h, const LayerScale& scale) { return scale ? h * cast_parameter(scale->gamma, h.scalar_type()) : h; };
     const auto attention = [&](const torch::Tensor& y) {
       const auto qkv = linear_as_input(attn->qkv, layer_norm(norm1, y));
       return scaled(linear_as_input(attn->proj, multi_head_attention_differentiable(qkv, attn->heads, attn->scale)), ls1);
@@ -316,10 +337,11 @@ class VisionTransformer final : public torch::nn::Module {
     const auto b = images.size(0), h = images.size(2), w = images.size(3);
     auto& proj = patch_embed_->proj;
     // Training in bf16 keeps fp32 parameters: the patch embedding runs on cast copies.
-    const auto embedded = images.scalar_type() == proj->weight.scalar_type()
+    const auto type = images.scalar_type();
+    const auto embedded = type == proj->weight.scalar_type()
                               ? proj->forward(images)
-                              : F::conv2d(images, proj->weight.to(images.scalar_type()),
-                                          F::Conv2dFuncOptions().bias(proj->bias.to(images.scalar_type())).stride(config_.patch_size));
+                              : F::conv2d(images, cast_parameter(proj->weight, type),
+                                          F::Conv2dFuncOptions().bias(cast_parameter(proj->bias, type)).stride(config_.patch_size));
     auto x = embedded.flatten(2).transpose(1, 2);
     if (masks.defined()) {
       TORCH_CHECK(mask_token_.defined(), "this backbone has no mask token");

@@ -56,6 +56,19 @@ class TrainableVit {
                                    torch::Generator* generator, torch::Dtype compute) = 0;
 };
 
+// While one is alive on this thread, cast_parameter casts each parameter to a type once and hands back the same
+// copy after (as autocast's weight cache does): a training step in bf16 uses every weight for the global and the
+// local crops, and backward then converts one gradient per weight instead of one per use.
+class ParameterCastCache {
+ public:
+  ParameterCastCache();
+  ~ParameterCastCache();
+  ParameterCastCache(const ParameterCastCache&) = delete;
+  ParameterCastCache& operator=(const ParameterCastCache&) = delete;
+};
+// p in `type` (p itself when it already is; differentiable), through the cache when one is alive.
+torch::Tensor cast_parameter(const torch::Tensor& p, torch::ScalarType type);
+
 std::unique_ptr<Backbone> make_vit(const VitConfig& config);
 // The position embeddings a ViT backbone adds for an input of this size (for parity tests).
 torch::Tensor vit_position_embeddings(Backbone& vit, std::int64_t height, std::int64_t width);
