@@ -62,8 +62,9 @@ torch::Tensor DinoHeadImpl::forward(const torch::Tensor& input) {
   }
   const double eps = type == torch::kHalf ? 1e-6 : 1e-12;
   x = F::normalize(x, F::NormalizeFuncOptions().dim(-1).p(2).eps(eps));
-  // torch.nn.utils.weight_norm (dim 0): w = g * v / ||v|| per output row, with its fused kernel and backward.
-  const auto weight = weight_v_ * (weight_g_ / weight_v_.norm(2, {1}, true));
+  // torch.nn.utils.weight_norm (dim 0): w = g * v / ||v|| per output row, by the fused kernel and its backward
+  // (PyTorch takes the composite path on the CPU: norm, division and product, each with its own backward).
+  const auto weight = std::get<0>(at::_weight_norm_interface(weight_v_, weight_g_, 0));
   return F::linear(x, weight.to(type));
 }
 
