@@ -10,7 +10,7 @@ namespace histoflow::finetune {
 
 // sum over rows r and prototypes k of T[r mod R, k] * log_softmax(s_r / temp)_k, where `student` [C * R, K] stacks C
 // blocks of the targets' R rows (targets carry no gradient). Fused: log_softmax = s/temp - logsumexp, so the
-// forward writes nothing of [C R, K], and the gradient (softmax(s/temp) sum_k T - T) / temp is formed in one go.
+// forward writes nothing of [C R, K], and the gradient (T - softmax(s/temp) sum_k T) / temp is formed in one go.
 torch::Tensor soft_cross_entropy(const torch::Tensor& student, const torch::Tensor& targets, double student_temp);
 
 // The official DINOLoss.forward, -sum over student blocks s and teacher targets t of mean_rows(sum_k t *

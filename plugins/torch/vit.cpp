@@ -23,7 +23,9 @@ torch::Tensor cast_parameter(const torch::Tensor& p, torch::ScalarType type) {
   if (!p.defined() || p.scalar_type() == type) return p;
   if (cast_cache.depth == 0) return p.to(type);
   auto& cached = cast_cache.casts[p.unsafeGetTensorImpl()];
-  if (!cached.defined() || cached.scalar_type() != type) cached = p.to(type);
+  // A cast made without gradient (the teacher's, under NoGradGuard) is not reused where one is needed.
+  const bool differentiable = p.requires_grad() && torch::GradMode::is_enabled();
+  if (!cached.defined() || cached.scalar_type() != type || cached.requires_grad() != differentiable) cached = p.to(type);
   return cached;
 }
 
