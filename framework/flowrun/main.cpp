@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "histoflow/cpu_kernels.hpp"
 #include "histoflow/errors.hpp"
 #include "histoflow/version.hpp"
 
@@ -22,12 +23,15 @@ void print_usage() {
                "  trace summary FILE per-stage summary of a trace file\n"
                "  cache ls|verify|gc FOLDER  list, check or tidy cached feature files and grids\n\n"
                "options: --help (on every command), --version\n"
-               "environment: HISTOFLOW_PLUGIN_PATH  extra plugin folders, ':'-separated\n";
+               "environment: HISTOFLOW_PLUGIN_PATH  extra plugin folders, ':'-separated\n"
+               "             HISTOFLOW_CPU_KERNELS=default  leave LibTorch on its own CPU kernels (else AVX-512 where\n"
+               "             the CPU has it and ATEN_CPU_CAPABILITY is unset)\n";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  histoflow::use_widest_cpu_kernels();  // before any plugin runs a LibTorch kernel
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_usage();

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "histoflow/atomic_file.hpp"
+#include "histoflow/cpu_kernels.hpp"
 #include "ssl_trainer.hpp"
 #include "teacher_export.hpp"
 
@@ -35,6 +36,7 @@ void write_losses(const std::filesystem::path& file, const std::vector<StepRepor
 }  // namespace
 
 int main(int argc, char** argv) {
+  histoflow::use_widest_cpu_kernels();
   // A step allocates and frees tensors of up to hundreds of MB ([rows, 65,536] head outputs and gradients). glibc
   // serves such blocks with mmap and returns them on free, so every step faults its memory in again (half the
   // step in system time on this machine). Keeping freed memory in the heap makes later steps reuse it.

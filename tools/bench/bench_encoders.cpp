@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "backbone.hpp"
+#include "histoflow/cpu_kernels.hpp"
 #include "vit.hpp"
 #include "weights.hpp"
 
@@ -91,6 +92,7 @@ double peak_gflops(torch::Dtype dtype, double seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  histoflow::use_widest_cpu_kernels();  // the kernels flowrun runs on
   std::vector<std::string> backbones{"resnet50", "resnet50_trunc", "dinov2_vits14"}, precisions{"fp32", "bf16"};
   std::vector<int> batches{16, 32};
   int threads = static_cast<int>(std::thread::hardware_concurrency());
