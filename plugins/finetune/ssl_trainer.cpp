@@ -93,7 +93,7 @@ StepReport SslTrainer::step() {
 
   optimizer_->zero_grad();
   const bool fp16 = config_.precision == "fp16";
-  const auto terms = model_->forward_backward(batch, report.schedule.teacher_temp, fp16 ? grad_scale_ : 1.0);
+  const auto terms = model_->forward_backward(batch, report.schedule.teacher_temp, fp16 ? scaler_.scale() : 1.0);
   report.dino_local = terms.dino_local.item<double>();
   report.dino_global = terms.dino_global.item<double>();
   report.koleo = terms.koleo.item<double>();
@@ -105,24 +105,18 @@ StepReport SslTrainer::step() {
                         ", dino global " + std::to_string(report.dino_global) + ", koleo " + std::to_string(report.koleo) + ", ibot " +
                         std::to_string(report.ibot) + "); training stopped before the optimiser step, nothing was overwritten; last good checkpoint: " + last);
   }
-  bool skip = false;
-  if (fp16) {  // unscale, and skip the step on overflow (torch.cuda.amp.GradScaler's rule)
-    torch::NoGradGuard no_grad;
-    for (auto& group : optimizer_->groups())
-      if (group.parameter.grad().defined()) {
-        group.parameter.mutable_grad().div_(grad_scale_);
-        skip = skip || !torch::isfinite(group.parameter.grad()).all().item<bool>();
-      }
+  bool take_step = true;  // false: an fp16 gradient overflowed, the scaler skips the step
+  if (fp16) {
+    std::vector<torch::Tensor> parameters;
+    for (const auto& group : optimizer_->groups()) parameters.push_back(group.parameter);
+    take_step = scaler_.unscale(parameters);
   }
-  if (!skip) {
+  if (take_step) {
     if (config_.clip_grad > 0)
       for (auto& [name, module] : model_->student().modules()) torch::nn::utils::clip_grad_norm_(module->parameters(), config_.clip_grad);
     optimizer_->step(report.schedule.lr, report.schedule.weight_decay, report.schedule.last_layer_lr);
   }
-  if (fp16) {
-    if (skip) grad_scale_ *= 0.5, good_steps_ = 0;
-    else if (++good_steps_ == 2000) grad_scale_ *= 2.0, good_steps_ = 0;
-  }
+  if (fp16) scaler_.update(take_step);
   model_->update_teacher(report.schedule.momentum);
   ++iteration_;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -143,8 +137,7 @@ void SslTrainer::save_checkpoint(const std::filesystem::path& file) {
   }
   tensors["rng.drop_path"] = model_->drop_path_generator().get_state();
   state["iteration"] = iteration_;
-  state["grad_scale"] = grad_scale_;
-  state["good_steps"] = good_steps_;
+  state.update(scaler_.state());
   state["masking_rng"] = masking_.state();
   state["data_position"] = data_->position();
   nlohmann::json history = nlohmann::json::array();
@@ -190,8 +183,7 @@ void SslTrainer::resume(const std::filesystem::path& file) {
   }
   model_->drop_path_generator().set_state(take("rng.drop_path"));
   iteration_ = state.at("iteration").get<std::int64_t>();
-  grad_scale_ = state.at("grad_scale").get<double>();
-  good_steps_ = state.at("good_steps").get<std::int64_t>();
+  scaler_.restore(state);
   masking_.restore(state.at("masking_rng").get<std::string>());
   data_->seek(state.at("data_position").get<std::string>());
   history_.clear();

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cosine_schedule.hpp"
+#include "grad_scaler.hpp"
 #include "param_groups.hpp"
 #include "ssl_model.hpp"
 
@@ -101,8 +102,7 @@ class SslTrainer {
   BlockMasking masking_;
   torch::Device device_;
   std::int64_t iteration_ = 0;
-  double grad_scale_ = 65536.0;  // fp16 only
-  std::int64_t good_steps_ = 0;  // fp16: steps since the scale last changed
+  GradScaler scaler_;  // fp16 only
   std::filesystem::path last_checkpoint_;
   std::vector<StepReport> history_;
 };
