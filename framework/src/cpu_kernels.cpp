@@ -6,9 +6,13 @@ namespace histoflow {
 namespace {
 
 bool cpu_has_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+  return false;  // ATen's AVX-512 kernels exist on x86 only
+#endif
 }
 
 std::optional<std::string> process_env(const std::string& name) {
