@@ -6,14 +6,14 @@ GradScaler::GradScaler(double initial_scale, std::int64_t growth_interval) : sca
 
 bool GradScaler::unscale(const std::vector<torch::Tensor>& parameters) const {
   torch::NoGradGuard no_grad;
-  bool finite = true;
+  std::vector<torch::Tensor> finite;  // one flag per gradient, read once: a single device sync per step
   for (const auto& p : parameters) {
     if (!p.grad().defined()) continue;
     auto grad = p.grad();
     grad.div_(scale_);
-    finite = finite && torch::isfinite(grad).all().item<bool>();
+    finite.push_back(torch::isfinite(grad).all());
   }
-  return finite;
+  return finite.empty() || torch::stack(finite).all().item<bool>();
 }
 
 void GradScaler::update(bool stepped) {

@@ -99,7 +99,9 @@ int main(int argc, char** argv) {
     rusage usage_stats{};
     getrusage(RUSAGE_SELF, &usage_stats);
     std::sort(timed.begin(), timed.end());
+    const char* aten_capability = std::getenv("ATEN_CPU_CAPABILITY");  // as use_widest_cpu_kernels left it
     nlohmann::json summary{{"impl", "histoflow"}, {"precision", config.precision}, {"threads", torch::get_num_threads()},
+                           {"aten_cpu_capability", aten_capability ? aten_capability : "default"},
                            {"batch", config.batch_size}, {"steps", timed.size()}, {"peak_rss_mb", usage_stats.ru_maxrss / 1024.0}};
     if (!timed.empty()) {
       const double median = timed[timed.size() / 2];
