@@ -109,10 +109,10 @@ done
 
 # A rerun with an override: the features are restored, and mil_cv's resolved graph is this run's.
 if [[ -f graphs/slide_benchmark.toml ]]; then
-  run_graph slide_benchmark-rerun slide_benchmark-rerun.log "$flowrun" run graphs/slide_benchmark.toml --set mil_resnet.epochs=3
-  copy=runs/slide_benchmark/mil_resnet/resolved_graph.toml
+  run_graph slide_benchmark-rerun slide_benchmark-rerun.log "$flowrun" run graphs/slide_benchmark.toml --set mil.epochs=3
+  copy=runs/slide_benchmark/gated_attention_resnet50_trunc/resolved_graph.toml
   if grep -q '^epochs = 3$' "$copy" 2>/dev/null && cmp -s "$copy" runs/slide_benchmark/resolved_graph.toml; then
-    ok "slide_benchmark-rerun: mil_resnet/resolved_graph.toml is the rerun's graph"
+    ok "slide_benchmark-rerun: gated_attention_resnet50_trunc/resolved_graph.toml is the rerun's graph"
   else
     fail "slide_benchmark-rerun: $copy does not hold the rerun's graph (epochs = 3)"
   fi

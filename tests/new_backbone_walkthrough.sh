@@ -49,8 +49,8 @@ add_library(histoflow::framework SHARED IMPORTED)
 set_target_properties(histoflow::framework PROPERTIES IMPORTED_LOCATION "$build/lib/libhistoflow.so"
   INTERFACE_INCLUDE_DIRECTORIES "$root/framework/include;$build/framework/generated")
 add_library(histoflow_torch_core SHARED IMPORTED)
-set_target_properties(histoflow_torch_core PROPERTIES IMPORTED_LOCATION "$build/lib/libhistoflow_torch.so"
-  INTERFACE_INCLUDE_DIRECTORIES "$root/plugins/torch" INTERFACE_LINK_LIBRARIES "histoflow::framework;\${TORCH_LIBRARIES}")
+set_target_properties(histoflow_torch_core PROPERTIES IMPORTED_LOCATION "$build/lib/libhistoflow_torch_encoders.so"
+  INTERFACE_INCLUDE_DIRECTORIES "$root/plugins/torch_encoders/include" INTERFACE_LINK_LIBRARIES "histoflow::framework;\${TORCH_LIBRARIES}")
 set(HISTOFLOW_PLUGIN_DIR \${CMAKE_BINARY_DIR}/plugins)
 function(histoflow_add_plugin name)
   add_library(\${name} MODULE \${ARGN})

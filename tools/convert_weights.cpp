@@ -4,8 +4,8 @@
 // tool's bin/ folder, then HISTOFLOW_PLUGIN_PATH).
 #include <iostream>
 
-#include "convert.hpp"
 #include "histoflow/plugins.hpp"
+#include "histoflow/torch_encoders/convert.hpp"
 
 namespace {
 
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   try {
     const std::string backbone = argc == 5 ? argv[4] : "";
     if (!backbone.empty()) load_plugins();
-    const auto report = histoflow::torchenc::convert_to_safetensors(argv[1], argv[2], backbone);
+    const auto report = histoflow::torch_encoders::convert_to_safetensors(argv[1], argv[2], backbone);
     std::cout << "wrote " << argv[2] << ": " << report.tensors << " tensors"
               << (report.nesting.empty() ? "" : ", unwrapped from '" + report.nesting + "'")
               << (report.prefix.empty() ? "" : ", prefix '" + report.prefix + "' stripped")

@@ -68,7 +68,7 @@ int command_backbones(const std::vector<std::string>& args) {
   const bool ok = load_default_plugins(loader);
   const auto entries = Registry::instance().entries(kCategory);
   if (entries.empty()) {
-    std::cerr << "no backbones: no loaded plugin registers any (is the torch plugin built? see `flowrun plugins`)\n";
+    std::cerr << "no backbones: no loaded plugin registers any (is the torch_encoders plugin built? see `flowrun plugins`)\n";
     return 2;
   }
   const std::vector<std::string> header{"name", "family", "width", "input size", "outputs", "plugin"};

@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: flowrun cache ls|verify|gc FOLDER [--dry-run]\n\n"
-    "FOLDER holds cached results: feature files (feature_store's root) or tile grids (tissue_tiler's cache).\n"
+    "FOLDER holds cached results: feature files (slide_store's and patch_store's root) or tile grids (tissue_tiler's cache).\n"
     "  ls      one line per entry: format, what it holds (slide or dataset, encoder), size and path\n"
     "  verify  checks every entry's SHA-256 against its header; exit status 1 when one fails\n"
     "  gc      removes temporaries left by killed writers (not those of running processes) and orphans:\n"

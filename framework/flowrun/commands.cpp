@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <iostream>
 
+#include "../src/nearest_name.hpp"
 #include "cli_args.hpp"
 #include "histoflow/describe.hpp"
 #include "histoflow/graph.hpp"
+#include "histoflow/kind.hpp"
 #include "histoflow/plugins.hpp"
 #include "histoflow/registry.hpp"
 #include "histoflow/runtime.hpp"
@@ -159,6 +161,11 @@ int command_plugins(const std::vector<std::string>& args) {
       for (const auto& type : plugin.stage_types) std::cout << " " << type;
       std::cout << "\n";
     }
+    if (!plugin.kinds.empty()) {
+      std::cout << "  packet kinds:";
+      for (const auto& kind : plugin.kinds) std::cout << " " << kind;
+      std::cout << "\n";
+    }
     // Catalogue entries, one line per category ("backbones: ..."); entries come sorted by category.
     for (std::size_t i = 0; i < plugin.entries.size(); ++i) {
       const bool first = i == 0 || plugin.entries[i - 1].first != plugin.entries[i].first;
@@ -172,8 +179,11 @@ int command_plugins(const std::vector<std::string>& args) {
 
 int command_describe(const std::vector<std::string>& args) {
   if (wants_help(args)) {
-    std::cout << "usage: flowrun describe [STAGE]\n       flowrun describe backbone NAME\n\nShows a stage type's ports, parameters\n"
-                 "(types, defaults, ranges, docs) and an example TOML snippet. Without STAGE, lists every stage type.\n"
+    std::cout << "usage: flowrun describe [STAGE | KIND]\n       flowrun describe kind KIND\n       flowrun describe kinds\n"
+                 "       flowrun describe backbone NAME\n\n"
+                 "Shows a stage type's ports, parameters (types, defaults, ranges, docs) and an example TOML snippet,\n"
+                 "or what a packet kind carries (tensor dtype and shape, attributes with types) and who declares it.\n"
+                 "Without an argument, lists every stage type and packet kind; `describe kinds` lists the kinds.\n"
                  "`describe backbone NAME` shows one of torch_encoder's backbones (see `flowrun backbones`).\n";
     return 0;
   }
@@ -182,33 +192,53 @@ int command_describe(const std::vector<std::string>& args) {
   PluginLoader loader;
   load_plugins(loader);
   auto& registry = Registry::instance();
+  const auto list_kinds = [&] {
+    for (const auto& name : registry.kind_names()) std::cout << "  " << name << " — " << registry.find_kind(name)->summary << "\n";
+  };
   if (parsed.positionals.empty()) {
+    std::cout << "stage types:\n";
     for (const auto& type : registry.types()) std::cout << "  " << type << " — " << registry.find(type)->summary << "\n";
+    std::cout << "\npacket kinds:\n";
+    list_kinds();
     return 0;
   }
-  const std::string type = single_positional(parsed, "stage type");
-  const StageContract* contract = registry.find(type);
-  if (!contract) {
-    std::cerr << "error: unknown stage type '" << type << "'; `flowrun describe` lists them\n";
-    return kInvalid;
+  if (parsed.positionals.size() == 1 && parsed.positionals[0] == "kinds") {
+    list_kinds();
+    return 0;
   }
-  std::cout << describe_stage(*contract);
-  return 0;
+  const bool kind_only = parsed.positionals.size() == 2 && parsed.positionals[0] == "kind";
+  const std::string name = kind_only ? parsed.positionals[1] : single_positional(parsed, "stage type or packet kind");
+  if (const StageContract* contract = kind_only ? nullptr : registry.find(name)) {
+    std::cout << describe_stage(*contract);
+    return 0;
+  }
+  if (const PacketKind* kind = registry.find_kind(name)) {
+    std::cout << describe_kind(*kind);
+    return 0;
+  }
+  auto names = registry.kind_names();
+  if (!kind_only)
+    for (const auto& type : registry.types()) names.push_back(type);
+  std::cerr << "error: unknown " << (kind_only ? "packet kind" : "stage type or packet kind") << " '" << name << "'"
+            << detail::did_you_mean(name, names) << "; `flowrun describe` lists them\n";
+  return kInvalid;
 }
 
 int command_graph(const std::vector<std::string>& args) {
   if (wants_help(args)) {
-    std::cout << "usage: flowrun graph GRAPH --dot [--set STAGE.PARAM=VALUE]...\n\n"
-                 "Prints the validated graph in Graphviz dot format (pipe into `dot -Tsvg`).\n";
+    std::cout << "usage: flowrun graph GRAPH (--dot | --expand) [--set STAGE.PARAM=VALUE]...\n\n"
+                 "--dot     prints the validated graph in Graphviz dot format (pipe into `dot -Tsvg`).\n"
+                 "--expand  prints the graph with every [template.*] expanded into its stages, as TOML that\n"
+                 "          validates to the same graph (the parameters as written, paths resolved).\n";
     return 0;
   }
-  const auto parsed = parse_args(args, {{"--dot"}, {"--set", true, true}});
+  const auto parsed = parse_args(args, {{"--dot"}, {"--expand"}, {"--set", true, true}});
   const std::string file = single_positional(parsed, "graph file");
-  if (!parsed.has("--dot")) throw UsageError("flowrun graph needs an output format: --dot");
+  if (parsed.has("--dot") == parsed.has("--expand")) throw UsageError("flowrun graph needs one output format: --dot or --expand");
   PluginLoader loader;
   GraphLoad load;
   if (!load_and_report(file, parsed, loader, load)) return kInvalid;
-  std::cout << graph_to_dot(load.spec);
+  std::cout << (parsed.has("--dot") ? graph_to_dot(load.spec) : expanded_graph_toml(load.spec));
   return 0;
 }
 

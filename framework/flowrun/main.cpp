@@ -19,7 +19,7 @@ void print_usage() {
                "  describe [STAGE] show a stage's ports, parameters and an example (no STAGE: list all)\n"
                "  backbones        list torch_encoder's backbones: family, width, input size, outputs, plugin\n"
                "  describe backbone NAME  everything about one backbone (weights accepted, plugin file)\n"
-               "  graph GRAPH --dot  print the graph in Graphviz format\n"
+               "  graph GRAPH --dot  print the graph in Graphviz format (--expand: with its templates expanded)\n"
                "  trace summary FILE per-stage summary of a trace file\n"
                "  cache ls|verify|gc FOLDER  list, check or tidy cached feature files and grids\n\n"
                "options: --help (on every command), --version\n"

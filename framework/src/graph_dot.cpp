@@ -5,6 +5,26 @@
 #include "histoflow/version.hpp"
 
 namespace histoflow {
+namespace {
+
+// schema_version, [experiment], [run] and [plugins] as the run uses them.
+void write_graph_settings(std::ostream& out, const GraphSpec& spec) {
+  out << "schema_version = 1\n\n[experiment]\n";
+  out << "name = " << value_to_string(spec.experiment.name) << "\n";
+  if (!spec.experiment.description.empty())
+    out << "description = " << value_to_string(spec.experiment.description) << "\n";
+  out << "output = " << value_to_string(spec.experiment.output_dir.string()) << "\n";
+  out << "seed = " << spec.experiment.seed << "\n\n[run]\n";
+  out << "max_in_flight = " << spec.run.max_in_flight << "\nmax_tiles_in_flight = " << spec.run.max_tiles_in_flight
+      << "\nthreads = " << spec.run.threads << "\n";
+  if (!spec.plugin_paths.empty()) {
+    std::vector<std::string> paths;
+    for (const auto& p : spec.plugin_paths) paths.push_back(p.string());
+    out << "\n[plugins]\npath = " << value_to_string(paths) << "\n";
+  }
+}
+
+}  // namespace
 
 std::string graph_to_dot(const GraphSpec& spec) {
   std::ostringstream out;
@@ -25,19 +45,7 @@ std::string resolved_graph_toml(const GraphSpec& spec) {
   std::ostringstream out;
   out << "# Fully resolved graph written by histoflow " << kVersion << ": every default filled in.\n";
   out << "# Source: " << spec.file.string() << "\n";
-  out << "schema_version = 1\n\n[experiment]\n";
-  out << "name = " << value_to_string(spec.experiment.name) << "\n";
-  if (!spec.experiment.description.empty())
-    out << "description = " << value_to_string(spec.experiment.description) << "\n";
-  out << "output = " << value_to_string(spec.experiment.output_dir.string()) << "\n";
-  out << "seed = " << spec.experiment.seed << "\n\n[run]\n";
-  out << "max_in_flight = " << spec.run.max_in_flight << "\nmax_tiles_in_flight = " << spec.run.max_tiles_in_flight
-      << "\nthreads = " << spec.run.threads << "\n";
-  if (!spec.plugin_paths.empty()) {
-    std::vector<std::string> paths;
-    for (const auto& p : spec.plugin_paths) paths.push_back(p.string());
-    out << "\n[plugins]\npath = " << value_to_string(paths) << "\n";
-  }
+  write_graph_settings(out, spec);
   for (std::size_t index : spec.topo_order) {
     const StageSpec& s = spec.stages[index];
     out << "\n[stage." << s.id << "]\nuse = " << value_to_string(s.type) << "\n";
@@ -48,6 +56,31 @@ std::string resolved_graph_toml(const GraphSpec& spec) {
     }
     for (const auto& [name, value] : s.params)
       if (!std::holds_alternative<std::monostate>(value)) out << name << " = " << value_to_string(value) << "\n";
+  }
+  return out.str();
+}
+
+std::string expanded_graph_toml(const GraphSpec& spec) {
+  std::ostringstream out;
+  out << "# " << spec.file.string() << " with its templates expanded (flowrun graph --expand): the parameters as\n"
+      << "# written, paths resolved; defaults are left out.\n";
+  write_graph_settings(out, spec);
+  for (const StageSpec& s : spec.stages) {
+    out << "\n";
+    if (!s.template_name.empty()) {
+      out << "# from [template." << s.template_name << "] with";
+      for (const auto& [variable, value] : s.template_values) out << " " << variable << " = " << value_to_string(value);
+      out << "\n";
+    }
+    out << "[stage." << s.id << "]\nuse = " << value_to_string(s.type) << "\n";
+    if (!s.inputs.empty()) {
+      std::vector<std::string> inputs;
+      for (const auto& i : s.inputs) inputs.push_back(i.port.empty() ? i.stage : i.stage + "." + i.port);
+      out << "inputs = " << value_to_string(inputs) << "\n";
+    }
+    for (const auto& [name, value] : s.params)
+      if (s.param_pos.count(name) && !std::holds_alternative<std::monostate>(value))
+        out << name << " = " << value_to_string(value) << "\n";
   }
   return out.str();
 }

@@ -5,7 +5,10 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 #include "histoflow/errors.hpp"
 #include "histoflow/graph.hpp"
@@ -20,7 +23,7 @@ std::string Diagnostic::format() const {
   std::string text = pos.file;
   if (pos.line > 0) text += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
   text += ": error: ";
-  if (!stage.empty()) text += "stage '" + stage + "': ";
+  if (!stage.empty()) text += (whole_template ? "template '" : "stage '") + stage + "': ";
   return text + message;
 }
 
@@ -140,12 +143,12 @@ class GraphReader {
       case ParamType::String:
       case ParamType::Path:
         if (!node.is_string()) return wrong_type();
-        value = node.as_string()->get();
+        value = text_of(node, stage, at);
         break;
       case ParamType::StringList: {
         std::vector<std::string> list;
         if (node.is_string()) {
-          list.push_back(node.as_string()->get());
+          list.push_back(text_of(node, stage, at));
         } else if (const auto* array = node.as_array()) {
           for (const auto& element : *array) {
             if (!element.is_string()) {
@@ -153,7 +156,7 @@ class GraphReader {
                                                  node_type_name(element));
               return {};
             }
-            list.push_back(element.as_string()->get());
+            list.push_back(text_of(element, stage, where(element, "")));
           }
         } else {
           return wrong_type();
@@ -271,8 +274,9 @@ class GraphReader {
     }
   }
 
-  void read_inputs(const toml::node& node, const std::string& id, StageSpec& stage, bool list_allowed) {
-    const std::string dotted = "stage." + id + (list_allowed ? ".inputs" : ".input");
+  void read_inputs(const toml::node& node, const std::string& id, const std::string& table_path, StageSpec& stage,
+                   bool list_allowed) {
+    const std::string dotted = table_path + (list_allowed ? ".inputs" : ".input");
     const auto report = [&](const toml::node& at, std::string message) {
       diagnostics_.push_back({where(at, dotted), id, std::move(message)});
     };
@@ -282,7 +286,7 @@ class GraphReader {
         report(element, "an input must name a stage as a string, like \"tiles\" or \"tiles.port\"");
         return;
       }
-      const std::string text = element.as_string()->get();
+      const std::string text = text_of(element, id, where(element, dotted));
       const auto dot = text.find('.');
       stage.inputs.push_back({text.substr(0, dot), dot == std::string::npos ? "" : text.substr(dot + 1), where(element, dotted)});
     };
@@ -295,36 +299,53 @@ class GraphReader {
     report(node, list_allowed ? "'inputs' must be a list of stage names" : "'input' must be a stage name string");
   }
 
-  void read_stage(const std::string& id, const toml::key& key, const toml::node& node, GraphSpec& spec) {
+  // `table_path` is where the table is in the file ("stage.<id>", or "template.<name>" for an instance).
+  void read_stage(const std::string& id, const toml::key& key, const toml::node& node, GraphSpec& spec,
+                  const std::string& table_path) {
     StageSpec stage;
     stage.id = id;
     stage.pos = pos_of(key.source(), file_name_);
+    if (instance_) {
+      stage.template_name = instance_->name;
+      stage.template_values = instance_->values;
+    }
     const toml::table* table = node.as_table();
     if (!table) return error(node.source(), id, "a stage must be a table like [stage." + id + "]");
 
     // Inputs are read whatever the type, so that a stage whose type is missing or unknown still consumes
     // what it names: its upstream gets no knock-on "output is not consumed" on top of the real error.
-    const toml::node* input = table->get("input");
-    const toml::node* inputs = table->get("inputs");
+    // An instance's own --set values (--set encode_dinov2_vits14.batch=8) take precedence over the template's.
+    const toml::table* extra = nullptr;
+    if (instance_)
+      if (toml::table* own = instance_overrides_.get_as<toml::table>(id)) {
+        extra = own;
+        used_instance_overrides_.insert(id);
+      }
+    const auto field = [&](const char* name) {
+      const toml::node* own = extra ? extra->get(name) : nullptr;
+      return own ? own : table->get(name);
+    };
+    const toml::node* input = field("input");
+    const toml::node* inputs = field("inputs");
     if (input && inputs) error(inputs->source(), id, "give either 'input' or 'inputs', not both");
-    if (input) read_inputs(*input, id, stage, false);
-    else if (inputs) read_inputs(*inputs, id, stage, true);
+    if (input) read_inputs(*input, id, table_path, stage, false);
+    else if (inputs) read_inputs(*inputs, id, table_path, stage, true);
 
     // A stage whose type is missing or unknown stays in the graph (without a contract), so that stages
     // reading from it get no misleading "unknown input" on top of the real error.
-    const toml::node* use = table->get("use");
+    const toml::node* use = field("use");
     if (!use) {
       error(key.source(), id, "missing 'use = \"<stage type>\"'");
       spec.stages.push_back(std::move(stage));
       return;
     }
-    const SourcePos use_pos = where(*use, "stage." + id + ".use");
+    const SourcePos use_pos = where(*use, table_path + ".use");
     if (!use->is_string()) {
       diagnostics_.push_back({use_pos, id, "'use' must be a string naming a stage type"});
       spec.stages.push_back(std::move(stage));
       return;
     }
-    stage.type = use->as_string()->get();
+    stage.type = text_of(*use, id, use_pos);
     stage.contract = Registry::instance().find(stage.type);
     if (!stage.contract) {
       diagnostics_.push_back({use_pos, id,
@@ -337,20 +358,25 @@ class GraphReader {
     const StageContract& contract = *stage.contract;
 
     std::vector<std::string> known{"use", "input", "inputs"};
+    if (instance_) known.insert(known.end(), {"for", "id"});
     for (const auto& p : contract.params) known.push_back(p.name);
-    for (auto&& [param_key, value] : *table) {
+    const auto read_param = [&](const toml::key& param_key, const toml::node& value, const std::string& dotted) {
       const std::string name(param_key.str());
-      if (name == "use" || name == "input" || name == "inputs") continue;
+      if (name == "use" || name == "input" || name == "inputs" || (instance_ && (name == "for" || name == "id"))) return;
       const ParamSpec* param = contract.find_param(name);
       if (!param) {
-        diagnostics_.push_back({where(param_key, value, "stage." + id + "." + name), id,
+        diagnostics_.push_back({where(param_key, value, dotted + "." + name), id,
                                 "unknown parameter '" + name + "' for stage type '" + stage.type + "'" +
                                     detail::did_you_mean(name, known)});
-        continue;
+        return;
       }
-      stage.param_pos[name] = where(value, "stage." + id + "." + name);
+      stage.param_pos[name] = where(value, dotted + "." + name);
       stage.params[name] = convert(value, *param, id, stage.param_pos[name]);
-    }
+    };
+    for (auto&& [param_key, value] : *table)
+      if (!extra || !extra->get(param_key.str())) read_param(param_key, value, table_path);
+    if (extra)
+      for (auto&& [param_key, value] : *extra) read_param(param_key, value, "stage." + id);
     for (const auto& param : contract.params) {
       if (stage.params.count(param.name)) continue;
       if (param.required) error(key.source(), id, "missing required parameter '" + param.name + "' (" + param.doc + ")");
@@ -370,10 +396,210 @@ class GraphReader {
     }
     const toml::table* table = node->as_table();
     if (!table) return error(node->source(), "", "'stage' must hold tables like [stage.<id>]");
-    for (auto&& [key, value] : *table) read_stage(std::string(key.str()), key, value, spec);
+    for (auto&& [key, value] : *table) read_stage(std::string(key.str()), key, value, spec, "stage." + std::string(key.str()));
+  }
+
+  // [lists]: named lists of strings that templates iterate over.
+  void read_lists(const toml::table& root) {
+    const toml::node* node = root.get("lists");
+    if (!node) return;
+    const toml::table* table = node->as_table();
+    if (!table) return error(node->source(), "", "'lists' must be a table of lists, like encoder = [\"a\", \"b\"]");
+    for (auto&& [key, value] : *table) {
+      const std::string name(key.str());
+      if (auto values = string_list(value, "lists." + name, "list '" + name + "'")) lists_[name] = std::move(*values);
+    }
+  }
+
+  // [template.<name>]: a stage table instantiated once per combination of the values of its `for` variables;
+  // "{variable}" in any string value (and in input names) is replaced by the instance's value.
+  void read_templates(const toml::table& root, GraphSpec& spec) {
+    const toml::node* node = root.get("template");
+    if (!node) return;
+    const toml::table* templates = node->as_table();
+    if (!templates) return error(node->source(), "", "'template' must hold tables like [template.<name>]");
+    for (auto&& [key, value] : *templates) {
+      const std::string name(key.str());
+      const std::string table_path = "template." + name;
+      const toml::table* table = value.as_table();
+      if (!table) {
+        error(value.source(), name, "a template must be a table like [template." + name + "]");
+        continue;
+      }
+      const toml::node* loop = table->get("for");
+      if (!loop) {
+        diagnostics_.push_back({pos_of(key.source(), file_name_), name,
+                                "a template needs for = [\"a\", \"b\"] or for = { variable = \"list\", ... }", true});
+        continue;
+      }
+      const auto variables = read_for(*loop, name, table_path + ".for");
+      if (!variables) continue;
+      std::optional<std::string> id_pattern;
+      if (const toml::node* id = table->get("id")) {
+        if (id->is_string()) id_pattern = id->as_string()->get();
+        else error_at(*id, table_path + ".id", "a template's id must be a string like \"encode_{encoder}\"");
+      }
+      template_instances_[name];  // a template without instances is still a template
+      for (const auto& values : cross_product(*variables)) {
+        Instance instance{name, values};
+        std::string id = name;
+        for (const auto& [variable, v] : values) id += "_" + v;
+        instance_ = &instance;
+        if (id_pattern) id = text_of(*table->get("id"), name, where(*table->get("id"), table_path + ".id"));
+        if (id.empty() || id.find_first_of(". \t\"'[]") != std::string::npos ||
+            spec.find_stage(id) != std::string::npos) {
+          diagnostics_.push_back({pos_of(key.source(), file_name_), name,
+                                  "template instance id '" + id + "' " +
+                                      (spec.find_stage(id) != std::string::npos ? "is already a stage"
+                                                                                : "is not a valid stage id") +
+                                      "; give the template an id = pattern like \"" + name + "_{" +
+                                      values.front().first + "}\""});
+          instance_ = nullptr;
+          continue;
+        }
+        read_stage(id, key, value, spec, table_path);
+        template_instances_[name].push_back(id);
+        instance_ = nullptr;
+      }
+    }
+  }
+
+  const std::map<std::string, std::vector<std::string>>& template_instances() const { return template_instances_; }
+
+  // --set values for stages that are neither [stage.*] nor [template.*] tables: maybe template instances.
+  void set_instance_overrides(toml::table overrides) { instance_overrides_ = std::move(overrides); }
+  // Those that named no instance: reported as --set naming a stage that is not in the graph.
+  void report_unused_instance_overrides(const GraphSpec& spec) {
+    std::vector<std::string> ids;
+    for (const auto& stage : spec.stages) ids.push_back(stage.id);
+    for (auto&& [id, unused] : instance_overrides_) {
+      const std::string name(id.str());
+      if (used_instance_overrides_.count(name)) continue;
+      for (const auto& [dotted, origin] : override_origins_)
+        if (dotted.rfind("stage." + name + ".", 0) == 0)
+          diagnostics_.push_back({{origin, 0, 0}, name, "--set names a stage that is not in the graph" + detail::did_you_mean(name, ids)});
+    }
   }
 
  private:
+  struct Instance {
+    std::string name;
+    std::vector<std::pair<std::string, std::string>> values;  // variable, value; in the for table's order
+  };
+  using Variables = std::vector<std::pair<std::string, std::vector<std::string>>>;
+
+  // A non-empty list of non-empty strings, or nullopt after reporting.
+  std::optional<std::vector<std::string>> string_list(const toml::node& node, const std::string& dotted,
+                                                      const std::string& what) {
+    const auto* array = node.as_array();
+    if (!array || array->empty()) {
+      error_at(node, dotted, what + " must be a non-empty list of strings");
+      return std::nullopt;
+    }
+    std::vector<std::string> values;
+    for (const auto& element : *array) {
+      if (!element.is_string() || element.as_string()->get().empty()) {
+        error_at(element, dotted, what + " must hold non-empty strings, but an element is " + node_type_name(element));
+        return std::nullopt;
+      }
+      values.push_back(element.as_string()->get());
+    }
+    return values;
+  }
+
+  // for = ["a", "b"] (variable 'item'), for = "list" (variable named as the list), or
+  // for = { variable = "list" | ["a", "b"], ... } (every combination).
+  std::optional<Variables> read_for(const toml::node& loop, const std::string& name, const std::string& dotted) {
+    const auto named_list = [&](const toml::node& at, const std::string& list) -> std::optional<std::vector<std::string>> {
+      if (auto it = lists_.find(list); it != lists_.end()) return it->second;
+      std::vector<std::string> names;
+      for (const auto& [n, unused] : lists_) names.push_back(n);
+      diagnostics_.push_back({where(at, dotted), name, "template 'for' names the list '" + list +
+                                                           "', which [lists] does not define" +
+                                                           detail::did_you_mean(list, names), true});
+      return std::nullopt;
+    };
+    Variables variables;
+    if (loop.is_array()) {
+      auto values = string_list(loop, dotted, "a template's 'for'");
+      if (!values) return std::nullopt;
+      variables.emplace_back("item", std::move(*values));
+    } else if (loop.is_string()) {
+      auto values = named_list(loop, loop.as_string()->get());
+      if (!values) return std::nullopt;
+      variables.emplace_back(loop.as_string()->get(), std::move(*values));
+    } else if (const auto* table = loop.as_table(); table && !table->empty()) {
+      for (auto&& [variable, value] : *table) {
+        std::optional<std::vector<std::string>> values =
+            value.is_string() ? named_list(value, value.as_string()->get())
+                              : string_list(value, dotted, "template variable '" + std::string(variable.str()) + "'");
+        if (!values) return std::nullopt;
+        variables.emplace_back(std::string(variable.str()), std::move(*values));
+      }
+    } else {
+      diagnostics_.push_back({where(loop, dotted), name,
+                              "a template's 'for' must be a list of strings, the name of a list in [lists], or a "
+                              "table of variables like { encoder = \"encoders\", split = [\"train\", \"test\"] }",
+                              true});
+      return std::nullopt;
+    }
+    return variables;
+  }
+
+  static std::vector<std::vector<std::pair<std::string, std::string>>> cross_product(const Variables& variables) {
+    std::vector<std::vector<std::pair<std::string, std::string>>> combinations{{}};
+    for (const auto& [variable, values] : variables) {
+      std::vector<std::vector<std::pair<std::string, std::string>>> next;
+      for (const auto& partial : combinations)
+        for (const auto& v : values) {
+          next.push_back(partial);
+          next.back().emplace_back(variable, v);
+        }
+      combinations = std::move(next);
+    }
+    return combinations;
+  }
+
+  // A string value of the file; inside a template instance, "{variable}" becomes the instance's value ("{{"
+  // and "}}" are literal braces), and a name that is not a variable is reported.
+  std::string text_of(const toml::node& node, const std::string& stage, const SourcePos& at) {
+    const std::string& text = node.as_string()->get();
+    if (!instance_) return text;
+    std::string out;
+    for (std::size_t i = 0; i < text.size();) {
+      if ((text[i] == '{' || text[i] == '}') && i + 1 < text.size() && text[i + 1] == text[i]) {
+        out += text[i];
+        i += 2;
+        continue;
+      }
+      const std::size_t close = text[i] == '{' ? text.find('}', i) : std::string::npos;
+      if (close == std::string::npos) {
+        out += text[i++];
+        continue;
+      }
+      const std::string variable = text.substr(i + 1, close - i - 1);
+      const auto it = std::find_if(instance_->values.begin(), instance_->values.end(),
+                                   [&](const auto& pair) { return pair.first == variable; });
+      if (it != instance_->values.end()) {
+        out += it->second;
+      } else {
+        std::string names;
+        for (const auto& [v, unused] : instance_->values) names += (names.empty() ? "" : ", ") + v;
+        diagnostics_.push_back({at, stage, "'{" + variable + "}' is not a variable of template '" + instance_->name +
+                                               "' (its variables: " + names + ")"});
+        out += text.substr(i, close - i + 1);
+      }
+      i = close + 1;
+    }
+    return out;
+  }
+
+ private:
+  std::map<std::string, std::vector<std::string>> lists_;
+  std::map<std::string, std::vector<std::string>> template_instances_;  // template name -> instance ids
+  const Instance* instance_ = nullptr;  // the template instance being read, if any
+  toml::table instance_overrides_;      // instance id -> { param = value } from --set
+  std::set<std::string> used_instance_overrides_;
   std::filesystem::path file_;
   std::string file_name_;
   std::vector<Diagnostic>& diagnostics_;
@@ -382,7 +608,8 @@ class GraphReader {
 
 // Applies one --set onto the parsed document; its value carries the argument as source "file".
 // Returns the dotted key it set ("stage.encode.batch"), or "" when it could not be applied.
-std::string apply_override(toml::table& root, const Override& o, std::vector<Diagnostic>& diagnostics) {
+std::string apply_override(toml::table& root, const Override& o, std::vector<Diagnostic>& diagnostics,
+                           toml::table& instance_overrides) {
   toml::table parsed;
   try {
     parsed = toml::parse("v = " + o.value, std::string_view(o.origin));
@@ -392,20 +619,35 @@ std::string apply_override(toml::table& root, const Override& o, std::vector<Dia
   std::vector<std::string> parts;
   std::stringstream key(o.key);
   for (std::string part; std::getline(key, part, '.');) parts.push_back(part);
-  const bool graph_level = parts.front() == "experiment" || parts.front() == "run" || parts.front() == "plugins";
-  if (!graph_level) parts.insert(parts.begin(), "stage");
+  const bool graph_level = parts.front() == "experiment" || parts.front() == "run" || parts.front() == "plugins" ||
+                           parts.front() == "lists";
+  if (!graph_level) {
+    // A template's name sets the parameter of every instance it makes.
+    const toml::table* stages = root.get_as<toml::table>("stage");
+    const toml::table* templates = root.get_as<toml::table>("template");
+    const bool is_template = (!stages || !stages->get(parts.front())) && templates && templates->get(parts.front());
+    parts.insert(parts.begin(), is_template ? "template" : "stage");
+  }
   if (parts.size() != (graph_level ? 2u : 3u)) {
-    diagnostics.push_back({{o.origin, 0, 0}, "", "override key '" + o.key + "' must look like stage_id.param, experiment.key or run.key"});
+    diagnostics.push_back({{o.origin, 0, 0}, "", "override key '" + o.key + "' must look like stage_id.param, template.param, experiment.key, run.key or lists.name"});
     return "";
   }
   toml::table* table = &root;
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
     toml::node* next = table->get(parts[i]);
     if (!next) {
+      if (!graph_level && i == 1 && root.get_as<toml::table>("template")) {
+        // Perhaps a stage a template makes: known only once the templates are expanded.
+        if (!instance_overrides.get(parts[1])) instance_overrides.insert(parts[1], toml::table{});
+        parsed.get("v")->visit(
+            [&](auto&& value) { instance_overrides.get_as<toml::table>(parts[1])->insert_or_assign(parts[2], value); });
+        return "stage." + parts[1] + "." + parts[2];
+      }
       if (!graph_level && i == 1) {
         std::vector<std::string> names{"experiment", "run", "plugins"};
-        if (const toml::table* stages = root.get_as<toml::table>("stage"))
-          for (auto&& [stage_key, unused] : *stages) names.emplace_back(stage_key.str());
+        for (const char* table_name : {"stage", "template"})
+          if (const toml::table* stages = root.get_as<toml::table>(table_name))
+            for (auto&& [stage_key, unused] : *stages) names.emplace_back(stage_key.str());
         diagnostics.push_back({{o.origin, 0, 0}, parts[1],
                                "--set names a stage that is not in the graph" + detail::did_you_mean(parts[1], names)});
         return "";
@@ -425,6 +667,54 @@ std::string apply_override(toml::table& root, const Override& o, std::vector<Dia
   return dotted;
 }
 
+// An input naming a template (and no stage of that id) reads every stage the template made.
+void expand_template_inputs(GraphSpec& spec, const std::map<std::string, std::vector<std::string>>& templates) {
+  for (auto& stage : spec.stages) {
+    std::vector<InputRef> inputs;
+    for (const auto& ref : stage.inputs) {
+      const auto it = templates.find(ref.stage);
+      if (it == templates.end() || spec.find_stage(ref.stage) != std::string::npos) {
+        inputs.push_back(ref);
+        continue;
+      }
+      for (const auto& id : it->second) inputs.push_back({id, ref.port, ref.pos});
+    }
+    stage.inputs = std::move(inputs);
+  }
+}
+
+// A problem every instance of a template has at the same place (an unknown parameter, a missing input) is
+// reported once, against the template; one that depends on the instance's values stays with that instance.
+void merge_template_diagnostics(const GraphSpec& spec, const std::map<std::string, std::vector<std::string>>& templates,
+                                std::vector<Diagnostic>& diagnostics) {
+  std::map<std::string, std::string> template_of;  // instance id -> template name
+  for (const auto& stage : spec.stages)
+    if (!stage.template_name.empty()) template_of[stage.id] = stage.template_name;
+  using Place = std::tuple<std::string, std::string, int, int, std::string>;  // template, file, line, column, message
+  std::map<Place, std::size_t> count;
+  const auto place_of = [&](const Diagnostic& d) -> std::optional<Place> {
+    const auto it = template_of.find(d.stage);
+    if (it == template_of.end()) return std::nullopt;
+    return Place{it->second, d.pos.file, d.pos.line, d.pos.column, d.message};
+  };
+  for (const auto& d : diagnostics)
+    if (auto place = place_of(d)) ++count[*place];
+  std::vector<Diagnostic> merged;
+  std::set<Place> reported;
+  for (auto& d : diagnostics) {
+    const auto place = place_of(d);
+    if (!place || count[*place] < templates.at(std::get<0>(*place)).size()) {
+      merged.push_back(std::move(d));
+      continue;
+    }
+    if (!reported.insert(*place).second) continue;
+    d.stage = std::get<0>(*place);
+    d.whole_template = true;
+    merged.push_back(std::move(d));
+  }
+  diagnostics = std::move(merged);
+}
+
 }  // namespace
 
 GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& file_name,
@@ -442,12 +732,14 @@ GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& 
     return load;
   }
   std::map<std::string, std::string> override_origins;
+  toml::table instance_overrides;
   for (const auto& o : overrides)
-    if (auto key = apply_override(root, o, diagnostics); !key.empty()) override_origins[key] = o.origin;
+    if (auto key = apply_override(root, o, diagnostics, instance_overrides); !key.empty()) override_origins[key] = o.origin;
 
   GraphReader reader(file_name, diagnostics);
   reader.set_override_origins(std::move(override_origins));
-  reader.check_keys(root, {"schema_version", "experiment", "run", "plugins", "stage"}, "the graph file", "");
+  reader.set_instance_overrides(std::move(instance_overrides));
+  reader.check_keys(root, {"schema_version", "experiment", "run", "plugins", "lists", "template", "stage"}, "the graph file", "");
   if (const toml::node* version = root.get("schema_version")) {
     if (!version->is_integer() || version->as_integer()->get() != 1)
       reader.error(version->source(), "", "schema_version must be 1 (this histoflow reads graph schema 1)");
@@ -470,10 +762,15 @@ GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& 
   }
   for (std::size_t i = plugin_errors_before; i < loader.errors().size(); ++i)
     diagnostics.push_back({{name, 0, 0}, "", loader.errors()[i]});
-  reader.read_stages(root, load.spec);
+  reader.read_lists(root);
+  if (root.get("stage") || !root.get("template")) reader.read_stages(root, load.spec);
+  reader.read_templates(root, load.spec);
+  reader.report_unused_instance_overrides(load.spec);
+  expand_template_inputs(load.spec, reader.template_instances());
   load.spec.experiment.graph_file = load.spec.file;
   if (validation == Validation::Full && !load.spec.stages.empty()) detail::validate_structure(load.spec, diagnostics);
   detail::check_contract_rules(load.spec, validation == Validation::Full, diagnostics);
+  merge_template_diagnostics(load.spec, reader.template_instances(), diagnostics);
 
   // The file's problems first, in reading order; then those of --set arguments.
   std::stable_sort(diagnostics.begin(), diagnostics.end(), [&](const Diagnostic& a, const Diagnostic& b) {

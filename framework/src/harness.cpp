@@ -1,6 +1,7 @@
 // The stage harness: one stage, validated exactly as in a graph, driven by hand.
 #include "histoflow/harness.hpp"
 
+#include <mutex>
 #include <sstream>
 
 #include "emission_check.hpp"
@@ -105,6 +106,34 @@ std::vector<PacketPtr> StageHarness::flush() {
   CollectingEmitter emitter(*contract_, out, ports_, false);
   stage_->flush(emitter);
   return out;
+}
+
+void StageHarness::load_plugin(const std::filesystem::path& file) {
+  static std::mutex mutex;
+  static PluginLoader loader;  // plugins stay loaded for the life of the process, as in flowrun
+  std::lock_guard lock(mutex);
+  const auto canonical = std::filesystem::weakly_canonical(file);
+  const Registry& registry = Registry::instance();
+  const auto is_this_file = [&](const std::string& owner) {
+    return !owner.empty() && std::filesystem::weakly_canonical(owner) == canonical;
+  };
+  for (const auto& type : registry.types())
+    if (is_this_file(registry.find(type)->plugin_file)) return;
+  for (const auto& entry : registry.entries())
+    if (is_this_file(entry.plugin_file)) return;
+  for (const auto& kind : registry.kind_names())
+    if (is_this_file(registry.find_kind(kind)->owner)) return;
+  loader.load_file(canonical);
+}
+
+StageHarness::Restored StageHarness::restore(const PacketPtr& source_item) {
+  if (!contract_->resumable)
+    throw std::logic_error("stage harness: '" + contract_->type + "' is not resumable, so it has nothing to restore");
+  Restored result;
+  ports_.clear();
+  CollectingEmitter emitter(*contract_, result.packets, ports_, false);
+  result.restored = stage_->restore(*source_item, emitter);
+  return result;
 }
 
 void StageHarness::close() {

@@ -140,6 +140,15 @@ ParamSpec param_string(std::string name, std::string def, std::string doc, std::
 ParamSpec param_required(std::string name, ParamType type, std::string doc) {
   return ParamSpec{std::move(name), type, std::move(doc), true, std::monostate{}, {}, {}, {}, {}, true};
 }
+ParamSpec param_path(std::string name, std::string doc) {
+  return ParamSpec{std::move(name), ParamType::Path, std::move(doc), false, std::monostate{}, {}, {}, {}, {}, true};
+}
+ParamSpec param_string_list(std::string name, std::vector<std::string> def, std::string doc) {
+  return ParamSpec{std::move(name), ParamType::StringList, std::move(doc), false, std::move(def), {}, {}, {}, {}, true};
+}
+ParamSpec param_float_list(std::string name, std::vector<double> def, std::string doc) {
+  return ParamSpec{std::move(name), ParamType::FloatList, std::move(doc), false, std::move(def), {}, {}, {}, {}, true};
+}
 ParamSpec not_affecting_output(ParamSpec spec) {
   spec.affects_output = false;
   return spec;

@@ -98,6 +98,8 @@ void PluginLoader::load_file(const std::filesystem::path& path) {
     if (std::find(before.begin(), before.end(), type) == before.end()) plugin.stage_types.push_back(type);
   for (const auto& entry : registry.entries())
     if (entry.plugin_file == file.string()) plugin.entries.emplace_back(entry.category, entry.name);
+  for (const auto& kind : registry.kind_names())
+    if (registry.find_kind(kind)->owner == file.string()) plugin.kinds.push_back(kind);
   plugins_.push_back(std::move(plugin));
   loaded_libraries().push_back(std::move(library));
 }

@@ -4,9 +4,46 @@
 
 namespace histoflow {
 
+namespace detail {
+std::vector<PacketKind> framework_kinds();  // framework_kinds.cpp
+}
+
+Registry::Registry() {
+  for (auto& kind : detail::framework_kinds()) add_kind(std::move(kind));
+}
+
 Registry& Registry::instance() {
   static Registry registry;
   return registry;
+}
+
+void Registry::add_kind(PacketKind kind) {
+  std::lock_guard lock(mutex_);
+  kind.owner = loading_file_.empty() ? std::string("framework") : loading_file_;
+  if (kind.name.empty() || kind.name == kAnyKind)
+    throw std::runtime_error("a packet kind cannot be named '" + kind.name + "' (declared by " + kind.owner + ")");
+  if (kind.tensor && kind.tensor->rank >= 0 && !kind.tensor->shape.empty() &&
+      static_cast<int>(kind.tensor->shape.size()) != kind.tensor->rank)
+    throw std::runtime_error("packet kind '" + kind.name + "' declares rank " + std::to_string(kind.tensor->rank) +
+                             " but a shape of " + std::to_string(kind.tensor->shape.size()) + " dimensions");
+  if (auto it = kinds_.find(kind.name); it != kinds_.end())
+    throw std::runtime_error("packet kind '" + kind.name + "' is declared twice: by " + it->second->owner + " and by " +
+                             kind.owner);
+  const std::string name = kind.name;
+  kinds_.emplace(name, std::make_unique<PacketKind>(std::move(kind)));
+}
+
+const PacketKind* Registry::find_kind(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = kinds_.find(name);
+  return it == kinds_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> Registry::kind_names() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, kind] : kinds_) names.push_back(name);
+  return names;
 }
 
 void Registry::add(StageContract contract, StageFactory factory) {

@@ -3,6 +3,7 @@
 #include <functional>
 #include <optional>
 
+#include "histoflow/registry.hpp"
 #include "nearest_name.hpp"
 #include "validate_structure.hpp"
 
@@ -12,6 +13,35 @@ namespace {
 std::string port_list(const std::vector<PortSpec>& ports) {
   std::string text;
   for (const auto& p : ports) text += (text.empty() ? "'" : ", '") + p.name + "'";
+  return text;
+}
+
+// Ports must name kinds that a loaded plugin (or the framework) declares: a contract naming an undeclared
+// kind is a plugin that was built against another vocabulary, or whose kind's owner is not loaded.
+void check_port_kinds(const GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
+  const Registry& registry = Registry::instance();
+  for (const auto& stage : spec.stages) {
+    if (!stage.contract) continue;
+    for (const auto* ports : {&stage.contract->inputs, &stage.contract->outputs})
+      for (const auto& port : *ports)
+        if (port.kind != kAnyKind && !registry.find_kind(port.kind))
+          diagnostics.push_back({stage.pos, stage.id,
+                                 "stage type '" + stage.type + "'" +
+                                     (stage.contract->plugin_file.empty() ? "" : " (" + stage.contract->plugin_file + ")") +
+                                     " has port '" +
+                                     port.name + "' of packet kind '" + port.kind +
+                                     "', which no loaded plugin declares" +
+                                     did_you_mean(port.kind, registry.kind_names()) +
+                                     "; load the plugin that owns the kind (`flowrun describe kinds` lists them)"});
+  }
+}
+
+// "; 'tile' is one image tile: ..., 'features' is ...": what each side carries, for kinds that are declared.
+std::string kind_summaries(const std::string& wanted, const std::string& given) {
+  std::string text;
+  for (const auto& kind : {wanted, given})
+    if (const PacketKind* declared = Registry::instance().find_kind(kind))
+      text += (text.empty() ? "; '" : ", '") + kind + "' is " + declared->summary;
   return text;
 }
 
@@ -74,7 +104,7 @@ void connect_inputs(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
       if (in_port.kind != kAnyKind && in_port.kind != out_port.kind) {
         report(ref.pos, "input '" + in_port.name + "' expects packets of kind '" + in_port.kind + "', but stage '" +
                             upstream.id + "' (" + upstream.type + ") output '" + out_port.name + "' produces '" +
-                            out_port.kind + "'");
+                            out_port.kind + "'" + kind_summaries(in_port.kind, out_port.kind));
         continue;
       }
       spec.edges.push_back({from, from_port, to, to_port});
@@ -257,6 +287,7 @@ void check_contract_rules(const GraphSpec& spec, bool have_edges, std::vector<Di
 }
 
 void validate_structure(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
+  check_port_kinds(spec, diagnostics);
   connect_inputs(spec, diagnostics);
   order_topologically(spec, diagnostics);
   check_unconsumed_outputs(spec, diagnostics);

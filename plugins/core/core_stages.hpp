@@ -1,11 +1,13 @@
 #pragma once
 // The core plugin: generic stages every histoflow build has. Each registers its own contract.
+#include "histoflow/kind.hpp"
 #include "histoflow/registry.hpp"
 
 namespace histoflow::core {
 
-inline constexpr const char* kTileKind = "tile";          // uint8 [H, W, 3] RGB, provenance.tile set
-inline constexpr const char* kFeaturesKind = "features";  // float32 [N, D], one provenance per row
+// The framework declares the kinds these stages speak (histoflow/kind.hpp): tiles and feature rows.
+inline constexpr const char* kTileKind = kinds::kTile;
+inline constexpr const char* kFeaturesKind = kinds::kFeatures;
 
 void register_synthetic_tiles(Registry& registry);
 void register_tissue_filter(Registry& registry);

@@ -7,6 +7,7 @@
 
 #include "core_stages.hpp"
 #include "histoflow/atomic_file.hpp"
+#include "histoflow/csv.hpp"
 
 namespace histoflow::core {
 namespace {
@@ -48,7 +49,7 @@ class CsvWriter final : public Stage {
     out << '\n' << std::setprecision(precision_);
     for (const auto& row : rows_) {
       const TileCoord c = row.provenance.tile.value_or(TileCoord{});
-      out << row.provenance.item_id << ',' << row.provenance.sequence << ',' << c.x << ',' << c.y;
+      out << csv_field(row.provenance.item_id) << ',' << row.provenance.sequence << ',' << c.x << ',' << c.y;
       for (float v : row.values) out << ',' << v;
       out << '\n';
     }

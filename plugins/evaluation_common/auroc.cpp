@@ -1,4 +1,4 @@
-#include "auroc.hpp"
+#include "histoflow/evaluation_common/auroc.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace histoflow::eval {
+namespace histoflow::evaluation_common {
 
 RocCurve roc_curve(const std::vector<bool>& positive, const std::vector<double>& scores, bool drop_intermediate) {
   if (positive.size() != scores.size())
@@ -80,4 +80,4 @@ double auroc(const std::vector<std::int64_t>& labels, const std::vector<double>&
   return sum / classes;
 }
 
-}  // namespace histoflow::eval
+}  // namespace histoflow::evaluation_common

@@ -1,4 +1,4 @@
-#include "bootstrap.hpp"
+#include "histoflow/evaluation_common/bootstrap.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace histoflow::eval {
+namespace histoflow::evaluation_common {
 
 double percentile(std::vector<double> values, double q) {
   if (values.empty()) throw std::invalid_argument("percentile of an empty set");
@@ -50,4 +50,4 @@ ConfidenceInterval bootstrap_interval(std::size_t n, const std::function<double(
   return out;
 }
 
-}  // namespace histoflow::eval
+}  // namespace histoflow::evaluation_common

@@ -1,9 +1,11 @@
-#include "classification_metrics.hpp"
+#include "histoflow/evaluation_common/classification_metrics.hpp"
 
 #include <sstream>
 #include <stdexcept>
 
-namespace histoflow::eval {
+#include "histoflow/csv.hpp"
+
+namespace histoflow::evaluation_common {
 
 std::int64_t ConfusionMatrix::true_count(std::int64_t c) const {
   std::int64_t sum = 0;
@@ -81,22 +83,16 @@ std::string confusion_matrix_csv(const ConfusionMatrix& m, const std::vector<std
   if (static_cast<std::int64_t>(class_names.size()) != m.classes)
     throw std::invalid_argument("confusion matrix CSV: " + std::to_string(class_names.size()) + " class names for " +
                                 std::to_string(m.classes) + " classes");
-  const auto quoted = [](const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-    return q + "\"";
-  };
   std::ostringstream out;
   out << "true\\predicted";
-  for (const auto& name : class_names) out << ',' << quoted(name);
+  for (const auto& name : class_names) out << ',' << csv_field(name);
   out << '\n';
   for (std::int64_t t = 0; t < m.classes; ++t) {
-    out << quoted(class_names[static_cast<std::size_t>(t)]);
+    out << csv_field(class_names[static_cast<std::size_t>(t)]);
     for (std::int64_t p = 0; p < m.classes; ++p) out << ',' << m.at(t, p);
     out << '\n';
   }
   return out.str();
 }
 
-}  // namespace histoflow::eval
+}  // namespace histoflow::evaluation_common

@@ -1,4 +1,4 @@
-#include "comparison_table.hpp"
+#include "histoflow/evaluation_common/comparison_table.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,9 @@
 #include <sstream>
 #include <tuple>
 
-namespace histoflow::eval {
+#include "histoflow/csv.hpp"
+
+namespace histoflow::evaluation_common {
 namespace {
 
 int rank_of(const std::vector<std::string>& known, const std::string& value) {
@@ -32,13 +34,6 @@ std::string fixed(double value, int digits) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(digits) << value;
   return out.str();
-}
-
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
 }
 
 std::string optional_number(const std::map<std::string, double>& values, const std::string& metric) {
@@ -119,12 +114,10 @@ std::string comparison_csv(const std::vector<EvaluationRecord>& records) {
   for (const auto* r : sorted)
     for (const auto& [metric, value] : r->mean) {
       (void)value;
-      out << csv_field(r->row) << ',' << csv_field(r->method) << ',' << csv_field(r->setting) << ',' << csv_field(metric)
-          << ',' << optional_number(r->mean, metric) << ',' << optional_number(r->sd, metric) << ','
-          << optional_number(r->ci_low, metric) << ',' << optional_number(r->ci_high, metric) << ','
-          << csv_field(r->source) << '\n';
+      out << csv_row({r->row, r->method, r->setting, metric, optional_number(r->mean, metric), optional_number(r->sd, metric),
+                      optional_number(r->ci_low, metric), optional_number(r->ci_high, metric), r->source});
     }
   return out.str();
 }
 
-}  // namespace histoflow::eval
+}  // namespace histoflow::evaluation_common

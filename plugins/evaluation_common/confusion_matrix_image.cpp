@@ -1,13 +1,12 @@
-#include "confusion_matrix_image.hpp"
+#include "histoflow/evaluation_common/confusion_matrix_image.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <stdexcept>
 
-#include "histoflow/atomic_file.hpp"
 
-namespace histoflow::eval {
+namespace histoflow::evaluation_common {
 namespace {
 
 // 3x5 digit glyphs, one row per entry, bit 2 = left column.
@@ -16,13 +15,13 @@ constexpr std::array<std::array<std::uint8_t, 5>, 10> kDigits = {{
     {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7},
 }};
 
-void fill(RgbCanvas& c, int x0, int y0, int w, int h, std::array<std::uint8_t, 3> rgb) {
+void fill(RgbImage& c, int x0, int y0, int w, int h, std::array<std::uint8_t, 3> rgb) {
   for (int y = std::max(0, y0); y < std::min(c.height, y0 + h); ++y)
     for (int x = std::max(0, x0); x < std::min(c.width, x0 + w); ++x)
       std::copy(rgb.begin(), rgb.end(), c.pixels.begin() + (static_cast<std::ptrdiff_t>(y) * c.width + x) * 3);
 }
 
-void draw_number(RgbCanvas& c, int cx, int cy, int cell, std::int64_t value, std::array<std::uint8_t, 3> rgb) {
+void draw_number(RgbImage& c, int cx, int cy, int cell, std::int64_t value, std::array<std::uint8_t, 3> rgb) {
   const std::string text = std::to_string(value);
   const int units_w = static_cast<int>(text.size()) * 4 - 1;  // 3 columns per digit, 1 of spacing
   const int scale = std::min({3, (cell - 4) / units_w, (cell - 4) / 5});
@@ -38,63 +37,12 @@ void draw_number(RgbCanvas& c, int cx, int cy, int cell, std::int64_t value, std
   }
 }
 
-std::uint32_t crc32(const std::string& bytes, std::size_t from) {
-  static const auto table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t n = 0; n < 256; ++n) {
-      std::uint32_t c = n;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[n] = c;
-    }
-    return t;
-  }();
-  std::uint32_t c = 0xFFFFFFFFu;
-  for (std::size_t i = from; i < bytes.size(); ++i) c = table[(c ^ static_cast<std::uint8_t>(bytes[i])) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
-
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
-}
-
-void put_chunk(std::string& png, const char* type, const std::string& data) {
-  put_u32(png, static_cast<std::uint32_t>(data.size()));
-  const std::size_t start = png.size();
-  png += type;
-  png += data;
-  put_u32(png, crc32(png, start));
-}
-
-// A zlib stream of stored (uncompressed) deflate blocks: no dependency, and these images are small.
-std::string zlib_stored(const std::string& raw) {
-  std::string z = "\x78\x01";
-  std::size_t pos = 0;
-  do {
-    const std::size_t len = std::min<std::size_t>(65535, raw.size() - pos);
-    const bool last = pos + len == raw.size();
-    z += static_cast<char>(last ? 1 : 0);
-    z += static_cast<char>(len & 0xFF);
-    z += static_cast<char>(len >> 8);
-    z += static_cast<char>(~len & 0xFF);
-    z += static_cast<char>((~len >> 8) & 0xFF);
-    z.append(raw, pos, len);
-    pos += len;
-  } while (pos < raw.size());
-  std::uint32_t a = 1, b = 0;  // Adler-32
-  for (unsigned char ch : raw) {
-    a = (a + ch) % 65521;
-    b = (b + a) % 65521;
-  }
-  put_u32(z, (b << 16) | a);
-  return z;
-}
-
 }  // namespace
 
-RgbCanvas render_confusion_matrix(const ConfusionMatrix& m, int cell) {
+RgbImage render_confusion_matrix(const ConfusionMatrix& m, int cell) {
   if (m.classes <= 0) throw std::invalid_argument("confusion matrix image: no classes");
   const int n = static_cast<int>(m.classes), border = 1;
-  RgbCanvas c;
+  RgbImage c;
   c.width = c.height = n * cell + (n + 1) * border;
   c.pixels.assign(static_cast<std::size_t>(c.width) * c.height * 3, 200);  // light grey grid lines
   for (int t = 0; t < n; ++t) {
@@ -115,31 +63,8 @@ RgbCanvas render_confusion_matrix(const ConfusionMatrix& m, int cell) {
   return c;
 }
 
-std::string encode_png(const RgbCanvas& image) {
-  if (image.width <= 0 || image.height <= 0 ||
-      image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * 3)
-    throw std::invalid_argument("PNG: pixel buffer does not match " + std::to_string(image.width) + " x " +
-                                std::to_string(image.height) + " RGB");
-  std::string png = "\x89PNG\r\n\x1a\n";
-  std::string header;
-  put_u32(header, static_cast<std::uint32_t>(image.width));
-  put_u32(header, static_cast<std::uint32_t>(image.height));
-  header += std::string("\x08\x02\x00\x00\x00", 5);  // 8 bits, RGB, deflate, no filter, no interlace
-  put_chunk(png, "IHDR", header);
-  std::string raw;
-  const std::size_t stride = static_cast<std::size_t>(image.width) * 3;
-  raw.reserve((stride + 1) * image.height);
-  for (int y = 0; y < image.height; ++y) {
-    raw += '\0';  // filter type: none
-    raw.append(reinterpret_cast<const char*>(image.pixels.data()) + y * stride, stride);
-  }
-  put_chunk(png, "IDAT", zlib_stored(raw));
-  put_chunk(png, "IEND", "");
-  return png;
-}
-
 void write_confusion_matrix_png(const std::filesystem::path& file, const ConfusionMatrix& matrix, int cell_pixels) {
-  write_file_atomically(file, encode_png(render_confusion_matrix(matrix, cell_pixels)));
+  write_png(file, render_confusion_matrix(matrix, cell_pixels));
 }
 
-}  // namespace histoflow::eval
+}  // namespace histoflow::evaluation_common

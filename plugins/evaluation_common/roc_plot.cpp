@@ -1,15 +1,15 @@
-#include "roc_plot.hpp"
+#include "histoflow/evaluation_common/roc_plot.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
 
-namespace histoflow::eval {
+namespace histoflow::evaluation_common {
 namespace {
 
 struct Canvas {
-  RgbCanvas& image;
+  RgbImage& image;
   void dot(int x, int y, const std::array<std::uint8_t, 3>& colour, int radius) {
     for (int dy = -radius; dy <= radius; ++dy)
       for (int dx = -radius; dx <= radius; ++dx) {
@@ -47,9 +47,9 @@ const std::array<const char*, 10> kPaletteNames = {"blue", "orange", "green", "r
 std::array<std::uint8_t, 3> palette_colour(std::size_t index) { return kPalette[index % kPalette.size()]; }
 std::string palette_colour_name(std::size_t index) { return kPaletteNames[index % kPaletteNames.size()]; }
 
-RgbCanvas plot_roc_curves(const std::vector<PlotCurve>& curves, int size) {
+RgbImage plot_roc_curves(const std::vector<PlotCurve>& curves, int size) {
   if (size < 64) throw std::invalid_argument("ROC plot size must be at least 64 pixels");
-  RgbCanvas image{size, size, std::vector<std::uint8_t>(static_cast<std::size_t>(size) * size * 3, 255)};
+  RgbImage image{size, size, std::vector<std::uint8_t>(static_cast<std::size_t>(size) * size * 3, 255)};
   Canvas canvas{image};
   const int margin = size / 16, extent = size - 2 * margin;
   const auto px = [&](double x) { return margin + static_cast<int>(std::lround(std::clamp(x, 0.0, 1.0) * extent)); };
@@ -73,4 +73,4 @@ RgbCanvas plot_roc_curves(const std::vector<PlotCurve>& curves, int size) {
   return image;
 }
 
-}  // namespace histoflow::eval
+}  // namespace histoflow::evaluation_common

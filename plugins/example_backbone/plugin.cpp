@@ -4,13 +4,14 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
-#include "backbone.hpp"
+#include "histoflow/torch_encoders/backbone.hpp"
 #define HISTOFLOW_PLUGIN_TORCH_VERSION TORCH_VERSION  // the handshake refuses a plugin built for another LibTorch
 #include "histoflow/plugin_api.hpp"
 
+namespace histoflow::example_backbone {
 namespace {
 
-using namespace histoflow::torchenc;
+using namespace torch_encoders;
 
 struct SmallCnn : torch::nn::Module {
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
@@ -40,7 +41,7 @@ class SmallCnnBackbone final : public Backbone {
   std::shared_ptr<SmallCnn> net_ = std::make_shared<SmallCnn>();
 };
 
-void register_example_backbone(histoflow::Registry&) {
+void register_example_backbone(Registry&) {
   BackboneSpec spec;
   spec.name = "example_small_cnn";
   spec.family = "cnn";
@@ -55,5 +56,7 @@ void register_example_backbone(histoflow::Registry&) {
 }
 
 }  // namespace
+}  // namespace histoflow::example_backbone
 
-HISTOFLOW_PLUGIN("example_backbone", "Example: adds the backbone example_small_cnn to the torch encoder", register_example_backbone)
+HISTOFLOW_PLUGIN("example_backbone", "Example: adds the backbone example_small_cnn to the torch encoder",
+                 histoflow::example_backbone::register_example_backbone)

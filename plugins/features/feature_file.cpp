@@ -1,4 +1,4 @@
-#include "feature_file.hpp"
+#include "histoflow/features/feature_file.hpp"
 
 #include <cerrno>
 #include <cmath>

@@ -1,11 +1,10 @@
 #pragma once
-// The features plugin: the feature store (HDF5 files the field's tools read).
+// The features plugin: the stores that write the HDF5 feature files the field's tools read.
 #include "histoflow/registry.hpp"
 
 namespace histoflow::features {
 
-inline constexpr const char* kFeatureFileKind = "feature_file";  // one per written file: attribute path, labels, encoder
-
-void register_feature_store(Registry& registry);
+void register_slide_store(Registry& registry);
+void register_patch_store(Registry& registry);
 
 }  // namespace histoflow::features

@@ -1,8 +1,14 @@
 #include "feature_stages.hpp"
+#include "histoflow/features/feature_file_kind.hpp"
 #include "histoflow/plugin_api.hpp"
 
 namespace {
-void register_features(histoflow::Registry& registry) { histoflow::features::register_feature_store(registry); }
+void register_features(histoflow::Registry& registry) {
+  registry.add_kind(histoflow::features::feature_file_kind());
+  histoflow::features::register_slide_store(registry);
+  histoflow::features::register_patch_store(registry);
+}
 }  // namespace
 
-HISTOFLOW_PLUGIN("features", "Feature store: HDF5 feature files per slide or patch dataset, resumable", register_features)
+HISTOFLOW_PLUGIN("features", "Feature stores: HDF5 feature files per slide (slide_store) or patch dataset (patch_store), resumable",
+                 register_features)

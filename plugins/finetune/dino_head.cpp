@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "vit.hpp"
+#include "histoflow/torch_encoders/vit.hpp"
 
 namespace histoflow::finetune {
 namespace F = torch::nn::functional;
@@ -58,7 +58,7 @@ torch::Tensor DinoHeadImpl::forward(const torch::Tensor& input) {
   for (std::size_t i = 0; i < linears_.size(); ++i) {
     if (i > 0) x = torch::gelu(x);
     const auto& linear = linears_[i];
-    x = F::linear(x, torchenc::cast_parameter(linear->weight, type), torchenc::cast_parameter(linear->bias, type));
+    x = F::linear(x, torch_encoders::cast_parameter(linear->weight, type), torch_encoders::cast_parameter(linear->bias, type));
   }
   const double eps = type == torch::kHalf ? 1e-6 : 1e-12;
   x = F::normalize(x, F::NormalizeFuncOptions().dim(-1).p(2).eps(eps));

@@ -4,7 +4,7 @@
 
 #include <optional>
 
-#include "weights.hpp"
+#include "histoflow/torch_encoders/weights.hpp"
 
 namespace histoflow::finetune {
 namespace {
@@ -17,7 +17,7 @@ torch::Dtype compute_type(const std::string& precision) {
 
 // Head weights from a training checkpoint (the official teacher layout {"teacher": {"dino_head.…"}}), strictly:
 // a head of another size is an error naming the file and the tensor.
-void load_head(DinoHead& head, const std::string& name, const torchenc::LoadedWeights& weights, const std::string& file) {
+void load_head(DinoHead& head, const std::string& name, const torch_encoders::LoadedWeights& weights, const std::string& file) {
   std::string prefix;
   for (const std::string& candidate : {"teacher." + name + ".", name + ".", "student." + name + "."})
     if (weights.tensors.count(candidate + "last_layer.weight_v")) {
@@ -39,7 +39,7 @@ void load_head(DinoHead& head, const std::string& name, const torchenc::LoadedWe
   }
 }
 
-torchenc::TrainableVit* trainable(torchenc::Backbone& backbone, const std::string& name) {
+torch_encoders::TrainableVit* trainable(torch_encoders::Backbone& backbone, const std::string& name) {
   auto* vit = backbone.trainable_vit();
   if (!vit)
     throw std::invalid_argument("backbone '" + name + "' has no CLS token and patch grid: self-supervised finetuning (DINO + iBOT) needs a vision transformer");
@@ -66,17 +66,17 @@ SslModel::SslModel(const SslConfig& config)
       dino_centre_({1, config.dino_head.prototypes}, config.center_momentum),
       ibot_centre_({1, 1, config.ibot_separate_head ? config.ibot_head.prototypes : config.dino_head.prototypes}, config.center_momentum),
       generator_(at::detail::createCPUGenerator(config.seed)) {
-  const auto& spec = torchenc::find_backbone(config.backbone);
+  const auto& spec = torch_encoders::find_backbone(config.backbone);
   auto student = spec.create();
   auto teacher = spec.create();
   trainable(*student, config.backbone);
-  std::optional<torchenc::LoadedWeights> weights;
+  std::optional<torch_encoders::LoadedWeights> weights;
   if (config.synthetic_weights) {
-    torchenc::deterministic_init(student->module());
+    torch_encoders::deterministic_init(student->module());
     source_sha256_ = "histoflow-init-v1";
   } else {
-    weights = torchenc::read_weights(config.weights);
-    torchenc::load_into(*student, *weights, config.weights);
+    weights = torch_encoders::read_weights(config.weights);
+    torch_encoders::load_into(*student, *weights, config.weights);
     source_sha256_ = weights->sha256;
   }
   build(std::move(student), std::move(teacher));
@@ -87,7 +87,7 @@ SslModel::SslModel(const SslConfig& config)
   }
 }
 
-SslModel::SslModel(const SslConfig& config, std::unique_ptr<torchenc::Backbone> student, std::unique_ptr<torchenc::Backbone> teacher)
+SslModel::SslModel(const SslConfig& config, std::unique_ptr<torch_encoders::Backbone> student, std::unique_ptr<torch_encoders::Backbone> teacher)
     : config_(config),
       dino_centre_({1, config.dino_head.prototypes}, config.center_momentum),
       ibot_centre_({1, 1, config.ibot_separate_head ? config.ibot_head.prototypes : config.dino_head.prototypes}, config.center_momentum),
@@ -96,9 +96,9 @@ SslModel::SslModel(const SslConfig& config, std::unique_ptr<torchenc::Backbone> 
   build(std::move(student), std::move(teacher));
 }
 
-void SslModel::build(std::unique_ptr<torchenc::Backbone> student, std::unique_ptr<torchenc::Backbone> teacher) {
+void SslModel::build(std::unique_ptr<torch_encoders::Backbone> student, std::unique_ptr<torch_encoders::Backbone> teacher) {
   compute_ = compute_type(config_.precision);
-  const auto method = torchenc::parse_position_resize(config_.position_resize);
+  const auto method = torch_encoders::parse_position_resize(config_.position_resize);
   for (auto* network : {&student_, &teacher_}) {
     network->backbone = network == &student_ ? std::move(student) : std::move(teacher);
     network->vit = trainable(*network->backbone, config_.backbone);
@@ -155,7 +155,7 @@ LossTerms SslModel::forward_backward(const SslBatch& batch, double teacher_temp,
   const bool do_ibot = config_.ibot_loss_weight > 0, do_koleo = config_.koleo_loss_weight > 0;
   const bool sinkhorn = config_.centering == "sinkhorn_knopp";
   LossTerms terms;
-  const torchenc::ParameterCastCache casts;  // bf16: each weight cast once per step
+  const torch_encoders::ParameterCastCache casts;  // bf16: each weight cast once per step
 
   // Teacher: global crops only; its CLS outputs swapped so that crop A is matched to crop B.
   torch::Tensor masked_teacher;  // teacher head outputs of the masked patches
@@ -190,7 +190,7 @@ LossTerms SslModel::forward_backward(const SslBatch& batch, double teacher_temp,
   // Student: global crops masked, local crops not; one head pass over every row it needs.
   const auto rates = drop_path_rates();
   const auto g = student_.vit->forward_tokens(global, do_ibot ? masks.masks : torch::Tensor(), rates, &generator_, compute_);
-  const auto l = n_local > 0 ? student_.vit->forward_tokens(local, torch::Tensor(), rates, &generator_, compute_) : torchenc::BackboneOutput{};
+  const auto l = n_local > 0 ? student_.vit->forward_tokens(local, torch::Tensor(), rates, &generator_, compute_) : torch_encoders::BackboneOutput{};
   std::vector<torch::Tensor> rows;
   if (n_local > 0) rows.push_back(l.cls);
   rows.push_back(g.cls);

@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "backbone.hpp"
 #include "block_masking.hpp"
 #include "dino_head.hpp"
+#include "histoflow/torch_encoders/backbone.hpp"
+#include "histoflow/torch_encoders/vit.hpp"
 #include "ssl_config.hpp"
 #include "ssl_losses.hpp"
-#include "vit.hpp"
 
 namespace histoflow::finetune {
 
@@ -34,8 +34,8 @@ struct LossTerms {
 
 // One network of the pair: backbone and heads (the ibot head only when separate).
 struct SslNetwork {
-  std::unique_ptr<torchenc::Backbone> backbone;
-  torchenc::TrainableVit* vit = nullptr;
+  std::unique_ptr<torch_encoders::Backbone> backbone;
+  torch_encoders::TrainableVit* vit = nullptr;
   DinoHead dino_head{nullptr};
   DinoHead ibot_head{nullptr};
   // (module name, module) in the official order: backbone, dino_head, ibot_head.
@@ -49,7 +49,7 @@ class SslModel {
   // embedding is resized to the global crops' grid, and the teacher starts as a copy of the student.
   explicit SslModel(const SslConfig& config);
   // For tests: a backbone built by the caller (already initialised), with the same steps.
-  SslModel(const SslConfig& config, std::unique_ptr<torchenc::Backbone> student, std::unique_ptr<torchenc::Backbone> teacher);
+  SslModel(const SslConfig& config, std::unique_ptr<torch_encoders::Backbone> student, std::unique_ptr<torch_encoders::Backbone> teacher);
 
   // Forward of both networks and the total loss; calls backward on the total (scaled by loss_scale).
   LossTerms forward_backward(const SslBatch& batch, double teacher_temp, double loss_scale = 1.0);
@@ -67,7 +67,7 @@ class SslModel {
   std::string source_sha256() const { return source_sha256_; }
 
  private:
-  void build(std::unique_ptr<torchenc::Backbone> student, std::unique_ptr<torchenc::Backbone> teacher);
+  void build(std::unique_ptr<torch_encoders::Backbone> student, std::unique_ptr<torch_encoders::Backbone> teacher);
 
   SslConfig config_;
   SslNetwork student_, teacher_;

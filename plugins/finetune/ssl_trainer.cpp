@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
-#include "convert.hpp"
-#include "weights.hpp"
+#include "histoflow/torch_encoders/convert.hpp"
+#include "histoflow/torch_encoders/weights.hpp"
 
 namespace histoflow::finetune {
 namespace {
@@ -37,8 +37,8 @@ SslBatch SyntheticCropSource::next() {
   const std::string base = "synthetic:" + std::to_string(seed_) + ":" + std::to_string(index_++);
   const std::int64_t b = config_.batch_size;
   SslBatch batch;
-  batch.global_crops = imagenet_normalised(torchenc::deterministic_bytes(base + ":global", {2 * b, config_.global_size, config_.global_size, 3}));
-  batch.local_crops = imagenet_normalised(torchenc::deterministic_bytes(base + ":local", {config_.local_number * b, config_.local_size, config_.local_size, 3}));
+  batch.global_crops = imagenet_normalised(torch_encoders::deterministic_bytes(base + ":global", {2 * b, config_.global_size, config_.global_size, 3}));
+  batch.local_crops = imagenet_normalised(torch_encoders::deterministic_bytes(base + ":local", {config_.local_number * b, config_.local_size, config_.local_size, 3}));
   return batch;
 }
 
@@ -64,7 +64,7 @@ SslTrainer::SslTrainer(const SslConfig& config, std::unique_ptr<SslBatchSource> 
       model_(model ? std::move(model) : std::make_unique<SslModel>(config)),
       schedules_(config),
       masking_(model_->grid(), config.masking, config.seed ^ 0x6d61736bULL),
-      device_(torchenc::parse_device(config.device)) {
+      device_(torch_encoders::parse_device(config.device)) {
   validate_ssl_config(config);
   if (config.threads > 0) torch::set_num_threads(config.threads);
   model_->to(device_);
@@ -147,12 +147,12 @@ void SslTrainer::save_checkpoint(const std::filesystem::path& file) {
                                               {"state", state.dump()},
                                               {"config", ssl_config_toml(config_)},
                                               {"source_sha256", model_->source_sha256()}};
-  torchenc::write_tensor_file(file, tensors, metadata);
+  torch_encoders::write_tensor_file(file, tensors, metadata);
   last_checkpoint_ = file;
 }
 
 void SslTrainer::resume(const std::filesystem::path& file) {
-  const auto loaded = torchenc::read_weights(file);
+  const auto loaded = torch_encoders::read_weights(file);
   const auto format = loaded.metadata.find("format");
   if (format == loaded.metadata.end() || format->second != kCheckpointFormat)
     throw std::runtime_error("'" + file.string() + "' is not a histoflow training checkpoint (" + kCheckpointFormat + ")");

@@ -4,9 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "convert.hpp"
 #include "histoflow/atomic_file.hpp"
 #include "histoflow/sha256.hpp"
+#include "histoflow/torch_encoders/convert.hpp"
 
 namespace histoflow::finetune {
 
@@ -22,7 +22,7 @@ ExportedTeacher export_teacher(SslTrainer& trainer, const std::filesystem::path&
   for (const auto& b : module.named_buffers(true)) backbone[b.key()] = b.value().detach().to(torch::kCPU);
   const std::map<std::string, std::string> metadata{{"format", "pt"}, {"histoflow_backbone", config.backbone},
                                                     {"histoflow_finetune_iterations", std::to_string(trainer.iteration())}};
-  torchenc::write_tensor_file(out.backbone, backbone, metadata);
+  torch_encoders::write_tensor_file(out.backbone, backbone, metadata);
 
   c10::Dict<std::string, at::Tensor> state;
   for (auto& [name, p] : teacher.named_parameters()) state.insert(name, p.detach().to(torch::kCPU, torch::kFloat32).contiguous());

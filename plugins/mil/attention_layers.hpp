@@ -1,7 +1,7 @@
 #pragma once
 // Building blocks the aggregators share: gated attention pooling (Ilse et al.) and a pre-norm
 // self-attention layer that also reports the class token's attention (for heatmaps).
-#include "aggregator.hpp"
+#include "histoflow/mil/aggregator.hpp"
 
 namespace histoflow::mil {
 

@@ -1,6 +1,6 @@
 #pragma once
 // The built-in aggregators, one file each; aggregator_registry.cpp registers them under these names.
-#include "aggregator.hpp"
+#include "histoflow/mil/aggregator.hpp"
 
 namespace histoflow::mil {
 

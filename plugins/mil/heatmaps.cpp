@@ -1,16 +1,14 @@
 #include "heatmaps.hpp"
 
-#include <openslide/openslide.h>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <numeric>
 
-#include "confusion_matrix_image.hpp"
 #include "histoflow/atomic_file.hpp"
-#include "openslide_pool.hpp"
-#include "resample.hpp"
+#include "histoflow/png.hpp"
+#include "histoflow/slides/resample.hpp"
+#include "histoflow/slides/slide_reader.hpp"
 
 namespace histoflow::mil {
 namespace {
@@ -69,43 +67,14 @@ std::int64_t tile_extent(const std::vector<std::int64_t>& coords) {
   return step > 0 ? step : 224;
 }
 
-slides::RgbImage read_region(openslide_t* slide, std::int64_t x, std::int64_t y, int level, std::int64_t w, std::int64_t h,
-                             const std::string& path) {
-  std::vector<std::uint32_t> argb(static_cast<std::size_t>(w * h));
-  openslide_read_region(slide, argb.data(), x, y, level, w, h);
-  if (const char* error = openslide_get_error(slide)) throw std::runtime_error("cannot read '" + path + "': " + error);
-  slides::RgbImage image{static_cast<int>(w), static_cast<int>(h), std::vector<std::uint8_t>(argb.size() * 3)};
-  slides::argb_over_white_to_rgb(argb.data(), argb.size(), image.pixels.data());
-  return image;
-}
-
-void write_png(const std::filesystem::path& file, const slides::RgbImage& image) {
-  write_file_atomically(file, eval::encode_png(eval::RgbCanvas{image.width, image.height, image.pixels}));
-}
-
 void render_slide(const std::filesystem::path& directory, const std::string& slide_id, const std::string& path,
                   const SlideAttention& a, int top_k) {
-  auto lease = slides::SlidePool::shared().acquire(path);
-  openslide_t* slide = lease.get();
-  const int levels = openslide_get_level_count(slide);
-  std::int64_t width = 0, height = 0;
-  openslide_get_level0_dimensions(slide, &width, &height);
-  // Thumbnail from the coarsest level that is still at least kThumbnailWidth wide (or the finest there is).
-  int level = 0;
-  for (int l = levels - 1; l >= 0; --l) {
-    std::int64_t w = 0, h = 0;
-    openslide_get_level_dimensions(slide, l, &w, &h);
-    if (w >= kThumbnailWidth || l == 0) {
-      level = l;
-      break;
-    }
-  }
-  std::int64_t level_w = 0, level_h = 0;
-  openslide_get_level_dimensions(slide, level, &level_w, &level_h);
-  const auto full = read_region(slide, 0, 0, level, level_w, level_h, path);
-  const int thumb_w = static_cast<int>(std::min<std::int64_t>(kThumbnailWidth, level_w));
-  const int thumb_h = std::max(1, static_cast<int>(std::lround(static_cast<double>(thumb_w) * height / width)));
-  slides::RgbImage overlay = slides::resize_rgb(full, thumb_w, thumb_h);
+  const slides::SlideReader slide(path);
+  const slides::SlideProperties properties = slide.properties();
+  const std::int64_t width = properties.levels[0].width;
+  // The thumbnail: from the coarsest level still kThumbnailWidth wide, shrunk to that width.
+  RgbImage overlay = slide.thumbnail(kThumbnailWidth);
+  const int thumb_w = overlay.width, thumb_h = overlay.height;
   const double scale = static_cast<double>(thumb_w) / static_cast<double>(width);
 
   const auto [low, high] = std::minmax_element(a.attention.begin(), a.attention.end());
@@ -128,15 +97,15 @@ void render_slide(const std::filesystem::path& directory, const std::string& sli
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return a.attention[x] > a.attention[y]; });
   const std::size_t k = std::min<std::size_t>(static_cast<std::size_t>(top_k), order.size());
-  const int tile_level = openslide_get_best_level_for_downsample(slide, static_cast<double>(extent) / kMontageTile);
-  const double downsample = openslide_get_level_downsample(slide, tile_level);
+  const int tile_level = slide.best_level_for_downsample(static_cast<double>(extent) / kMontageTile);
+  const double downsample = properties.levels[tile_level].downsample;
   const auto read_extent = std::max<std::int64_t>(1, std::llround(static_cast<double>(extent) / downsample));
-  slides::RgbImage montage{static_cast<int>(k) * kMontageTile, kMontageTile,
+  RgbImage montage{static_cast<int>(k) * kMontageTile, kMontageTile,
                            std::vector<std::uint8_t>(k * kMontageTile * kMontageTile * 3, 255)};
   for (std::size_t i = 0; i < k; ++i) {
     const std::size_t t = order[i];
     const auto tile = slides::resize_rgb(
-        read_region(slide, a.coords[2 * t], a.coords[2 * t + 1], tile_level, read_extent, read_extent, path), kMontageTile,
+        slide.read_region(a.coords[2 * t], a.coords[2 * t + 1], tile_level, read_extent, read_extent), kMontageTile,
         kMontageTile);
     for (int y = 0; y < kMontageTile; ++y)
       std::copy_n(tile.at(0, y), kMontageTile * 3, montage.at(static_cast<int>(i) * kMontageTile, y));

@@ -8,8 +8,9 @@
 #include <mutex>
 #include <set>
 
-#include "evaluation_kind.hpp"
 #include "heatmaps.hpp"
+#include "histoflow/evaluation_common/evaluation_kind.hpp"
+#include "histoflow/features/feature_file_kind.hpp"
 #include "histoflow/registry.hpp"
 #include "histoflow/stage.hpp"
 #include "mil_reports.hpp"
@@ -254,22 +255,16 @@ class MilCrossValidation final : public Stage {
   }
 
   void emit(Emitter& out, const MilRun& run, const std::string& setting, const MetricSummary& summary) {
-    Packet p;
-    p.kind = kEvaluationKind;
-    p.provenance.item_id = context_.stage_id;
-    p.attributes["encoder"] = run.encoder;
-    p.attributes["method"] = run.method;
-    p.attributes["setting"] = setting;
-    p.attributes["stage"] = context_.stage_id;
-    p.attributes["output_dir"] = directory_.string();
-    const auto put = [&](const std::string& prefix, const MetricValues& values) {
-      for (const auto& [metric, value] : values) p.attributes[prefix + ":" + metric] = value;
-    };
-    put("mean", summary.mean);
-    put("sd", summary.sd);
-    put("ci_low", summary.ci_low);
-    put("ci_high", summary.ci_high);
-    out.emit(std::move(p));
+    evaluation_common::EvaluationRecord record;
+    record.row = run.encoder;
+    record.method = run.method;
+    record.setting = setting;
+    record.source = context_.stage_id;
+    record.mean = summary.mean;
+    record.sd = summary.sd;
+    record.ci_low = summary.ci_low;
+    record.ci_high = summary.ci_high;
+    out.emit(evaluation_common::evaluation_packet(record, directory_));
   }
 
   StageContext context_;
@@ -295,7 +290,7 @@ void register_mil_cv(Registry& registry) {
   c.type = "mil_cv";
   c.summary = "Slide-level benchmark: patient-level cross-validation of a MIL aggregator on stored features, plus an external cohort";
   c.doc =
-      "Input: one feature_file packet per slide (from feature_store), with slide_id, patient, cohort and\n"
+      "Input: one feature_file packet per slide (from slide_store), with slide_id, patient, cohort and\n"
       "label:<column>. Slides whose cohort equals `external_cohort` form the external test set; the others are\n"
       "split by patient into stratified folds (no patient in two folds), each with an inner validation split\n"
       "(by patient) for early stopping and model selection. Bags are slides or patients (`bag`). Training:\n"
@@ -312,8 +307,8 @@ void register_mil_cv(Registry& registry) {
       "Skipped slides (no label, no tiles, unreadable or unverifiable file) are listed in summary.md; a\n"
       "missing label column, two encoders in one stage, or too few patients of a class for the folds fail\n"
       "the run with the reason. Emits one evaluation packet per setting at end of stream.";
-  c.inputs = {{"features", kFeatureFileKind, "one feature file per slide (feature_store)"}};
-  PortSpec evaluations{"evaluations", kEvaluationKind, "per setting: encoder, method, setting, mean/sd/ci per metric"};
+  c.inputs = {{"features", features::kFeatureFileKind, "one feature file per slide (slide_store)"}};
+  PortSpec evaluations{"evaluations", evaluation_common::kEvaluationKind, "per setting: encoder, method, setting, mean/sd/ci per metric"};
   evaluations.may_be_unused = true;
   c.outputs = {evaluations};
   ParamSpec aggregator = param_string("aggregator", "gated_attention",
@@ -326,9 +321,8 @@ void register_mil_cv(Registry& registry) {
       param_int("folds", 5, "Cross-validation folds (by patient, stratified)", 2, 100),
       param_float("validation_fraction", 0.2, "Fraction of each fold's training patients held out for early stopping", 0, 0.5),
       param_string("external_cohort", "external", "Slides whose cohort attribute has this value are the external test set"),
-      ParamSpec{"classes", ParamType::StringList,
-                "Class order (label values); empty: sorted labels. For two classes the second is the positive one",
-                false, std::vector<std::string>{}, {}, {}, {}, {}, true},
+      param_string_list("classes", {},
+                        "Class order (label values); empty: sorted labels. For two classes the second is the positive one"),
       param_int("epochs", 30, "Maximum training epochs per fold", 1, 10000),
       param_int("patience", 5, "Epochs without a lower validation loss before stopping", 1, 10000),
       param_float("learning_rate", 1e-4, "AdamW learning rate", 0, 1),

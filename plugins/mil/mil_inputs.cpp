@@ -5,7 +5,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "feature_file.hpp"
+#include "histoflow/features/feature_file.hpp"
 
 namespace histoflow::mil {
 namespace {

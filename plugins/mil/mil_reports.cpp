@@ -7,11 +7,12 @@
 #include <iomanip>
 #include <sstream>
 
-#include "auroc.hpp"
 #include "histoflow/atomic_file.hpp"
+#include "histoflow/csv.hpp"
+#include "histoflow/evaluation_common/auroc.hpp"
+#include "histoflow/evaluation_common/roc_plot.hpp"
 #include "histoflow/version.hpp"
 #include "model_file.hpp"
-#include "roc_plot.hpp"
 
 namespace histoflow::mil {
 namespace {
@@ -20,13 +21,6 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
   return out;
-}
-
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
 }
 
 std::int64_t mebibytes(std::int64_t bytes) { return (bytes + (1 << 19)) >> 20; }
@@ -65,7 +59,7 @@ void write_predictions(const std::filesystem::path& file, const MilRun& run) {
   AtomicFile out(file);
   auto& s = out.stream();
   s << "setting,fold,bag,patient,slides,label,predicted";
-  for (const auto& name : run.class_names) s << ",score_" << csv_field(name);
+  for (const auto& name : run.class_names) s << ',' << csv_field("score_" + name);
   s << '\n' << std::setprecision(8);
   const auto rows = [&](const std::string& setting, const std::vector<Prediction>& predictions, const std::vector<Bag>& bags) {
     for (const auto& p : predictions) {
@@ -107,7 +101,7 @@ void write_attention(const std::filesystem::path& file, const MilRun& run) {
 std::vector<std::string> write_roc_png(const std::filesystem::path& file, const MilRun& run) {
   const auto& r = *run.result;
   const std::size_t classes = run.class_names.size();
-  std::vector<eval::PlotCurve> curves;
+  std::vector<evaluation_common::PlotCurve> curves;
   std::vector<std::string> legend;
   const auto add = [&](const std::vector<Prediction>& predictions, const std::vector<Bag>& bags, std::size_t positive_class,
                        const std::string& name, int fold_filter) {
@@ -119,10 +113,10 @@ std::vector<std::string> write_roc_png(const std::filesystem::path& file, const 
       scores.push_back(p.prediction.probabilities[positive_class]);
     }
     try {
-      const auto roc = eval::roc_curve(positive, scores);
+      const auto roc = evaluation_common::roc_curve(positive, scores);
       const std::size_t index = curves.size();
-      curves.push_back({roc.fpr, roc.tpr, eval::palette_colour(index), 2});
-      legend.push_back(eval::palette_colour_name(index) + ": " + name + " (AUROC " + fixed(eval::binary_auroc(positive, scores)) + ")");
+      curves.push_back({roc.fpr, roc.tpr, evaluation_common::palette_colour(index), 2});
+      legend.push_back(evaluation_common::palette_colour_name(index) + ": " + name + " (AUROC " + fixed(evaluation_common::binary_auroc(positive, scores)) + ")");
     } catch (const std::invalid_argument&) {
       legend.push_back(name + ": no curve (one class only)");
     }
@@ -135,7 +129,7 @@ std::vector<std::string> write_roc_png(const std::filesystem::path& file, const 
     for (std::size_t c = 0; c < classes; ++c)
       add(r.in_domain, *run.bags, c, "class " + run.class_names[c] + " vs rest (in-domain, pooled)", -2);
   }
-  write_file_atomically(file, eval::encode_png(eval::plot_roc_curves(curves, 512)));
+  write_png(file, evaluation_common::plot_roc_curves(curves, 512));
   return legend;
 }
 

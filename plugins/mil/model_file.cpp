@@ -1,7 +1,7 @@
 #include "model_file.hpp"
 
 #include "histoflow/sha256.hpp"
-#include "convert.hpp"
+#include "histoflow/torch_encoders/convert.hpp"
 
 namespace histoflow::mil {
 
@@ -13,7 +13,7 @@ std::string save_aggregator(const std::filesystem::path& file, const TrainedMode
     tensors.emplace("input_mean", trained.input_mean.to(torch::kFloat32));
     tensors.emplace("input_std", trained.input_std.to(torch::kFloat32));
   }
-  torchenc::write_tensor_file(file, tensors, metadata);
+  torch_encoders::write_tensor_file(file, tensors, metadata);
   return sha256_file(file);
 }
 

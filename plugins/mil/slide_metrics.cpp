@@ -4,9 +4,9 @@
 #include <limits>
 #include <stdexcept>
 
-#include "auroc.hpp"
-#include "bootstrap.hpp"
-#include "classification_metrics.hpp"
+#include "histoflow/evaluation_common/auroc.hpp"
+#include "histoflow/evaluation_common/bootstrap.hpp"
+#include "histoflow/evaluation_common/classification_metrics.hpp"
 
 namespace histoflow::mil {
 namespace {
@@ -24,8 +24,8 @@ std::vector<std::int64_t> argmax_predictions(const std::vector<double>& probabil
 
 double metric_value(const std::string& name, const std::vector<std::int64_t>& labels,
                     const std::vector<double>& probabilities, int classes) {
-  if (name == "auroc") return eval::auroc(labels, probabilities, classes);
-  const auto m = eval::classification_metrics(labels, argmax_predictions(probabilities, classes), classes);
+  if (name == "auroc") return evaluation_common::auroc(labels, probabilities, classes);
+  const auto m = evaluation_common::classification_metrics(labels, argmax_predictions(probabilities, classes), classes);
   if (name == "balanced_accuracy") return m.balanced_accuracy;
   if (name == "f1") return classes == 2 ? m.f1[1] : m.macro_f1;
   throw std::logic_error("unknown slide metric '" + name + "'");
@@ -78,7 +78,7 @@ void add_bootstrap_intervals(MetricSummary& summary, const std::vector<std::int6
   if (resamples <= 0 || labels.empty()) return;
   for (const auto& name : slide_metric_names()) {
     // The same seed for every metric: the intervals come from the same resamples.
-    const auto interval = eval::bootstrap_interval(
+    const auto interval = evaluation_common::bootstrap_interval(
         labels.size(),
         [&](const std::vector<std::size_t>& indices) {
           std::vector<std::int64_t> l(indices.size());

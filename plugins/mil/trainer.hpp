@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "aggregator.hpp"
 #include "bag.hpp"
+#include "histoflow/mil/aggregator.hpp"
 
 namespace histoflow::mil {
 

@@ -4,18 +4,13 @@
 #include <iomanip>
 #include <sstream>
 
-#include "confusion_matrix_image.hpp"
 #include "histoflow/atomic_file.hpp"
+#include "histoflow/csv.hpp"
+#include "histoflow/evaluation_common/confusion_matrix_image.hpp"
+#include "histoflow/evaluation_common/evaluation_kind.hpp"
 
 namespace histoflow::patch_eval {
 namespace {
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-  return q + "\"";
-}
 
 std::string percent(double v) {
   char text[32];
@@ -23,7 +18,7 @@ std::string percent(double v) {
   return text;
 }
 
-nlohmann::json metrics_json(const eval::ClassificationMetrics& m, const std::vector<std::string>& class_names) {
+nlohmann::json metrics_json(const evaluation_common::ClassificationMetrics& m, const std::vector<std::string>& class_names) {
   nlohmann::json per_class = nlohmann::json::object();
   for (std::size_t c = 0; c < class_names.size(); ++c)
     per_class[class_names[c]] = {{"precision", m.precision[c]}, {"recall", m.recall[c]}, {"f1", m.f1[c]}, {"support", m.support[c]}};
@@ -47,11 +42,11 @@ void write_encoder_report(EncoderEvaluation& e, const PatchFeatures& test) {
   const auto classes = static_cast<std::int64_t>(test.class_names.size());
   nlohmann::json methods = nlohmann::json::object();
   for (auto& m : e.methods) {
-    m.confusion = eval::confusion_matrix(test.labels, m.predictions, classes);
-    m.metrics = eval::classification_metrics(m.confusion);
+    m.confusion = evaluation_common::confusion_matrix(test.labels, m.predictions, classes);
+    m.metrics = evaluation_common::classification_metrics(m.confusion);
     const std::string slug = file_slug(m.method);
-    write_file_atomically(e.folder / ("confusion_" + slug + ".csv"), eval::confusion_matrix_csv(m.confusion, test.class_names));
-    eval::write_confusion_matrix_png(e.folder / ("confusion_" + slug + ".png"), m.confusion);
+    write_file_atomically(e.folder / ("confusion_" + slug + ".csv"), evaluation_common::confusion_matrix_csv(m.confusion, test.class_names));
+    evaluation_common::write_confusion_matrix_png(e.folder / ("confusion_" + slug + ".png"), m.confusion);
     nlohmann::json entry = metrics_json(m.metrics, test.class_names);
     entry["details"] = m.details;
     entry["confusion_matrix"] = {{"csv", "confusion_" + slug + ".csv"}, {"png", "confusion_" + slug + ".png"}};
@@ -109,21 +104,17 @@ std::string summary_markdown(const std::string& stage_id, const std::vector<Enco
   return md.str();
 }
 
-Packet evaluation_packet(const EncoderEvaluation& e, const MethodOutcome& m) {
-  Packet p;
-  p.kind = kEvaluationKind;
-  p.provenance.item_id = e.encoder + " " + m.method;
-  p.attributes["encoder"] = e.encoder;
-  p.attributes["method"] = m.method;
-  p.attributes["setting"] = std::string("test");
-  p.attributes["mean:balanced_accuracy"] = m.metrics.balanced_accuracy;
-  p.attributes["mean:accuracy"] = m.metrics.accuracy;
-  p.attributes["mean:weighted_f1"] = m.metrics.weighted_f1;
-  p.attributes["output_dir"] = e.folder.string();
-  p.attributes["stage"] = e.stage_id;
-  p.attributes["train_rows"] = e.train_rows;
-  p.attributes["test_rows"] = static_cast<std::int64_t>(m.predictions.size());
-  return p;
+PacketPtr method_evaluation(const EncoderEvaluation& e, const MethodOutcome& m) {
+  evaluation_common::EvaluationRecord record;
+  record.row = e.encoder;
+  record.method = m.method;
+  record.setting = "test";
+  record.source = e.stage_id;
+  record.mean = {{"balanced_accuracy", m.metrics.balanced_accuracy},
+                 {"accuracy", m.metrics.accuracy},
+                 {"weighted_f1", m.metrics.weighted_f1}};
+  return evaluation_common::evaluation_packet(
+      record, e.folder, {{"train_rows", e.train_rows}, {"test_rows", static_cast<std::int64_t>(m.predictions.size())}});
 }
 
 }  // namespace histoflow::patch_eval

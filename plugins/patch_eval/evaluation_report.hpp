@@ -8,21 +8,18 @@
 
 #include <nlohmann/json.hpp>
 
-#include "classification_metrics.hpp"
+#include "histoflow/evaluation_common/classification_metrics.hpp"
 #include "histoflow/packet.hpp"
 #include "patch_dataset.hpp"
 
 namespace histoflow::patch_eval {
 
-inline constexpr const char* kFeatureFileKind = "feature_file";
-inline constexpr const char* kEvaluationKind = "evaluation";
-
 struct MethodOutcome {
   std::string method;                     // the comparison table's column: "20-NN", "20-NN (T=0.07)", "linear"
   std::vector<std::int64_t> predictions;  // one per test row
   nlohmann::json details;                 // k, voting, lambda, sweep, ...
-  eval::ClassificationMetrics metrics;    // filled by write_encoder_report
-  eval::ConfusionMatrix confusion;        // filled by write_encoder_report
+  evaluation_common::ClassificationMetrics metrics;    // filled by write_encoder_report
+  evaluation_common::ConfusionMatrix confusion;        // filled by write_encoder_report
 };
 
 struct EncoderEvaluation {
@@ -49,6 +46,6 @@ std::string summary_markdown(const std::string& stage_id, const std::vector<Enco
                              const std::vector<std::string>& class_names);
 
 // The packet the comparison table reads: encoder, method, setting "test", mean:<metric>, output_dir.
-Packet evaluation_packet(const EncoderEvaluation& evaluation, const MethodOutcome& method);
+PacketPtr method_evaluation(const EncoderEvaluation& evaluation, const MethodOutcome& method);
 
 }  // namespace histoflow::patch_eval

@@ -1,4 +1,4 @@
-#include "knn.hpp"
+#include "histoflow/patch_eval/knn.hpp"
 
 #include <torch/torch.h>
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
-#include <thread>
 
-#include "knn.hpp"
+#include "histoflow/patch_eval/knn.hpp"
+#include "histoflow/threads.hpp"
 #include "patch_eval_stages.hpp"
 #include "patch_evaluation_stage.hpp"
 
@@ -31,7 +31,7 @@ class KnnEval final : public PatchEvaluationStage {
     options_.temperature = p.get_float("temperature");
     options_.query_block = p.get_int("query_block");
     options_.train_block = p.get_int("train_block");
-    options_.threads = thread_count(p.get_int("threads"));
+    options_.threads = resolve_thread_count(p.get_int("threads"));
     voting_ = p.get_string("voting");
   }
 
@@ -67,10 +67,6 @@ class KnnEval final : public PatchEvaluationStage {
 
 }  // namespace
 
-int thread_count(std::int64_t threads) {
-  return threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 void register_knn_eval(Registry& registry) {
   StageContract c;
   c.type = "knn_eval";
@@ -85,8 +81,7 @@ void register_knn_eval(Registry& registry) {
       "Errors: different class sets (naming them), different widths, an empty class, k larger than the training set.";
   c.inputs = {feature_file_input()};
   c.outputs = {evaluation_output()};
-  c.params = {ParamSpec{"k", ParamType::FloatList, "Numbers of neighbours (whole numbers), one evaluation each", false,
-                        std::vector<double>{20}, {}, {}, {}, {}, true},
+  c.params = {param_float_list("k", {20}, "Numbers of neighbours (whole numbers), one evaluation each"),
               param_float("temperature", 0.07, "Temperature T of the weighted vote exp(similarity / T)", 1e-6, 100),
               param_string("voting", "both", "Which votes to report", {"both", "majority", "weighted"}),
               not_affecting_output(param_int("query_block", 1024, "Test rows per similarity block (memory: query_block x train_block floats)", 1, 1 << 20)),

@@ -1,4 +1,4 @@
-#include "linear_probe.hpp"
+#include "histoflow/patch_eval/linear_probe.hpp"
 
 #include <torch/torch.h>
 

@@ -2,6 +2,7 @@
 // validation split of the training set, refitted on all of it and scored on the test set.
 #include <sstream>
 
+#include "histoflow/threads.hpp"
 #include "linear_probe_sweep.hpp"
 #include "patch_eval_stages.hpp"
 #include "patch_evaluation_stage.hpp"
@@ -20,7 +21,7 @@ class LinearProbe final : public PatchEvaluationStage {
     options_.validation_fraction = p.get_float("validation_fraction");
     options_.fit.max_iterations = p.get_int("max_iterations");
     options_.fit.gradient_tolerance = p.get_float("tolerance");
-    options_.fit.threads = thread_count(p.get_int("threads"));
+    options_.fit.threads = resolve_thread_count(p.get_int("threads"));
   }
 
  protected:
@@ -66,8 +67,7 @@ void register_linear_probe(Registry& registry) {
       "sweep in metrics.json; emits one evaluation packet per encoder, method \"linear\".";
   c.inputs = {feature_file_input()};
   c.outputs = {evaluation_output()};
-  c.params = {ParamSpec{"lambdas", ParamType::FloatList, "L2 strengths to sweep (one: no sweep)", false,
-                        std::vector<double>{1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1}, {}, {}, {}, {}, true},
+  c.params = {param_float_list("lambdas", {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1}, "L2 strengths to sweep (one: no sweep)"),
               param_float("validation_fraction", 0.2, "Fraction of each training class held out to choose lambda", 0.01, 0.99),
               param_int("max_iterations", 500, "L-BFGS iterations per fit", 1, 100000),
               param_float("tolerance", 1e-6, "Stop when the largest gradient component falls below it", 0, 1)};

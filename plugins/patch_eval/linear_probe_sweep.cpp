@@ -4,7 +4,7 @@
 #include <functional>
 #include <stdexcept>
 
-#include "classification_metrics.hpp"
+#include "histoflow/evaluation_common/classification_metrics.hpp"
 
 namespace histoflow::patch_eval {
 
@@ -33,7 +33,7 @@ LinearProbeResult run_linear_probe(const PatchFeatures& train, const PatchFeatur
       previous = fit_logistic_regression(fit_part.features, fit_part.labels, classes, lambda, options.fit,
                                          result.sweep.empty() ? nullptr : &previous);
       const double score =
-          eval::classification_metrics(validation.labels, predict(previous, validation.features), classes).balanced_accuracy;
+          evaluation_common::classification_metrics(validation.labels, predict(previous, validation.features), classes).balanced_accuracy;
       result.sweep.push_back({lambda, score, previous.evaluations});
       if (score > best) {  // strictly better: on ties the larger (earlier) lambda stays
         best = score;

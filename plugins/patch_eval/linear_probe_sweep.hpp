@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "linear_probe.hpp"
+#include "histoflow/patch_eval/linear_probe.hpp"
 #include "patch_dataset.hpp"
 
 namespace histoflow::patch_eval {

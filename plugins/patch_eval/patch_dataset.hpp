@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "feature_file.hpp"
+#include "histoflow/features/feature_file.hpp"
 
 namespace histoflow::patch_eval {
 

@@ -7,7 +7,4 @@ namespace histoflow::patch_eval {
 void register_knn_eval(Registry& registry);
 void register_linear_probe(Registry& registry);
 
-// threads = 0 means every core (LibTorch defaults to one thread here).
-int thread_count(std::int64_t threads);
-
 }  // namespace histoflow::patch_eval

@@ -4,6 +4,8 @@
 #include <sstream>
 
 #include "histoflow/atomic_file.hpp"
+#include "histoflow/evaluation_common/evaluation_kind.hpp"
+#include "histoflow/features/feature_file_kind.hpp"
 
 namespace histoflow::patch_eval {
 
@@ -110,7 +112,7 @@ void PatchEvaluationStage::flush(Emitter& out) {
     write_file_atomically(summary, summary_markdown(context_.stage_id, done, class_names));
     results_ = {{"summary", std::filesystem::absolute(summary)}};
     for (const auto& e : done)
-      for (const auto& m : e.methods) out.emit(evaluation_packet(e, m));
+      for (const auto& m : e.methods) out.emit(method_evaluation(e, m));
   }
   if (train_.empty() && test_.empty()) failures.push_back("no feature files arrived: nothing to evaluate");
   // Each failure is its own error record; the last one is thrown so that flush reports the stage as failed.
@@ -120,12 +122,12 @@ void PatchEvaluationStage::flush(Emitter& out) {
 }
 
 PortSpec feature_file_input() {
-  return {"features", kFeatureFileKind,
-          "patch-dataset feature files (feature_store): one per encoder and dataset; the `dataset` attribute says train or test"};
+  return {"features", features::kFeatureFileKind,
+          "patch-dataset feature files (patch_store): one per encoder and dataset; the `dataset` attribute says train or test"};
 }
 
 PortSpec evaluation_output() {
-  return {"evaluations", kEvaluationKind,
+  return {"evaluations", evaluation_common::kEvaluationKind,
           "one packet per encoder and method: encoder, method, setting, mean:<metric>, output_dir (for comparison_table)",
           false, true};
 }

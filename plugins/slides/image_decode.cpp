@@ -8,7 +8,6 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "histoflow/atomic_file.hpp"
 
 namespace histoflow::slides {
 namespace {
@@ -75,20 +74,6 @@ RgbImage decode_rgb(const std::filesystem::path& file) {
     throw std::runtime_error("image '" + file.string() + "' did not decode to 3 bands of 8 bits");
   out.pixels.assign(static_cast<std::uint8_t*>(memory), static_cast<std::uint8_t*>(memory) + size);
   return out;
-}
-
-void write_png(const std::filesystem::path& file, const std::uint8_t* pixels, int width, int height, int bands) {
-  ensure_vips();
-  ImageRef image;
-  image.image = vips_image_new_from_memory_copy(pixels, static_cast<std::size_t>(width) * height * bands, width, height,
-                                                bands, VIPS_FORMAT_UCHAR);
-  if (!image.image) throw std::runtime_error("cannot build image for '" + file.string() + "': " + vips_reason());
-  void* buffer = nullptr;
-  std::size_t length = 0;
-  if (vips_pngsave_buffer(image.image, &buffer, &length, nullptr) != 0)
-    throw std::runtime_error("cannot encode PNG '" + file.string() + "': " + vips_reason());
-  std::unique_ptr<void, decltype(&g_free)> owned(buffer, &g_free);
-  write_file_atomically(file, std::string(static_cast<const char*>(buffer), length));
 }
 
 }  // namespace histoflow::slides

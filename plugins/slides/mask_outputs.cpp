@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "image_decode.hpp"
+#include "histoflow/png.hpp"
 #include "tissue_mask.hpp"
 
 namespace histoflow::slides {
@@ -19,7 +19,7 @@ void write_mask_png(const std::filesystem::path& file, const RgbImage& thumbnail
         for (int c = 0; c < 3; ++c) p[c] = static_cast<std::uint8_t>(p[c] / 2);
       }
     }
-  write_png(file, out.pixels.data(), out.width, out.height, 3);
+  write_png(file, out, 6);  // zlib level 6: thumbnails are large
 }
 
 std::string tissue_geojson(const Mask& mask, double scale, const std::string& slide_id) {

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <string>
 
-#include "image.hpp"
+#include "histoflow/slides/image.hpp"
 
 namespace histoflow::slides {
 

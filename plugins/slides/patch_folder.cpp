@@ -7,9 +7,9 @@
 
 #include "csv.hpp"
 #include "histoflow/atomic_file.hpp"
+#include "histoflow/slides/resample.hpp"
 #include "histoflow/stage.hpp"
 #include "image_decode.hpp"
-#include "resample.hpp"
 #include "slide_stages.hpp"
 
 namespace histoflow::slides {
@@ -123,14 +123,12 @@ void register_patch_folder(Registry& registry) {
           "the sorted class names (or `classes`) and are written to <output>/<stage>_classes.json. An unreadable\n"
           "image becomes an error record for that image; the others go on. Attributes: label, class, path.";
   c.outputs = {{"tiles", kTileKind, "uint8 [H, W, 3] RGB patches"}};
-  c.params = {ParamSpec{"root", ParamType::Path, "Folder with one sub-folder per class", false, {}, {}, {}, {}, {}, true},
-              ParamSpec{"csv", ParamType::Path, "CSV with a path and a label column (instead of root)", false, {}, {}, {}, {}, {}, true},
+  c.params = {param_path("root", "Folder with one sub-folder per class"),
+              param_path("csv", "CSV with a path and a label column (instead of root)"),
               param_string("path_column", "path", "CSV column with image paths (relative to the CSV)"),
               param_string("label_column", "label", "CSV column with class names"),
-              ParamSpec{"extensions", ParamType::StringList, "File extensions read from class folders", false,
-                        std::vector<std::string>{".png", ".jpg", ".jpeg", ".tif", ".tiff"}, {}, {}, {}, {}, true},
-              ParamSpec{"classes", ParamType::StringList, "Class names in index order; empty: sorted names found", false,
-                        std::vector<std::string>{}, {}, {}, {}, {}, true},
+              param_string_list("extensions", {".png", ".jpg", ".jpeg", ".tif", ".tiff"}, "File extensions read from class folders"),
+              param_string_list("classes", {}, "Class names in index order; empty: sorted names found"),
               param_int("size", 0, "Resize patches to size x size; 0: keep", 0, 4096)};
   c.rules = {rule_exactly_one_of("root", "csv"), rule_file_exists("root"), rule_file_exists("csv")};
   c.example = "[stage.patches]\nuse = \"patch_folder\"\nroot = \"data/NCT-CRC-HE-100K\"\n";

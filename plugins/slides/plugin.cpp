@@ -4,6 +4,7 @@
 namespace {
 void register_slides(histoflow::Registry& registry) {
   using namespace histoflow::slides;
+  for (auto& kind : slide_kinds()) registry.add_kind(std::move(kind));
   register_slide_source(registry);
   register_tissue_tiler(registry);
   register_tile_reader(registry);

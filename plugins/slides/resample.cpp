@@ -1,4 +1,4 @@
-#include "resample.hpp"
+#include "histoflow/slides/resample.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -79,18 +79,6 @@ RgbImage resize_rgb(const RgbImage& source, int width, int height) {
   RgbImage out{width, height, std::vector<std::uint8_t>(static_cast<std::size_t>(width) * height * 3)};
   resize_rgb(source.pixels.data(), source.width, source.height, out.pixels.data(), width, height);
   return out;
-}
-
-void argb_over_white_to_rgb(const std::uint32_t* argb, std::size_t count, std::uint8_t* rgb) {
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::uint32_t p = argb[i];
-    const std::uint32_t a = p >> 24;
-    // Premultiplied: colour over white is colour + (255 - alpha) * white.
-    const std::uint32_t blank = 255 - a;
-    rgb[i * 3 + 0] = static_cast<std::uint8_t>(std::min<std::uint32_t>(255, ((p >> 16) & 0xff) + blank));
-    rgb[i * 3 + 1] = static_cast<std::uint8_t>(std::min<std::uint32_t>(255, ((p >> 8) & 0xff) + blank));
-    rgb[i * 3 + 2] = static_cast<std::uint8_t>(std::min<std::uint32_t>(255, (p & 0xff) + blank));
-  }
 }
 
 }  // namespace histoflow::slides

@@ -1,10 +1,9 @@
-// Reads tile pixels through the shared handle pool; RGBA over white; resized with antialiasing when the
-// pyramid has no level at exactly the target resolution. A read error fails that tile, naming the slide.
-#include <openslide/openslide.h>
-
+// Reads tile pixels through the slide reader (the process-wide handle pool); RGBA over white; resized with
+// antialiasing when the pyramid has no level at exactly the target resolution. A read error fails that tile,
+// naming the slide.
+#include "histoflow/slides/resample.hpp"
+#include "histoflow/slides/slide_reader.hpp"
 #include "histoflow/stage.hpp"
-#include "openslide_pool.hpp"
-#include "resample.hpp"
 #include "slide_stages.hpp"
 
 namespace histoflow::slides {
@@ -20,30 +19,32 @@ class TileReader final : public Stage {
     const std::int64_t read_size = ref->require<std::int64_t>("read_size");
     const std::int64_t size = ref->require<std::int64_t>("tile_size");
     const std::string& path = ref->require<std::string>("path");
-    thread_local std::vector<std::uint32_t> argb;
-    thread_local std::vector<std::uint8_t> rgb;
-    argb.resize(static_cast<std::size_t>(read_size * read_size));
-    // A shared handle enters OpenSlide's sticky error state when any read on it fails, so a failed read is
-    // tried once more on a fresh handle: only a tile that fails twice is really broken.
-    for (int attempt = 0;; ++attempt) {
-      auto lease = SlidePool::shared().acquire(path);
-      openslide_read_region(lease.get(), argb.data(), where.x, where.y, where.level, read_size, read_size);
-      const char* error = openslide_get_error(lease.get());
-      if (!error) break;
-      if (attempt == 1)
-        throw std::runtime_error("slide '" + ref->provenance.item_id + "': cannot read the tile at (" + std::to_string(where.x) +
-                                 ", " + std::to_string(where.y) + ") level " + std::to_string(where.level) + ": " + error);
-    }
     Packet tile;
     tile.kind = kTileKind;
     tile.provenance = ref->provenance;
     tile.attributes = ref->attributes;
     tile.tensor = Tensor::zeros(DType::UInt8, {size, size, 3});
+    // A shared handle enters OpenSlide's sticky error state when any read on it fails, so a failed read is
+    // tried once more on a fresh handle (the reader retires the failed one): only a tile that fails twice is
+    // really broken.
+    const auto read = [&](std::uint8_t* rgb) {
+      for (int attempt = 0;; ++attempt) {
+        try {
+          SlideReader(path).read_region(where.x, where.y, where.level, read_size, read_size, rgb);
+          return;
+        } catch (const SlideReadError& e) {
+          if (attempt == 1)
+            throw std::runtime_error("slide '" + ref->provenance.item_id + "': cannot read the tile at (" + std::to_string(where.x) +
+                                     ", " + std::to_string(where.y) + ") level " + std::to_string(where.level) + ": " + e.reason());
+        }
+      }
+    };
     if (read_size == size) {
-      argb_over_white_to_rgb(argb.data(), argb.size(), tile.tensor.data<std::uint8_t>());
+      read(tile.tensor.data<std::uint8_t>());
     } else {
-      rgb.resize(argb.size() * 3);
-      argb_over_white_to_rgb(argb.data(), argb.size(), rgb.data());
+      thread_local std::vector<std::uint8_t> rgb;
+      rgb.resize(static_cast<std::size_t>(read_size * read_size) * 3);
+      read(rgb.data());
       resize_rgb(rgb.data(), static_cast<int>(read_size), static_cast<int>(read_size), tile.tensor.data<std::uint8_t>(),
                  static_cast<int>(size), static_cast<int>(size));
     }

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "image.hpp"
+#include "histoflow/slides/image.hpp"
 
 namespace histoflow::slides {
 

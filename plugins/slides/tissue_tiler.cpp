@@ -1,18 +1,16 @@
 // Tissue detection and tiling: a mask at low resolution, then a grid at the target resolution whose
 // tiles keep enough tissue. Emits where to read each tile (read level, read size) and the slide's grid.
-#include <openslide/openslide.h>
-
 #include <atomic>
 #include <cmath>
 #include <sstream>
 
 #include "grid_cache.hpp"
-#include "histoflow/cache_folder.hpp"
 #include "histoflow/atomic_file.hpp"
+#include "histoflow/cache_folder.hpp"
+#include "histoflow/slides/resample.hpp"
+#include "histoflow/slides/slide_reader.hpp"
 #include "histoflow/stage.hpp"
 #include "mask_outputs.hpp"
-#include "openslide_pool.hpp"
-#include "resample.hpp"
 #include "slide_properties.hpp"
 #include "slide_stages.hpp"
 #include "tissue_mask.hpp"
@@ -28,14 +26,12 @@ int finer_level_for(const SlideProperties& p, double wanted) {
   return best;
 }
 
-RgbImage read_level(openslide_t* slide, int level, const SlideLevel& dims, const std::string& slide_id) {
-  std::vector<std::uint32_t> argb(static_cast<std::size_t>(dims.width) * dims.height);
-  openslide_read_region(slide, argb.data(), 0, 0, level, dims.width, dims.height);
-  if (const char* error = openslide_get_error(slide))
-    throw std::runtime_error("slide '" + slide_id + "': cannot read level " + std::to_string(level) + " for the tissue mask: " + error);
-  RgbImage image{static_cast<int>(dims.width), static_cast<int>(dims.height), std::vector<std::uint8_t>(argb.size() * 3)};
-  argb_over_white_to_rgb(argb.data(), argb.size(), image.pixels.data());
-  return image;
+RgbImage read_level(const SlideReader& slide, int level, const SlideLevel& dims, const std::string& slide_id) {
+  try {
+    return slide.read_region(0, 0, level, dims.width, dims.height);
+  } catch (const SlideReadError& e) {
+    throw std::runtime_error("slide '" + slide_id + "': cannot read level " + std::to_string(level) + " for the tissue mask: " + e.reason());
+  }
 }
 
 // Fraction of the rectangle [x0, x1) x [y0, y1) (mask pixel units, fractional) covered by tissue.
@@ -122,8 +118,8 @@ class TissueTiler final : public Stage {
     const Packet* slide = &slide_packet;
     const std::string& id = slide->provenance.item_id;
     const std::string path = slide->require<std::string>("path");
-    auto lease = SlidePool::shared().acquire(path);
-    const SlideProperties props = read_slide_properties(lease.get(), path);
+    const SlideReader reader(path);
+    const SlideProperties props = reader.properties();
     const double* manifest_mpp = slide->attribute<double>("mpp");
     const double slide_mpp =
         resolve_mpp(id, manifest_mpp ? std::optional<double>(*manifest_mpp) : std::nullopt, props, assume_mpp_);
@@ -139,7 +135,7 @@ class TissueTiler final : public Stage {
     while (mask_level + 1 < static_cast<int>(props.levels.size()) &&
            props.levels[mask_level].width * props.levels[mask_level].height > 64'000'000)
       ++mask_level;  // keep the read bounded on slides without a fine enough pyramid
-    const RgbImage level_image = read_level(lease.get(), mask_level, props.levels[mask_level], id);
+    const RgbImage level_image = read_level(reader, mask_level, props.levels[mask_level], id);
     const int mask_w = std::max(1, static_cast<int>(std::lround(static_cast<double>(base.width) / mask_downsample)));
     const int mask_h = std::max(1, static_cast<int>(std::lround(static_cast<double>(base.height) / mask_downsample)));
     const RgbImage thumbnail =
@@ -283,7 +279,7 @@ void register_tissue_tiler(Registry& registry) {
               param_float("assume_mpp", 0, "Microns per pixel for slides that carry none; 0: such slides fail", 0, 16),
               not_affecting_output(param_bool("write_masks", false, "Write masks/<slide>.png (mask over thumbnail) and masks/<slide>.geojson (QuPath)")),
               not_affecting_output(param_bool("cache_grids", true, "Keep each slide's grid, keyed by the slide's fingerprint and these parameters: a rerun, or another encoder, skips tissue detection")),
-              not_affecting_output(ParamSpec{"cache", ParamType::Path, "Folder of cached grids; empty: <experiment output>/cache/tiling", false, {}, {}, {}, {}, {}, true})};
+              not_affecting_output(param_path("cache", "Folder of cached grids; empty: <experiment output>/cache/tiling"))};
   c.concurrency = Concurrency::Unlimited;
   c.example = "[stage.tiles]\nuse = \"tissue_tiler\"\ninput = \"slides\"\nmpp = 0.5\nsize = 224\nmin_tissue = 0.5\n";
   register_stage<TissueTiler>(registry, std::move(c));

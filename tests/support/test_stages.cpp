@@ -8,6 +8,10 @@
 
 namespace histoflow::testing {
 
+namespace {
+constexpr const char* kTestTile = "test_tile";
+}  // namespace
+
 Observed& Observed::instance() {
   static Observed observed;
   return observed;
@@ -133,7 +137,7 @@ class TestTiler final : public Stage {
   void process(const PacketPtr& in, std::size_t, Emitter& out) override {
     for (std::int64_t i = 0; i < tiles_; ++i) {
       Packet tile;
-      tile.kind = "tile_ref";
+      tile.kind = kTestTile;
       tile.provenance = in->provenance;
       tile.provenance.tile = TileCoord{i, 0, 0, 1};
       tile.attributes["index"] = *in->attribute<std::int64_t>("index");
@@ -168,7 +172,7 @@ class TestSink final : public Stage {
     auto& observed = Observed::instance();
     observed.sink_calls.fetch_add(1);
     const std::size_t size = in->members.empty() ? 1 : in->members.size();
-    const bool tiles = (in->members.empty() ? in->kind : in->members.front()->kind) == "tile_ref";
+    const bool tiles = (in->members.empty() ? in->kind : in->members.front()->kind) == kTestTile;
     if (release_) (tiles ? observed.tiles_in_flight : observed.in_flight).fetch_sub(static_cast<std::int64_t>(size));
     if (record_) observed.record(id_, {in->provenance.item_id, in->provenance.sequence, size});
   }
@@ -235,6 +239,18 @@ void register_test_stages() {
   static std::once_flag once;
   std::call_once(once, [] {
     auto& r = Registry::instance();
+    PacketKind item;
+    item.name = kItem;
+    item.summary = "a test item: its index in the source's stream";
+    item.attributes = {required_attribute("index", AttributeType::Int, "position in the source's stream"),
+                       optional_attribute("restored", AttributeType::Bool, "restored from an earlier run")};
+    r.add_kind(item);
+    PacketKind tile;
+    tile.name = kTestTile;
+    tile.summary = "a test tile of an item, emitted under the tile budget";
+    tile.attributes = {required_attribute("index", AttributeType::Int, "its item's index")};
+    tile.tile_provenance = true;
+    r.add_kind(tile);
     StageContract source;
     source.type = "test_source";
     source.summary = "test source";
@@ -275,7 +291,7 @@ void register_test_stages() {
     tiler.type = "test_tiler";
     tiler.summary = "test tiler";
     tiler.inputs = {{"items", kItem, ""}};
-    PortSpec gated{"tiles", "tile_ref", ""};
+    PortSpec gated{"tiles", kTestTile, ""};
     gated.gated = true;
     tiler.outputs = {gated};
     tiler.params = {param_int("tiles", 100, "", 0, 1e9)};
@@ -285,8 +301,8 @@ void register_test_stages() {
     StageContract counter;
     counter.type = "test_tile_counter";
     counter.summary = "test tile counter";
-    counter.inputs = {{"tiles", "tile_ref", ""}};
-    counter.outputs = {{"tiles", "tile_ref", ""}};
+    counter.inputs = {{"tiles", kTestTile, ""}};
+    counter.outputs = {{"tiles", kTestTile, ""}};
     counter.concurrency = Concurrency::Unlimited;
     counter.cardinality = Cardinality::OneToOne;
     register_stage<TestTileCounter>(r, counter);

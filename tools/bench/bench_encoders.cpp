@@ -12,12 +12,13 @@
 #include <sstream>
 #include <thread>
 
-#include "backbone.hpp"
 #include "histoflow/cpu_kernels.hpp"
-#include "vit.hpp"
-#include "weights.hpp"
+#include "histoflow/threads.hpp"
+#include "histoflow/torch_encoders/backbone.hpp"
+#include "histoflow/torch_encoders/vit.hpp"
+#include "histoflow/torch_encoders/weights.hpp"
 
-using namespace histoflow::torchenc;
+using namespace histoflow::torch_encoders;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
   histoflow::use_widest_cpu_kernels();  // the kernels flowrun runs on
   std::vector<std::string> backbones{"resnet50", "resnet50_trunc", "dinov2_vits14"}, precisions{"fp32", "bf16"};
   std::vector<int> batches{16, 32};
-  int threads = static_cast<int>(std::thread::hardware_concurrency());
+  int threads = 0;  // 0: every core
   double seconds = 4;
   std::string json_file;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  threads = histoflow::resolve_thread_count(threads);
   at::set_num_threads(threads);
   std::map<std::string, double> peak;
   for (const auto& p : precisions) peak[p] = peak_gflops(p == "bf16" ? torch::kBFloat16 : torch::kFloat32, 3.0);

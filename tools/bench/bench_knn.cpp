@@ -12,10 +12,10 @@
 #include <iomanip>
 #include <iostream>
 #include <string>
-#include <thread>
 
-#include "knn.hpp"
-#include "linear_probe.hpp"
+#include "histoflow/patch_eval/knn.hpp"
+#include "histoflow/patch_eval/linear_probe.hpp"
+#include "histoflow/threads.hpp"
 
 using namespace histoflow::patch_eval;
 using Clock = std::chrono::steady_clock;
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const int thread_count = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::thread::hardware_concurrency());
+  const int thread_count = histoflow::resolve_thread_count(threads);
   at::set_num_threads(thread_count);
   torch::manual_seed(0);
   std::cout << "k-NN: " << train_rows << " training rows x " << queries << " queries x " << dim << " dimensions, k = " << k

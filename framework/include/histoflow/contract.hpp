@@ -113,6 +113,10 @@ ParamSpec param_float(std::string name, double def, std::string doc, std::option
 ParamSpec param_bool(std::string name, bool def, std::string doc);
 ParamSpec param_string(std::string name, std::string def, std::string doc, std::vector<std::string> choices = {});
 ParamSpec param_required(std::string name, ParamType type, std::string doc);
+// An optional path without a default: unset (monostate) unless the graph writes it.
+ParamSpec param_path(std::string name, std::string doc);
+ParamSpec param_string_list(std::string name, std::vector<std::string> def, std::string doc);
+ParamSpec param_float_list(std::string name, std::vector<double> def, std::string doc);
 ParamSpec not_affecting_output(ParamSpec spec);  // marks a parameter such as threads or batch
 
 }  // namespace histoflow

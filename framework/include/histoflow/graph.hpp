@@ -24,7 +24,8 @@ struct Diagnostic {
   SourcePos pos;
   std::string stage;    // stage id, empty for graph-level problems
   std::string message;
-  std::string format() const;  // "file:line:col: error: stage 'x': message"
+  bool whole_template = false;  // `stage` names a template: the problem is the same for every instance
+  std::string format() const;  // "file:line:col: error: stage 'x': message" ("template 'x': " when whole)
 };
 
 struct InputRef {
@@ -42,6 +43,9 @@ struct StageSpec {
   std::map<std::string, Value> params;       // every declared parameter, defaults filled in
   std::map<std::string, SourcePos> param_pos;
   const StageContract* contract = nullptr;
+  // A stage made by a [template.<name>] table: the template and its variables' values for this instance.
+  std::string template_name;
+  std::vector<std::pair<std::string, std::string>> template_values;
 };
 
 struct Edge {
@@ -93,6 +97,9 @@ GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& 
 
 // The fully resolved graph (all defaults filled in) as TOML, for reproducibility.
 std::string resolved_graph_toml(const GraphSpec& spec);
+// The graph as written, with every template expanded into its stages (`flowrun graph --expand`): parameters
+// that were written (paths resolved), no defaults. It validates to the same graph.
+std::string expanded_graph_toml(const GraphSpec& spec);
 // Graphviz rendering of the graph.
 std::string graph_to_dot(const GraphSpec& spec);
 

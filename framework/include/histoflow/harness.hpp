@@ -22,6 +22,10 @@ class StageHarness {
   explicit StageHarness(const std::string& snippet, std::filesystem::path output_dir = {}, std::uint64_t seed = 0);
   ~StageHarness();
 
+  // Loads one plugin file (e.g. the plugin a test is about), once per process: a file that any loader has
+  // loaded already is left alone. Throws std::runtime_error when the file is not a loadable plugin.
+  static void load_plugin(const std::filesystem::path& file);
+
   const StageContract& contract() const { return *contract_; }
   const Params& params() const { return context_.params; }
   ErrorLog& errors() { return errors_; }
@@ -37,6 +41,14 @@ class StageHarness {
   std::vector<PacketPtr> generate_all();  // sources: every packet until exhausted
   std::vector<PacketPtr> flush();
   void close();
+
+  // Resumable stages: what a rerun does before `source_item` enters the graph. A harness built from the same
+  // snippet and output folder as an earlier one has the same lineage, so it finds what that one finished.
+  struct Restored {
+    bool restored = false;  // what restore() returned: the item's result exists and was emitted
+    std::vector<PacketPtr> packets;
+  };
+  Restored restore(const PacketPtr& source_item);
 
   // Port of each packet returned by the last call.
   const std::vector<std::size_t>& ports() const { return ports_; }

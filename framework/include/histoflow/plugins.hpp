@@ -16,6 +16,7 @@ struct LoadedPlugin {
   std::string torch_version;  // empty when the plugin does not link LibTorch
   std::vector<std::string> stage_types;
   std::vector<std::pair<std::string, std::string>> entries;  // catalogue (category, name) it registered
+  std::vector<std::string> kinds;  // packet kinds it declared
 };
 
 // The build writes this file into its plugin folder, listing the plugin libraries it produces (one file name

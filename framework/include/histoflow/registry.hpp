@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "histoflow/contract.hpp"
+#include "histoflow/kind.hpp"
 #include "histoflow/stage.hpp"
 
 namespace histoflow {
@@ -47,7 +48,13 @@ class Registry {
   std::optional<CatalogueEntry> find_entry(const std::string& category, const std::string& name) const;
   std::vector<CatalogueEntry> entries(const std::string& category = "") const;  // sorted by category, then name
 
-  // The file being loaded; stages and entries registered meanwhile are attributed to it.
+  // Packet kinds, declared by the plugin that owns each (the framework declares tile and features). Throws
+  // std::runtime_error when a name is declared twice (naming both owners) or a declaration is malformed.
+  void add_kind(PacketKind kind);
+  const PacketKind* find_kind(const std::string& name) const;  // null when no loaded plugin declares it
+  std::vector<std::string> kind_names() const;                 // sorted
+
+  // The file being loaded; stages, kinds and entries registered meanwhile are attributed to it.
   void set_loading_file(std::string file);
   std::string loading_file() const;
 
@@ -56,7 +63,9 @@ class Registry {
     StageContract contract;
     StageFactory factory;
   };
+  Registry();
   mutable std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<PacketKind>> kinds_;  // stable addresses
   std::map<std::string, std::unique_ptr<Entry>> entries_;  // stable addresses for contracts
   std::map<std::pair<std::string, std::string>, CatalogueEntry> catalogue_;  // by (category, name)
   std::string loading_file_;

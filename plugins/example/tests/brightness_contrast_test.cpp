@@ -7,23 +7,22 @@
 #include <catch2/catch.hpp>
 
 #include "histoflow/harness.hpp"
-#include "histoflow/plugins.hpp"
+#include "histoflow/kind.hpp"
 #include "histoflow/registry.hpp"
 
 using namespace histoflow;
 
 namespace {
 
-// The harness builds stages from the registry, so the plugin must be loaded first (once per process).
+// The harness builds stages from the registry: load this plugin's file (once per process; nothing else).
 void load_example_plugin() {
-  static PluginLoader loader;
-  if (!Registry::instance().find("brightness_contrast")) loader.load_directory(HISTOFLOW_PLUGIN_BUILD_DIR);
+  StageHarness::load_plugin(HISTOFLOW_PLUGIN_BUILD_DIR "/libhf_example.so");
   REQUIRE(Registry::instance().find("brightness_contrast"));
 }
 
 PacketPtr tile_of(std::uint8_t r, std::uint8_t g, std::uint8_t b) {
   Packet p;
-  p.kind = "tile";
+  p.kind = kinds::kTile;
   p.provenance.item_id = "slide-1";
   p.attributes["label"] = std::int64_t{2};
   p.tensor = Tensor::zeros(DType::UInt8, {2, 2, 3});

@@ -1,0 +1,11 @@
+#pragma once
+// run_summary.json: what a run did, written into the experiment's output folder when it ends.
+#include "histoflow/graph.hpp"
+#include "histoflow/runtime.hpp"
+
+namespace histoflow::detail {
+
+// Replaces the file atomically; throws when it cannot be written.
+void write_run_summary(const GraphSpec& spec, const RunResult& result);
+
+}  // namespace histoflow::detail

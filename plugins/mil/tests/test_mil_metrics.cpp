@@ -1,0 +1,127 @@
+// The slide-level metrics against scikit-learn 1.2 (fixtures from tools/parity/make_sklearn_fixtures_mil.py),
+// bootstrap intervals, and the comparison table.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "histoflow/evaluation_common/auroc.hpp"
+#include "histoflow/evaluation_common/bootstrap.hpp"
+#include "histoflow/evaluation_common/comparison_table.hpp"
+#include "histoflow/evaluation_common/roc_plot.hpp"
+#include "slide_metrics.hpp"
+
+using namespace histoflow;
+
+namespace {
+
+nlohmann::json fixtures() {
+  std::ifstream in(std::string(HISTOFLOW_SOURCE_DIR) + "/tests/fixtures/mil/sklearn_metrics.json");
+  REQUIRE(in.good());
+  return nlohmann::json::parse(in);
+}
+
+}  // namespace
+
+TEST_CASE("AUROC, balanced accuracy and F1 match scikit-learn to 1e-6", "[mil][metrics]") {
+  const auto all = fixtures();
+  REQUIRE(all["cases"].size() >= 6);
+  for (const auto& c : all["cases"]) {
+    INFO("case " << c["name"].get<std::string>());
+    const auto labels = c["labels"].get<std::vector<std::int64_t>>();
+    const auto probabilities = c["probabilities"].get<std::vector<double>>();
+    const int classes = c["classes"].get<int>();
+    CHECK(evaluation_common::auroc(labels, probabilities, classes) == Approx(c["auroc"].get<double>()).margin(1e-6));
+    const auto m = mil::slide_metrics(labels, probabilities, classes);
+    CHECK(m.at("auroc") == Approx(c["auroc"].get<double>()).margin(1e-6));
+    CHECK(m.at("balanced_accuracy") == Approx(c["balanced_accuracy"].get<double>()).margin(1e-6));
+    CHECK(m.at("f1") == Approx(c["f1"].get<double>()).margin(1e-6));
+    if (classes == 2) {
+      std::vector<bool> positive;
+      std::vector<double> scores;
+      for (std::size_t i = 0; i < labels.size(); ++i) positive.push_back(labels[i] == 1), scores.push_back(probabilities[2 * i + 1]);
+      const auto roc = evaluation_common::roc_curve(positive, scores);
+      const auto fpr = c["roc_fpr"].get<std::vector<double>>(), tpr = c["roc_tpr"].get<std::vector<double>>();
+      REQUIRE(roc.fpr.size() == fpr.size());  // the same points kept by drop_intermediate
+      for (std::size_t i = 0; i < fpr.size(); ++i) {
+        CHECK(roc.fpr[i] == Approx(fpr[i]).margin(1e-12));
+        CHECK(roc.tpr[i] == Approx(tpr[i]).margin(1e-12));
+      }
+    }
+  }
+}
+
+TEST_CASE("AUROC is undefined with one class: an error, NaN in the metric set", "[mil][metrics]") {
+  CHECK_THROWS_WITH(evaluation_common::binary_auroc({true, true}, {0.2, 0.4}), Catch::Contains("no negative"));
+  const auto m = mil::slide_metrics({1, 1, 1}, {0.2, 0.8, 0.6, 0.4, 0.1, 0.9}, 2);
+  CHECK(std::isnan(m.at("auroc")));
+  CHECK(m.at("balanced_accuracy") == Approx(2.0 / 3.0));
+}
+
+TEST_CASE("percentiles match numpy and bootstrap intervals are deterministic", "[mil][metrics]") {
+  const auto p = fixtures()["percentile"];
+  const auto values = p["values"].get<std::vector<double>>();
+  const auto q = p["q"].get<std::vector<double>>(), expected = p["expected"].get<std::vector<double>>();
+  for (std::size_t i = 0; i < q.size(); ++i) CHECK(evaluation_common::percentile(values, q[i]) == Approx(expected[i]).margin(1e-12));
+
+  const std::vector<std::int64_t> labels = {0, 0, 0, 0, 1, 1, 1, 1, 0, 1};
+  const std::vector<double> probabilities = {0.9, 0.1, 0.8, 0.2, 0.6, 0.4, 0.3, 0.7, 0.4, 0.6,
+                                             0.2, 0.8, 0.1, 0.9, 0.5, 0.5, 0.35, 0.65, 0.45, 0.55};
+  mil::MetricSummary a, b, c;
+  mil::add_bootstrap_intervals(a, labels, probabilities, 2, 200, 5);
+  mil::add_bootstrap_intervals(b, labels, probabilities, 2, 200, 5);
+  mil::add_bootstrap_intervals(c, labels, probabilities, 2, 200, 6);
+  CHECK(a.ci_low == b.ci_low);
+  CHECK(a.ci_high == b.ci_high);
+  CHECK(a.ci_low != c.ci_low);
+  const double point = mil::slide_metrics(labels, probabilities, 2).at("auroc");
+  CHECK(a.ci_low.at("auroc") <= point);
+  CHECK(a.ci_high.at("auroc") >= point);
+  CHECK(a.ci_high.at("auroc") <= 1.0);
+}
+
+TEST_CASE("fold summaries use the sample standard deviation", "[mil][metrics]") {
+  const auto s = mil::summarise_folds({{{"auroc", 0.8}, {"balanced_accuracy", 0.7}, {"f1", 0.6}},
+                                       {{"auroc", 0.9}, {"balanced_accuracy", 0.7}, {"f1", 0.8}}});
+  CHECK(s.mean.at("auroc") == Approx(0.85));
+  CHECK(s.sd.at("auroc") == Approx(0.0707106781).epsilon(1e-8));  // np.std(ddof=1)
+  CHECK(s.sd.at("balanced_accuracy") == Approx(0.0).margin(1e-12));
+  const auto one = mil::summarise_folds({{{"auroc", 0.8}, {"balanced_accuracy", 0.7}, {"f1", 0.6}}});
+  CHECK(one.sd.empty());
+}
+
+TEST_CASE("the comparison table takes any metric set, one row per encoder", "[mil][comparison]") {
+  evaluation_common::EvaluationRecord a{"resnet50_trunc", "gated_attention", "in-domain", {{"auroc", 0.91234}}, {{"auroc", 0.0312}}, {}, {}, "mil_a"};
+  evaluation_common::EvaluationRecord b{"resnet50_trunc", "gated_attention", "external (ensemble)", {{"auroc", 0.85}},
+                           {}, {{"auroc", 0.8}}, {{"auroc", 0.9}}, "mil_a"};
+  evaluation_common::EvaluationRecord c{"dinov2_vits14", "knn", "test", {{"accuracy", 0.75}, {"weighted_f1", 0.7}}, {}, {}, {}, "knn"};
+  const auto table = evaluation_common::build_comparison_table({c, b, a});
+  REQUIRE(table.rows == std::vector<std::string>{"dinov2_vits14", "resnet50_trunc"});
+  REQUIRE(table.columns.size() == 4);
+  CHECK(table.columns[0] == "gated_attention · in-domain · auroc");  // in-domain before external
+  CHECK(table.columns[1] == "gated_attention · external (ensemble) · auroc");
+  CHECK(table.cells.at("resnet50_trunc").at(table.columns[0]) == "0.912 ± 0.031");
+  CHECK(table.cells.at("resnet50_trunc").at(table.columns[1]) == "0.850 [0.800, 0.900]");
+  const auto markdown = evaluation_common::comparison_markdown(table);
+  CHECK_THAT(markdown, Catch::Contains("| dinov2_vits14 | – | – | 0.750 | 0.700 |"));
+  const auto csv = evaluation_common::comparison_csv({a, c});
+  CHECK_THAT(csv, Catch::StartsWith("encoder,method,setting,metric,mean,sd,ci_low,ci_high,source\n"));
+  CHECK_THAT(csv, Catch::Contains("resnet50_trunc,gated_attention,in-domain,auroc,0.91234,0.0312,,,mil_a"));
+  // The same encoder from two stages in one cell: the rows are told apart by their source.
+  auto a2 = a;
+  a2.source = "mil_b";
+  const auto twice = evaluation_common::build_comparison_table({a, a2});
+  CHECK(twice.rows == std::vector<std::string>{"resnet50_trunc (mil_a)", "resnet50_trunc (mil_b)"});
+}
+
+TEST_CASE("ROC plot draws curves in their colours", "[mil][metrics]") {
+  const auto image = evaluation_common::plot_roc_curves({{{0, 0, 1}, {0, 1, 1}, evaluation_common::palette_colour(0), 2}}, 128);
+  REQUIRE(image.width == 128);
+  REQUIRE(image.pixels.size() == 128u * 128u * 3u);
+  const auto colour = evaluation_common::palette_colour(0);
+  std::size_t coloured = 0;
+  for (std::size_t i = 0; i < image.pixels.size(); i += 3)
+    coloured += image.pixels[i] == colour[0] && image.pixels[i + 1] == colour[1] && image.pixels[i + 2] == colour[2];
+  CHECK(coloured > 100);  // the left edge and the top edge of a perfect curve
+  CHECK(histoflow::encode_png(image).substr(1, 3) == "PNG");
+}

@@ -1,0 +1,6 @@
+#pragma once
+#include "histoflow/registry.hpp"
+
+namespace histoflow::torch_encoders {
+void register_torch_encoder(Registry& registry);
+}
