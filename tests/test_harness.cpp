@@ -5,6 +5,7 @@
 
 #include "histoflow/harness.hpp"
 #include "support/graph_helpers.hpp"
+#include "support/test_stages.hpp"
 
 using namespace histoflow;
 using namespace histoflow::testing;
@@ -116,4 +117,17 @@ TEST_CASE("harness: csv_writer writes the file only at flush, sorted", "[harness
   CHECK(header == "item,sequence,x,y,f0,f1");
   CHECK(first == "s0,0,0,0,0,0");
   CHECK(second == "s1,1,0,0,1,0");
+}
+
+TEST_CASE("harness: a stage's request to end the input is visible to the test", "[harness][stream]") {
+  shared_loader();
+  StageHarness ender("use = \"test_ender\"\nafter = 2\n");
+  Packet item;
+  item.kind = "item";
+  item.attributes["index"] = std::int64_t{0};
+  ender.push(make_packet(item));
+  CHECK(ender.sources_ended().empty());
+  ender.push(make_packet(item));
+  CHECK(ender.sources_ended() == "stage 'under_test' has seen 2 items");
+  Observed::instance().reset();  // the ender counted its items as leaving flight
 }

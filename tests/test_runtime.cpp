@@ -353,3 +353,35 @@ input = "tissue"
   CHECK(kept < 120);  // the background tiles were filtered out
   CHECK(count_lines(out / "features.csv") == kept + 1);
 }
+
+TEST_CASE("a stage that ends the input stops an endless source; the run completes and flushes", "[runtime][stream]") {
+  Observed::instance().reset();
+  const auto out = fresh_folder("end-sources");
+  // count = 10^12 stands for endless: only the ender's request can end this run in time.
+  const GraphSpec spec = load_valid(graph_text(R"(
+[stage.src]
+use = "test_source"
+count = 1000000000000
+[stage.map]
+use = "test_map"
+input = "src"
+[stage.train]
+use = "test_ender"
+input = "map"
+after = 50
+)", out, 4));
+  const RunResult result = run_quietly(spec);
+  REQUIRE(result.status == RunStatus::Completed);
+  CHECK(result.sources_ended == "stage 'train' has seen 50 items");
+  auto& observed = Observed::instance();
+  // What was in flight when the request came still arrives (at most max_in_flight items, plus the one the
+  // source was generating), and nothing is lost: everything generated reached the sink.
+  CHECK(observed.generated >= 50);
+  CHECK(observed.generated <= 50 + 4 + 1);
+  CHECK(observed.seen("train").size() == static_cast<std::size_t>(observed.generated.load()));
+  CHECK(observed.flush_count("train") == 1);
+  CHECK(observed.in_flight == 0);
+  std::ifstream summary(out / "run_summary.json");
+  const std::string text((std::istreambuf_iterator<char>(summary)), std::istreambuf_iterator<char>());
+  CHECK(text.find("\"input_ended_early\": \"stage 'train' has seen 50 items\"") != std::string::npos);
+}

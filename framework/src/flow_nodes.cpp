@@ -85,9 +85,13 @@ void StageNode::build(tbb::flow::graph& graph) {
 }
 
 void StageNode::put(Envelope envelope) {
-  if (downstream_resumable != 0 && !feeds_other_work && (downstream_resumable & ~envelope.restored) == 0) {
+  if (envelope.control == Control::None && downstream_resumable != 0 && !feeds_other_work &&
+      (downstream_resumable & ~envelope.restored) == 0) {
     skipped.fetch_add(1);  // every result this input would lead to exists already
-    return;
+    // An ordered input, here or downstream, still needs the item's sequence number: a placeholder goes on.
+    const bool ordered_here = envelope.port < sequencers_.size() && sequencers_[envelope.port];
+    if (!ordered_here && !forward_tombstones) return;
+    envelope = Envelope{nullptr, envelope.ticket, envelope.sequence, envelope.port, Control::Tombstone};
   }
   run_.active.fetch_add(1);
   queued.fetch_add(1);

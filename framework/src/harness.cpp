@@ -43,6 +43,21 @@ NoProgress no_progress;
 
 }  // namespace
 
+// In the harness a request to end the input stops generate_all and is visible to the test.
+class HarnessStream final : public StreamControl {
+ public:
+  void end_sources(const std::string& reason) override {
+    if (!ended_) reason_ = reason;
+    ended_ = true;
+  }
+  bool sources_ended() const override { return ended_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  bool ended_ = false;
+  std::string reason_;
+};
+
 StageHarness::StageHarness(const std::string& snippet, std::filesystem::path output_dir, std::uint64_t seed) {
   if (output_dir.empty()) output_dir = std::filesystem::temp_directory_path() / "histoflow-harness";
   // The snippet is validated as a one-stage graph, so parameters are checked exactly as in a real run.
@@ -56,7 +71,8 @@ StageHarness::StageHarness(const std::string& snippet, std::filesystem::path out
   if (!problems.empty()) throw UsageError("stage harness: invalid stage snippet:\n" + problems);
   const StageSpec& spec = load.spec.stages.at(0);
   contract_ = spec.contract;
-  context_ = StageContext{"under_test", contract_, Params(spec.params), load.spec.experiment, &errors_, &no_progress};
+  stream_ = std::make_unique<HarnessStream>();
+  context_ = StageContext{"under_test", contract_, Params(spec.params), load.spec.experiment, &errors_, &no_progress, stream_.get()};
   stage_ = Registry::instance().create(spec.type, context_);
   stage_->open();
   stage_->set_lineage(detail::stage_lineage(spec.type, *contract_, spec.params, stage_->identity(), {}));
@@ -94,11 +110,13 @@ std::vector<PacketPtr> StageHarness::generate_all() {
   std::vector<std::size_t> ports;
   ports_.clear();
   CollectingEmitter emitter(*contract_, out, ports, false);
-  while (stage_->generate(emitter)) {
+  while (!stream_->sources_ended() && stage_->generate(emitter)) {
   }
   ports_ = ports;
   return out;
 }
+
+std::string StageHarness::sources_ended() const { return stream_->reason(); }
 
 std::vector<PacketPtr> StageHarness::flush() {
   std::vector<PacketPtr> out;

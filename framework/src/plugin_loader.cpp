@@ -93,7 +93,7 @@ void PluginLoader::load_file(const std::filesystem::path& path) {
   registry.set_loading_file("");
 
   LoadedPlugin plugin{file, text_or(descriptor->name, file.stem().c_str()), text_or(descriptor->description, ""),
-                      framework_version, torch_version, {}, {}};
+                      framework_version, torch_version, {}, {}, {}};
   for (const auto& type : registry.types())
     if (std::find(before.begin(), before.end(), type) == before.end()) plugin.stage_types.push_back(type);
   for (const auto& entry : registry.entries())

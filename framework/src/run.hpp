@@ -61,6 +61,26 @@ class NodeProgress final : public StageProgress {
   bool reported_ = false;
 };
 
+// A stage's request to end the input (StreamControl): sources stop asking for items; the run then ends as usual.
+class RunStream final : public StreamControl {
+ public:
+  void end_sources(const std::string& reason) override {
+    std::lock_guard lock(mutex_);
+    if (!ended_.load()) reason_ = reason;
+    ended_.store(true);
+  }
+  bool sources_ended() const override { return ended_.load(); }
+  std::string reason() const {
+    std::lock_guard lock(mutex_);
+    return reason_;
+  }
+
+ private:
+  std::atomic<bool> ended_{false};
+  mutable std::mutex mutex_;
+  std::string reason_;
+};
+
 class Run {
  public:
   Run(const GraphSpec& spec, const RunOptions& options)
@@ -101,6 +121,7 @@ class Run {
   // still held when a cancelled run is torn down return to a gate that is alive.
   Gate gate_;       // source items
   Gate tile_gate_;  // packets on gated outputs
+  RunStream stream_;  // before the stages, which hold its address
   struct PendingPacket {
     StageNode* node = nullptr;
     std::size_t port = 0;

@@ -134,6 +134,7 @@ RunResult Run::execute() {
     graph_.reset();
   });
   result.items_retired = gate_.retired();
+  result.sources_ended = stream_.reason();
   result.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   rusage usage{};
   if (::getrusage(RUSAGE_SELF, &usage) == 0) result.peak_rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;

@@ -11,9 +11,10 @@ namespace histoflow::detail {
 void Run::drive_source(StageNode& node) {
   std::vector<std::uint64_t> next_sequence(node.contract.outputs.size(), 0);
   int consecutive_failures = 0;
-  while (!stop.load()) {
+  while (!stop.load() && !stream_.sources_ended()) {
     if (!gate_.acquire(stop)) break;
     auto ticket = std::make_shared<ItemTicket>(gate_);
+    if (stream_.sources_ended()) break;  // ended while this source waited for a slot; the ticket gives it back
     SourceEmitter emitter(*this, node, ticket, next_sequence);
     ticket.reset();  // the emitted envelopes now own it; an item that emitted nothing retires at once
     bool more = true;

@@ -32,7 +32,7 @@ void Run::create_stages() {
   // Stage ids double as TBB-independent indices; successors are wired from the validated edges.
   for (std::size_t i = 0; i < spec_.stages.size(); ++i) {
     const StageSpec& s = spec_.stages[i];
-    StageContext context{s.id, s.contract, Params(s.params), spec_.experiment, &errors, progress_[i].get()};
+    StageContext context{s.id, s.contract, Params(s.params), spec_.experiment, &errors, progress_[i].get(), &stream_};
     std::unique_ptr<Stage> stage;
     const auto begin = Clock::now();
     try {

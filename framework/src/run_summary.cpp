@@ -33,6 +33,7 @@ void write_run_summary(const GraphSpec& spec, const RunResult& result) {
                       : result.status == RunStatus::Failed              ? "failed"
                                                                         : "cancelled";
   if (!result.fatal_message.empty()) summary["fatal"] = result.fatal_message;
+  if (!result.sources_ended.empty()) summary["input_ended_early"] = result.sources_ended;
   summary["wall_seconds"] = result.wall_seconds;
   summary["peak_rss_mb"] = result.peak_rss_mb;
   summary["items_generated"] = result.items_generated;
@@ -65,6 +66,7 @@ std::string format_run_summary(const RunResult& result) {
   out << "run " << status << ": " << result.items_generated << " items in " << std::fixed << std::setprecision(2)
       << result.wall_seconds << " s (peak " << result.peak_in_flight << " in flight)\n";
   if (!result.fatal_message.empty()) out << "fatal: " << result.fatal_message << '\n';
+  if (!result.sources_ended.empty()) out << "input ended early: " << result.sources_ended << '\n';
   out << "  " << std::left << std::setw(24) << "stage" << std::right << std::setw(10) << "calls" << std::setw(10)
       << "errors" << std::setw(12) << "busy s" << '\n';
   for (const auto& s : result.stages)

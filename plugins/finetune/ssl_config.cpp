@@ -13,12 +13,17 @@ std::string where(const std::string& source, const toml::source_region& region) 
   return source + ":" + std::to_string(region.begin.line) + ":" + std::to_string(region.begin.column);
 }
 
-// One key of the schema: reads a node into the config, throwing a message (without location) on a wrong type.
+// One key of the schema: its value type, and what reads a node into the config, throwing a message (without
+// location) on a wrong type.
 using Reader = std::function<void(SslConfig&, const toml::node&)>;
+struct Key {
+  RecipeKeyType type;
+  Reader read;
+};
 
 template <class T>
-Reader number(T SslConfig::*field) {
-  return [field](SslConfig& c, const toml::node& n) {
+Key number(T SslConfig::*field) {
+  return {std::is_floating_point_v<T> ? RecipeKeyType::Float : RecipeKeyType::Int, [field](SslConfig& c, const toml::node& n) {
     if constexpr (std::is_floating_point_v<T>) {
       if (!n.is_number()) throw std::invalid_argument("expects a number");
       c.*field = n.is_integer() ? static_cast<T>(*n.value<std::int64_t>()) : static_cast<T>(*n.value<double>());
@@ -28,29 +33,29 @@ Reader number(T SslConfig::*field) {
       if (v < 0) throw std::invalid_argument("expects a non-negative integer");
       c.*field = static_cast<T>(v);
     }
-  };
+  }};
 }
-Reader head_number(DinoHeadConfig SslConfig::*head, int DinoHeadConfig::*field) {
-  return [head, field](SslConfig& c, const toml::node& n) {
+Key head_number(DinoHeadConfig SslConfig::*head, int DinoHeadConfig::*field) {
+  return {RecipeKeyType::Int, [head, field](SslConfig& c, const toml::node& n) {
     if (!n.is_integer() || *n.value<std::int64_t>() < 1) throw std::invalid_argument("expects a positive integer");
     (c.*head).*field = static_cast<int>(*n.value<std::int64_t>());
-  };
+  }};
 }
-Reader text(std::string SslConfig::*field) {
-  return [field](SslConfig& c, const toml::node& n) {
+Key text(std::string SslConfig::*field) {
+  return {RecipeKeyType::String, [field](SslConfig& c, const toml::node& n) {
     if (!n.is_string()) throw std::invalid_argument("expects a string");
     c.*field = *n.value<std::string>();
-  };
+  }};
 }
-Reader flag(bool SslConfig::*field) {
-  return [field](SslConfig& c, const toml::node& n) {
+Key flag(bool SslConfig::*field) {
+  return {RecipeKeyType::Bool, [field](SslConfig& c, const toml::node& n) {
     if (!n.is_boolean()) throw std::invalid_argument("expects true or false");
     c.*field = *n.value<bool>();
-  };
+  }};
 }
 
-const std::map<std::string, std::map<std::string, Reader>>& schema() {
-  static const std::map<std::string, std::map<std::string, Reader>> sections{
+const std::map<std::string, std::map<std::string, Key>>& schema() {
+  static const std::map<std::string, std::map<std::string, Key>> sections{
       {"model",
        {{"backbone", text(&SslConfig::backbone)},
         {"weights", text(&SslConfig::weights)},
@@ -73,14 +78,14 @@ const std::map<std::string, std::map<std::string, Reader>>& schema() {
         {"koleo_distance_eps", number(&SslConfig::koleo_distance_eps)}}},
       {"ibot",
        {{"loss_weight", number(&SslConfig::ibot_loss_weight)},
-        {"mask_sample_probability", [](SslConfig& c, const toml::node& n) { if (!n.is_number()) throw std::invalid_argument("expects a number"); c.masking.probability = *n.value<double>(); }},
+        {"mask_sample_probability", {RecipeKeyType::Float, [](SslConfig& c, const toml::node& n) { if (!n.is_number()) throw std::invalid_argument("expects a number"); c.masking.probability = *n.value<double>(); }}},
         {"mask_ratio_min_max",
-         [](SslConfig& c, const toml::node& n) {
+         {RecipeKeyType::FloatList, [](SslConfig& c, const toml::node& n) {
            const auto* a = n.as_array();
            if (!a || a->size() != 2 || !(*a)[0].is_number() || !(*a)[1].is_number()) throw std::invalid_argument("expects [min, max]");
            c.masking.ratio_min = *(*a)[0].value<double>();
            c.masking.ratio_max = *(*a)[1].value<double>();
-         }},
+         }}},
         {"separate_head", flag(&SslConfig::ibot_separate_head)},
         {"head_n_prototypes", head_number(&SslConfig::ibot_head, &DinoHeadConfig::prototypes)},
         {"head_hidden_dim", head_number(&SslConfig::ibot_head, &DinoHeadConfig::hidden)},
@@ -122,7 +127,7 @@ const std::map<std::string, std::map<std::string, Reader>>& schema() {
   return sections;
 }
 
-std::string names_of(const std::map<std::string, Reader>& keys) {
+std::string names_of(const std::map<std::string, Key>& keys) {
   std::string out;
   for (const auto& [name, unused] : keys) out += (out.empty() ? "" : ", ") + name;
   return out;
@@ -137,6 +142,13 @@ double SslConfig::lr() const {
 }
 
 std::int64_t SslConfig::total_iterations() const { return static_cast<std::int64_t>(epochs * static_cast<double>(epoch_length)); }
+
+std::vector<RecipeKey> ssl_recipe_keys() {
+  std::vector<RecipeKey> keys;
+  for (const auto& [section, entries] : schema())
+    for (const auto& [name, key] : entries) keys.push_back({section, name, key.type});
+  return keys;
+}
 
 SslConfig parse_ssl_config(const toml::table& table, const std::string& source) {
   SslConfig config;
@@ -156,7 +168,7 @@ SslConfig parse_ssl_config(const toml::table& table, const std::string& source) 
       if (reader == found->second.end())
         throw std::invalid_argument(where(source, key.source()) + ": unknown key '" + name + "' in [" + section + "] (keys: " + names_of(found->second) + ")");
       try {
-        reader->second(config, node);
+        reader->second.read(config, node);
       } catch (const std::invalid_argument& error) {
         throw std::invalid_argument(where(source, node.source()) + ": [" + section + "] " + name + " " + error.what());
       }

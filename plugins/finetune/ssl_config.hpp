@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "block_masking.hpp"
 #include "dino_head.hpp"
@@ -76,6 +77,14 @@ struct SslConfig {
   double lr() const;                   // base_lr after the scaling rule
   std::int64_t total_iterations() const;
 };
+
+// Every key parse_ssl_config reads, with its value type: what the finetuning stage offers as parameters.
+enum class RecipeKeyType { Int, Float, Bool, String, FloatList };
+struct RecipeKey {
+  std::string section, key;
+  RecipeKeyType type;
+};
+std::vector<RecipeKey> ssl_recipe_keys();
 
 // Reads a config from a TOML table; `source` names the file in errors.
 SslConfig parse_ssl_config(const toml::table& table, const std::string& source);

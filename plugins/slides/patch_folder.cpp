@@ -1,8 +1,12 @@
 // Patch datasets: the class-per-folder layout of NCT-CRC-HE-100K and CRC-VAL-HE-7K, or a CSV of path and
 // label. Class indices are stable (sorted class names, or the order given) and written to the output folder.
+// Read once in order (evaluation, feature extraction) or as an endless stream of seeded shuffled epochs
+// (training), where a sample's image depends only on the seed and its position in the stream.
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
 #include <set>
 
 #include "csv.hpp"
@@ -30,6 +34,9 @@ class PatchFolder final : public Stage {
     for (const auto& e : p.get_list("extensions")) extensions_.insert(lower(e));
     classes_ = p.get_list("classes");
     size_ = p.get_int("size");
+    shuffled_ = p.get_string("sampling") == "shuffled";
+    samples_ = p.get_int("samples");
+    seed_ = p.get_int("seed") >= 0 ? static_cast<std::uint64_t>(p.get_int("seed")) : context.experiment.seed;
   }
 
   void open() override {
@@ -68,19 +75,28 @@ class PatchFolder final : public Stage {
     for (const auto& name : names)
       if (std::find(classes_.begin(), classes_.end(), name) == classes_.end())
         throw std::runtime_error("class '" + name + "' in the data is not in the classes list");
-    if (found.empty()) throw std::runtime_error("no images found in '" + (csv_.empty() ? root_ : csv_).string() + "'");
+    if (found.empty()) {
+      std::string extensions;
+      for (const auto& e : extensions_) extensions += (extensions.empty() ? "" : " ") + e;
+      throw std::runtime_error("no images found in '" + (csv_.empty() ? root_ : csv_).string() + "'" +
+                               (csv_.empty() ? " (looked for " + extensions + " files in its class sub-folders)" : ""));
+    }
     for (auto& [file, name] : found)
       items_.push_back({std::move(file), static_cast<std::int64_t>(std::find(classes_.begin(), classes_.end(), name) - classes_.begin())});
     nlohmann::json record = {{"classes", classes_}, {"source", (csv_.empty() ? root_ : csv_).string()}, {"images", items_.size()}};
     write_file_atomically(context_.experiment.output_dir / (context_.stage_id + "_classes.json"), record.dump(2) + "\n");
   }
 
-  std::int64_t size_hint() const override { return static_cast<std::int64_t>(items_.size()); }
+  std::int64_t size_hint() const override {
+    if (shuffled_) return samples_ > 0 ? samples_ : -1;
+    return static_cast<std::int64_t>(items_.size());
+  }
 
   bool generate(Emitter& out) override {
-    if (next_ >= items_.size()) return false;
-    const Item& item = items_[next_];
-    const std::size_t index = next_++;
+    const std::uint64_t index = next_++;
+    if (!shuffled_ && index >= items_.size()) return false;
+    if (shuffled_ && samples_ > 0 && index >= static_cast<std::uint64_t>(samples_)) return false;
+    const Item& item = items_[shuffled_ ? sampled(index) : index];
     const std::string id = item.file.lexically_relative(base_).string();
     RgbImage image = decode_rgb(item.file);  // throws: an error record for this image, then the next one
     if (size_ > 0 && (image.width != size_ || image.height != size_))
@@ -96,6 +112,7 @@ class PatchFolder final : public Stage {
     patch.attributes["class"] = classes_[static_cast<std::size_t>(item.label)];
     patch.attributes["path"] = item.file.string();
     out.emit(std::move(patch));
+    if (shuffled_) return samples_ <= 0 || next_ < static_cast<std::uint64_t>(samples_);
     return next_ < items_.size();
   }
 
@@ -104,13 +121,32 @@ class PatchFolder final : public Stage {
     std::filesystem::path file;
     std::int64_t label;
   };
+  // Shuffled sampling: sample s is image order[s % n] of epoch s / n, the order a seeded shuffle per epoch.
+  std::size_t sampled(std::uint64_t sample) {
+    const std::uint64_t epoch = sample / items_.size();
+    if (epoch != epoch_ || order_.empty()) {
+      order_.resize(items_.size());
+      std::iota(order_.begin(), order_.end(), std::size_t{0});
+      std::mt19937_64 rng(seed_ * 0x9e3779b97f4a7c15ULL + epoch);
+      for (std::size_t i = order_.size() - 1; i > 0; --i)
+        std::swap(order_[i], order_[static_cast<std::size_t>(rng() % (i + 1))]);
+      epoch_ = epoch;
+    }
+    return order_[sample % items_.size()];
+  }
+
   StageContext context_;
   std::filesystem::path root_, csv_, base_;
   std::set<std::string> extensions_;
   std::vector<std::string> classes_;
   std::int64_t size_;
+  bool shuffled_ = false;
+  std::int64_t samples_ = 0;
+  std::uint64_t seed_ = 0;
   std::vector<Item> items_;
-  std::size_t next_ = 0;
+  std::uint64_t next_ = 0;
+  std::uint64_t epoch_ = 0;
+  std::vector<std::size_t> order_;
 };
 
 }  // namespace
@@ -121,7 +157,11 @@ void register_patch_folder(Registry& registry) {
   c.summary = "Reads a patch dataset (one folder per class, or a CSV of path and label) as labelled tiles";
   c.doc = "Images (PNG, JPEG, TIFF) are decoded with libvips to RGB, alpha flattened onto white. Class indices follow\n"
           "the sorted class names (or `classes`) and are written to <output>/<stage>_classes.json. An unreadable\n"
-          "image becomes an error record for that image; the others go on. Attributes: label, class, path.";
+          "image becomes an error record for that image; the others go on. Attributes: label, class, path.\n"
+          "sampling = \"shuffled\" makes it a training stream: shuffled epochs, one seeded permutation each, endless\n"
+          "(samples = 0, for a trainer that ends the run itself) or `samples` long; provenance.sequence is the\n"
+          "sample's position in the stream, and sample s depends on (seed, s) only, so a resumed run sees the same\n"
+          "images in the same order.";
   c.outputs = {{"tiles", kTileKind, "uint8 [H, W, 3] RGB patches"}};
   c.params = {param_path("root", "Folder with one sub-folder per class"),
               param_path("csv", "CSV with a path and a label column (instead of root)"),
@@ -129,8 +169,15 @@ void register_patch_folder(Registry& registry) {
               param_string("label_column", "label", "CSV column with class names"),
               param_string_list("extensions", {".png", ".jpg", ".jpeg", ".tif", ".tiff"}, "File extensions read from class folders"),
               param_string_list("classes", {}, "Class names in index order; empty: sorted names found"),
-              param_int("size", 0, "Resize patches to size x size; 0: keep", 0, 4096)};
-  c.rules = {rule_exactly_one_of("root", "csv"), rule_file_exists("root"), rule_file_exists("csv")};
+              param_int("size", 0, "Resize patches to size x size; 0: keep", 0, 4096),
+              param_string("sampling", "once", "once: every image once, in sorted order; shuffled: seeded shuffled epochs", {"once", "shuffled"}),
+              param_int("samples", 0, "With sampling = shuffled: stream length; 0: endless", 0),
+              param_int("seed", -1, "Seed of the shuffles; -1: the experiment's seed", -1)};
+  ContractRule samples_need_shuffling{"samples is set only with sampling = \"shuffled\"", [](RuleCheck& check) {
+    if (std::get<std::string>(check.param("sampling")) == "once" && std::get<std::int64_t>(check.param("samples")) != 0)
+      check.error("samples", "samples counts a shuffled stream: set sampling = \"shuffled\" too, or leave samples out");
+  }};
+  c.rules = {rule_exactly_one_of("root", "csv"), rule_file_exists("root"), rule_file_exists("csv"), samples_need_shuffling};
   c.example = "[stage.patches]\nuse = \"patch_folder\"\nroot = \"data/NCT-CRC-HE-100K\"\n";
   register_stage<PatchFolder>(registry, std::move(c));
 }

@@ -1,21 +1,10 @@
 #include "support/graph_helpers.hpp"
 
-#include <atomic>
 #include <catch2/catch.hpp>
-#include <unistd.h>
 
 #include "support/test_stages.hpp"
 
 namespace histoflow::testing {
-
-std::filesystem::path fresh_folder(const std::string& name) {
-  static std::atomic<int> counter{0};
-  auto dir = std::filesystem::temp_directory_path() /
-             ("histoflow-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 PluginLoader& shared_loader() {
   static PluginLoader loader = [] {

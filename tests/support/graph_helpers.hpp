@@ -7,11 +7,9 @@
 #include "histoflow/graph.hpp"
 #include "histoflow/plugins.hpp"
 #include "histoflow/runtime.hpp"
+#include "support/fresh_folder.hpp"
 
 namespace histoflow::testing {
-
-// A fresh, empty folder under the system temp folder, unique per call.
-std::filesystem::path fresh_folder(const std::string& name);
 
 // Loads the core plugin (once per process) and registers the test stages.
 PluginLoader& shared_loader();

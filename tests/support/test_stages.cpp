@@ -89,6 +89,23 @@ class TestSource final : public Stage {
   std::int64_t count_, fail_at_, next_ = 0;
 };
 
+// A sink that ends the run's input once it has seen `after` items (a trainer whose budget is spent), and
+// counts what still reaches it afterwards.
+class TestEnder final : public Stage {
+ public:
+  explicit TestEnder(const StageContext& c) : context_(c), after_(c.params.get_int("after")) {}
+  void process(const PacketPtr& input, std::size_t, Emitter&) override {
+    Observed::instance().record(context_.stage_id, {input->provenance.item_id, input->provenance.sequence});
+    Observed::instance().in_flight.fetch_sub(1);
+    if (++seen_ == after_) context_.stream->end_sources("stage '" + context_.stage_id + "' has seen " + std::to_string(after_) + " items");
+  }
+  void flush(Emitter&) override { Observed::instance().flushed(context_.stage_id); }
+
+ private:
+  StageContext context_;
+  std::int64_t after_, seen_ = 0;
+};
+
 // Passes items through; optionally slow, failing or dropping some.
 class TestMap final : public Stage {
  public:
@@ -257,6 +274,13 @@ void register_test_stages() {
     source.outputs = {{"items", kItem, ""}};
     source.params = {param_int("count", 10, "items", 0, 1e12), param_int("fail_at", -1, "index that fails", -1, 1e12)};
     register_stage<TestSource>(r, source);
+
+    StageContract ender;
+    ender.type = "test_ender";
+    ender.summary = "test sink that ends the input after some items";
+    ender.inputs = {{"items", kItem, ""}};
+    ender.params = {param_int("after", 10, "items before it ends the input", 1, 1e12)};
+    register_stage<TestEnder>(r, ender);
 
     StageContract map;
     map.type = "test_map";

@@ -41,7 +41,7 @@ class Observed {
   std::map<std::string, int> flushes_;
 };
 
-// Idempotent: registers test_source, test_map, test_expand, test_tiler (gated output), test_tile_counter,
+// Idempotent: registers test_source, test_ender (ends the input after `after` items), test_map, test_expand, test_tiler (gated output), test_tile_counter,
 // test_sink, test_batch_sink, test_ordered_sink, test_fatal and test_resumable (records "<id>.lineage").
 void register_test_stages();
 

@@ -40,6 +40,8 @@ class StageHarness {
   Generated generate_one();               // sources: one generate() call; exceptions propagate
   std::vector<PacketPtr> generate_all();  // sources: every packet until exhausted
   std::vector<PacketPtr> flush();
+  // Why the stage ended the input (StreamControl::end_sources); empty when it did not. generate_all stops then.
+  std::string sources_ended() const;
   void close();
 
   // Resumable stages: what a rerun does before `source_item` enters the graph. A harness built from the same
@@ -54,6 +56,7 @@ class StageHarness {
   const std::vector<std::size_t>& ports() const { return ports_; }
 
  private:
+  std::unique_ptr<class HarnessStream> stream_;  // before the stage, which may hold its address
   const StageContract* contract_ = nullptr;
   StageContext context_;
   ErrorLog errors_;

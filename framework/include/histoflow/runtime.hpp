@@ -51,6 +51,7 @@ struct ResultFile {
 struct RunResult {
   RunStatus status = RunStatus::Completed;
   std::string fatal_message;            // for Failed
+  std::string sources_ended;            // why a stage ended the input early (StreamControl), empty otherwise
   std::vector<ErrorRecord> errors;      // per-item error records
   std::uint64_t items_generated = 0;    // source items
   std::uint64_t items_retired = 0;

@@ -34,6 +34,18 @@ class StageProgress {
   virtual void report(const std::string& what, double fraction) = 0;
 };
 
+// Lets a stage end the run's input early: a trainer whose iteration or time budget is spent. Sources are asked
+// for no further items; items already generated go on through the graph, and every stage is then flushed as at a
+// natural end, so the run completes. Thread-safe.
+class StreamControl {
+ public:
+  virtual ~StreamControl() = default;
+  // `reason` says who and why ("stage 'finetune' ended training: ..."); the first call's reason is kept and
+  // reported with the run's result.
+  virtual void end_sources(const std::string& reason) = 0;
+  virtual bool sources_ended() const = 0;
+};
+
 struct StageContext {
   std::string stage_id;
   const StageContract* contract = nullptr;
@@ -41,6 +53,7 @@ struct StageContext {
   ExperimentInfo experiment;
   ErrorLog* errors = nullptr;        // never null while a graph runs
   StageProgress* progress = nullptr; // never null while a graph runs or in the stage harness
+  StreamControl* stream = nullptr;    // never null while a graph runs or in the stage harness
 };
 
 // A file or folder a stage wrote for the user to open (a summary, a comparison table, a feature folder).

@@ -241,6 +241,6 @@ TEST_CASE("a tiny ViT's step matches the official code: Sinkhorn-Knopp, separate
   check_case("ssl_tiny_sinkhorn_separate");
 }
 
-TEST_CASE("ViT-S/14's step matches the official code: 37x37 position grid resized to 16x16, 65,536 prototypes", "[finetune][parity]") {
+TEST_CASE("ViT-S/14's step matches the official code: 37x37 position grid resized to 16x16, 65,536 prototypes", "[finetune][parity][slow]") {
   check_case("ssl_vits14");
 }

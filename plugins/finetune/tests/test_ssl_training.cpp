@@ -14,21 +14,16 @@
 
 #include "histoflow/torch_encoders/vit.hpp"
 #include "histoflow/torch_encoders/weights.hpp"
+#include "support/fresh_folder.hpp"
 #include "teacher_export.hpp"
 
 extern char** environ;
 
 using namespace histoflow;
 using namespace histoflow::finetune;
+using histoflow::testing::fresh_folder;
 
 namespace {
-
-std::filesystem::path fresh_folder(const std::string& name) {
-  const auto folder = std::filesystem::temp_directory_path() / ("histoflow-finetune-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(folder);
-  std::filesystem::create_directories(folder);
-  return folder;
-}
 
 // A ViT-S/14 at small crops: seconds per step, every piece of the recipe on (drop path, centring with its
 // deferred update, iBOT, KoLeo, the last-layer freeze ending inside the run).
@@ -122,7 +117,7 @@ std::unique_ptr<torch_encoders::Backbone> tiny_vit() {
 
 }  // namespace
 
-TEST_CASE("a run killed with SIGKILL resumes from its checkpoint and ends exactly as a run that was never stopped", "[finetune][resume]") {
+TEST_CASE("a run killed with SIGKILL resumes from its checkpoint and ends exactly as a run that was never stopped", "[finetune][resume][slow]") {
   const auto folder = fresh_folder("resume");
   const auto config = write_config(folder, kSmallRun);
   constexpr int kIterations = 8;

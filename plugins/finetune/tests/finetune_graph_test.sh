@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Finetuning as a graph, killed and resumed: a clean run of finetune_tiny.toml gives the reference teacher; a
+# second run is killed with SIGKILL after its first checkpoint and before its last step, and rerunning the same
+# command must finish with a teacher byte-identical to the reference, having skipped (restored) the samples
+# trained on before the checkpoint. MODE quick (for the sanitizer build): only a clean run of 2 iterations.
+#   usage: finetune_graph_test.sh FLOWRUN GRAPH PATCH_ROOT WORKDIR [full|quick]
+set -euo pipefail
+flowrun=$1 graph=$2 patches=$(realpath "$3") work=$(realpath -m "$4") mode=${5:-full}
+rm -rf "$work" && mkdir -p "$work"
+sets=(--progress off --set "patches.root=$patches")
+iterations=6
+if [[ $mode == quick ]]; then iterations=2; sets+=(--set finetune.iterations=2); fi
+teacher() { sha256sum <"$1/finetune/export/teacher_backbone.safetensors"; }
+steps_in() { [[ -f $1/finetune/losses.jsonl ]] && wc -l <"$1/finetune/losses.jsonl" || echo 0; }
+
+# An empty patch folder stops the run before any training, naming the folder.
+mkdir -p "$work/empty/ADI"
+if "$flowrun" run "$graph" --progress off --set "patches.root=$work/empty" --set "experiment.output=$work/empty-run" >"$work/empty.log" 2>&1 ||
+   ! grep -q "no images found in '$work/empty' (looked for .jpeg .jpg .png .tif .tiff files in its class sub-folders)" "$work/empty.log" ||
+   [[ -e $work/empty-run/finetune/checkpoint.safetensors ]]; then
+  echo "an empty patch folder: expected a clear failure before training"; cat "$work/empty.log"; exit 1
+fi
+
+"$flowrun" run "$graph" "${sets[@]}" --set "experiment.output=$work/clean" >"$work/clean.log" 2>&1 || { cat "$work/clean.log"; exit 1; }
+grep -q "input ended early: stage 'finetune' ended training: it trained $iterations iterations" "$work/clean.log" ||
+  { echo "clean run: no end-of-training line"; cat "$work/clean.log"; exit 1; }
+[[ $(steps_in "$work/clean") == "$iterations" ]] || { echo "clean run: expected $iterations steps in losses.jsonl"; exit 1; }
+reference=$(teacher "$work/clean")
+if [[ $mode == quick ]]; then echo "quick: $iterations iterations trained, teacher exported"; exit 0; fi
+
+out=$work/killed
+"$flowrun" run "$graph" "${sets[@]}" --set "experiment.output=$out" >"$out.killed.log" 2>&1 &
+pid=$!
+# Kill once the checkpoint of step 2 or 4 exists, while the run is still training.
+for _ in $(seq 6000); do
+  steps=$(steps_in "$out")
+  ((steps >= 2)) && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+checkpointed=$(steps_in "$out")
+if ((checkpointed < 2 || checkpointed >= 6)) || [[ -f $out/finetune/export/teacher_backbone.safetensors ]]; then
+  echo "the kill did not land mid-training (checkpointed steps: $checkpointed)"; cat "$out.killed.log"; exit 1
+fi
+
+"$flowrun" run "$graph" "${sets[@]}" --set "experiment.output=$out" >"$out.log" 2>&1 || { cat "$out.log"; exit 1; }
+[[ $(teacher "$out") == "$reference" ]] || { echo "resumed teacher differs from the clean run's"; exit 1; }
+cmp -s "$work/clean/finetune/losses.jsonl" "$out/finetune/losses.jsonl" ||
+  python3 - "$work/clean/finetune/losses.jsonl" "$out/finetune/losses.jsonl" <<'PY' || exit 1
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+# Step times differ between runs; every loss must not.
+keys = ["iteration", "total", "dino_local", "dino_global", "koleo", "ibot"]
+bad = [i for i, (x, y) in enumerate(zip(a, b)) if any(x[k] != y[k] for k in keys)]
+if len(a) != len(b) or bad:
+    sys.exit(f"loss curves differ at steps {bad} (lengths {len(a)}, {len(b)})")
+PY
+restored=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(sum(x.get("restored",0) for x in s["stages"]))' "$out/run_summary.json")
+((restored >= checkpointed * 4)) || { echo "rerun restored $restored samples, expected at least $((checkpointed * 4))"; exit 1; }
+echo "killed after $checkpointed checkpointed steps; the rerun restored $restored samples and its teacher equals the clean run's"
