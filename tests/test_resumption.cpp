@@ -92,3 +92,21 @@ TEST_CASE("a stage's lineage changes with output-affecting parameters, its own a
   CHECK(lineage_of(chain(1, 0, 0), "store") != base);  // its own parameter
   CHECK(lineage_of(chain(0, 0, 5), "store") != base);  // an upstream parameter
 }
+
+TEST_CASE("an ordered resumable stage gets the items after the restored ones, in order, without waiting for them",
+          "[runtime][resume]") {
+  // The restored items are skipped in the map; the ordered input still needs their sequence numbers.
+  shared_loader();
+  Observed::instance().reset();
+  std::string chain = kChain;
+  chain.replace(chain.find("test_resumable"), std::string("test_resumable").size(), "test_ordered_resumable");
+  const RunResult result = run_quietly(load_valid(graph_text(chain, fresh_folder("resume-ordered"), 4)));
+  REQUIRE(result.status == RunStatus::Completed);
+  const auto seen = Observed::instance().seen("store");
+  REQUIRE(seen.size() == 10);
+  for (std::size_t i = 0; i < seen.size(); ++i) CHECK(seen[i].sequence == 2 * i + 1);  // the odd items, in order
+  CHECK(stats_of(result, "map").skipped == 10);
+  CHECK(stats_of(result, "store").restored == 10);
+  CHECK(Observed::instance().seen("after").size() == 20);
+  CHECK(result.items_retired == 20);
+}

@@ -341,6 +341,9 @@ void register_test_stages() {
                         not_affecting_output(param_int("note", 0, "does not change the lineage", 0, 1e9))};
     resumable.resumable = true;
     register_stage<TestResumable>(r, resumable);
+    resumable.type = "test_ordered_resumable";  // the same, taking its items in source order (as a trainer does)
+    resumable.inputs[0].ordered = true;
+    register_stage<TestResumable>(r, resumable);
 
     register_stage<TestSink>(r, sink_contract("test_sink", false, false));
     register_stage<TestSink>(r, sink_contract("test_batch_sink", true, false));

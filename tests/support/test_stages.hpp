@@ -42,7 +42,7 @@ class Observed {
 };
 
 // Idempotent: registers test_source, test_ender (ends the input after `after` items), test_map, test_expand, test_tiler (gated output), test_tile_counter,
-// test_sink, test_batch_sink, test_ordered_sink, test_fatal and test_resumable (records "<id>.lineage").
+// test_sink, test_batch_sink, test_ordered_sink, test_fatal and test_resumable / test_ordered_resumable (record "<id>.lineage").
 void register_test_stages();
 
 }  // namespace histoflow::testing
