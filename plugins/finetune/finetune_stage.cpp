@@ -131,7 +131,8 @@ class Dinov2Finetune final : public Stage {
         iterations_(context.params.get_int("iterations") > 0 ? context.params.get_int("iterations") : config_.total_iterations()),
         max_seconds_(parse_duration(context.params.get_string("max_time"))),
         checkpoint_every_(context.params.get_int("checkpoint_every")),
-        folder_(context.experiment.output_dir / context.stage_id) {
+        folder_(context.experiment.output_dir / context.stage_id),
+        layout_{2, config_.global_size, config_.local_number, config_.local_size} {
     // Training allocates and frees blocks of hundreds of MB every step; glibc would hand them back to the system
     // and fault them in again each time (half a step in system time). Keep freed memory in the heap, and keep
     // every thread on the main heap: a thread of a secondary arena gets blocks over 64 MB by mmap whatever the
@@ -149,6 +150,7 @@ class Dinov2Finetune final : public Stage {
     trainer_ = std::make_unique<SslTrainer>(config_, std::move(source));
     if (std::filesystem::exists(checkpoint())) trainer_->resume(checkpoint());
     trained_before_ = batches_->next_sequence();
+    for (const auto& r : trainer_->history()) seconds_trained_ += r.seconds + r.data_seconds;  // earlier runs' steps
     if (budget_spent()) finish("its budget was spent in an earlier run");
   }
 
@@ -158,8 +160,7 @@ class Dinov2Finetune final : public Stage {
   void process(const PacketPtr& input, std::size_t, Emitter&) override {
     if (finished_) return;  // crops already on their way when the budget ran out
     const augment::CropsLayout layout = augment::crops_layout_of(*input);
-    if (layout.global_number != 2 || layout.global_size != config_.global_size || layout.local_size != config_.local_size ||
-        layout.local_number != config_.local_number)
+    if (layout != layout_)
       throw FatalError("crops of " + std::to_string(layout.global_number) + "x" + std::to_string(layout.global_size) + " + " +
                        std::to_string(layout.local_number) + "x" + std::to_string(layout.local_size) + " px reach a recipe of 2x" +
                        std::to_string(config_.global_size) + " + " + std::to_string(config_.local_number) + "x" +
@@ -181,14 +182,8 @@ class Dinov2Finetune final : public Stage {
  private:
   std::filesystem::path checkpoint() const { return folder_ / "checkpoint.safetensors"; }
 
-  double seconds_trained() const {
-    double seconds = 0;
-    for (const auto& r : trainer_->history()) seconds += r.seconds + r.data_seconds;
-    return seconds;
-  }
-
   bool budget_spent() const {
-    return trainer_->iteration() >= iterations_ || (max_seconds_ > 0 && seconds_trained() >= max_seconds_);
+    return trainer_->iteration() >= iterations_ || (max_seconds_ > 0 && seconds_trained_ >= max_seconds_);
   }
 
   // One step on the pending samples: crops normalised into the trainer's crop-major batch.
@@ -198,19 +193,19 @@ class Dinov2Finetune final : public Stage {
     batch.global_crops = torch::empty({2 * b, 3, g, g});
     batch.local_crops = torch::empty({n_local * b, 3, l, l});
     for (std::int64_t image = 0; image < b; ++image) {
-      const Packet& crops = *pending_[static_cast<std::size_t>(image)];
-      const augment::CropsLayout layout = augment::crops_layout_of(crops);
-      const std::uint8_t* bytes = crops.tensor.span<std::uint8_t>().data();
+      // process() checked each packet's layout against layout_.
+      const std::uint8_t* bytes = pending_[static_cast<std::size_t>(image)]->tensor.span<std::uint8_t>().data();
       for (std::int64_t c = 0; c < 2; ++c)
-        augment::normalise_crop(bytes + layout.offset(c), g, batch.global_crops[c * b + image].data_ptr<float>());
+        augment::normalise_crop(bytes + layout_.offset(c), g, batch.global_crops[c * b + image].data_ptr<float>());
       for (std::int64_t c = 0; c < n_local; ++c)
-        augment::normalise_crop(bytes + layout.offset(2 + c), l, batch.local_crops[c * b + image].data_ptr<float>());
+        augment::normalise_crop(bytes + layout_.offset(2 + c), l, batch.local_crops[c * b + image].data_ptr<float>());
     }
     batches_->put(std::move(batch), pending_.back()->provenance.sequence + 1);
     pending_.clear();
     StepReport report;
     try {
       report = trainer_->step();
+      seconds_trained_ += report.seconds + report.data_seconds;
     } catch (const NonFiniteLoss& e) {
       throw FatalError(e.what());
     }
@@ -220,7 +215,7 @@ class Dinov2Finetune final : public Stage {
     what << "iteration " << trainer_->iteration() << "/" << iterations_ << ", loss " << report.total << ", lr " << report.schedule.lr
          << ", " << rate << " it/s";
     const double by_iterations = static_cast<double>(trainer_->iteration()) / static_cast<double>(iterations_);
-    context_.progress->report(what.str(), max_seconds_ > 0 ? std::max(by_iterations, seconds_trained() / max_seconds_) : by_iterations);
+    context_.progress->report(what.str(), max_seconds_ > 0 ? std::max(by_iterations, seconds_trained_ / max_seconds_) : by_iterations);
     if (budget_spent()) {
       finish(trainer_->iteration() >= iterations_ ? "it trained " + std::to_string(iterations_) + " iterations"
                                                   : "it trained for max_time (" + context_.params.get_string("max_time") + ")");
@@ -255,6 +250,8 @@ class Dinov2Finetune final : public Stage {
   StagedBatches* batches_ = nullptr;
   std::unique_ptr<SslTrainer> trainer_;
   std::uint64_t trained_before_ = 0;
+  double seconds_trained_ = 0;  // step time of every step so far, earlier runs' included: what max_time counts
+  augment::CropsLayout layout_;  // what multi_crop must send: the recipe's crops
   std::vector<PacketPtr> pending_;
   bool finished_ = false;
 };

@@ -2,7 +2,7 @@
 # Finetuning as a graph, killed and resumed: a clean run of finetune_tiny.toml gives the reference teacher; a
 # second run is killed with SIGKILL after its first checkpoint and before its last step, and rerunning the same
 # command must finish with a teacher byte-identical to the reference, having skipped (restored) the samples
-# trained on before the checkpoint. MODE quick (for the sanitizer build): only a clean run of 2 iterations.
+# trained on before the checkpoint. A third run ends by max_time. MODE quick (for the sanitizer build): only a clean run of 2 iterations.
 #   usage: finetune_graph_test.sh FLOWRUN GRAPH PATCH_ROOT WORKDIR [full|quick]
 set -euo pipefail
 flowrun=$1 graph=$2 patches=$(realpath "$3") work=$(realpath -m "$4") mode=${5:-full}
@@ -27,6 +27,14 @@ grep -q "input ended early: stage 'finetune' ended training: it trained $iterati
 [[ $(steps_in "$work/clean") == "$iterations" ]] || { echo "clean run: expected $iterations steps in losses.jsonl"; exit 1; }
 reference=$(teacher "$work/clean")
 if [[ $mode == quick ]]; then echo "quick: $iterations iterations trained, teacher exported"; exit 0; fi
+
+# A time budget ends training before the iteration budget: 1 s of step time is spent within the first steps.
+"$flowrun" run "$graph" "${sets[@]}" --set finetune.iterations=100 --set finetune.max_time=1s \
+  --set "experiment.output=$work/timed" >"$work/timed.log" 2>&1 || { cat "$work/timed.log"; exit 1; }
+grep -q "ended training: it trained for max_time (1s)" "$work/timed.log" || { echo "max_time did not end training"; cat "$work/timed.log"; exit 1; }
+timed_steps=$(steps_in "$work/timed")
+((timed_steps >= 1 && timed_steps < 100)) || { echo "max_time run: $timed_steps steps"; exit 1; }
+[[ -f $work/timed/finetune/export/teacher_backbone.safetensors ]] || { echo "max_time run: no teacher exported"; exit 1; }
 
 out=$work/killed
 "$flowrun" run "$graph" "${sets[@]}" --set "experiment.output=$out" >"$out.killed.log" 2>&1 &

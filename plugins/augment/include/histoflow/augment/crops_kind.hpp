@@ -17,6 +17,7 @@ PacketKind crops_kind();  // the declaration the augment plugin registers
 
 struct CropsLayout {
   std::int64_t global_number = 2, global_size = 224, local_number = 8, local_size = 98;
+  bool operator==(const CropsLayout&) const = default;
   std::size_t global_bytes() const { return static_cast<std::size_t>(global_size * global_size * 3); }
   std::size_t local_bytes() const { return static_cast<std::size_t>(local_size * local_size * 3); }
   std::size_t total_bytes() const { return global_number * global_bytes() + local_number * local_bytes(); }
