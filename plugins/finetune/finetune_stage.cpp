@@ -8,6 +8,7 @@
 #include <climits>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -16,9 +17,12 @@
 #include "finetune_stages.hpp"
 #include "histoflow/atomic_file.hpp"
 #include "histoflow/augment/crops_kind.hpp"
+#include "evaluation_curve.hpp"
 #include "histoflow/stage.hpp"
+#include "histoflow/torch_encoders/backbone.hpp"
 #include "ssl_trainer.hpp"
 #include "teacher_export.hpp"
+#include "training_evaluation.hpp"
 
 namespace histoflow::finetune {
 
@@ -105,6 +109,21 @@ SslConfig recipe_from(const Params& params, const std::string& stage_id) {
   return parse_ssl_config(table, "stage '" + stage_id + "'");
 }
 
+// The evaluation the parameters ask for; nullopt without eval_train.
+std::optional<EvaluationSettings> evaluation_settings(const Params& params, const SslConfig& config, std::uint64_t seed) {
+  if (!params.has("eval_train")) return std::nullopt;
+  EvaluationSettings settings;
+  settings.train = params.get_string("eval_train");
+  settings.test = params.get_string("eval_test");
+  settings.image_size = params.get_int("eval_size") > 0 ? static_cast<int>(params.get_int("eval_size")) : config.global_size;
+  settings.max_per_class = params.get_int("eval_max_per_class");
+  settings.k = params.get_int("eval_k");
+  settings.temperature = params.get_float("eval_temperature");
+  settings.linear_probe = params.get_bool("eval_linear_probe");
+  settings.seed = seed;
+  return settings;
+}
+
 // The trainer's batch source, fed by the stage one batch at a time. Its position is the stream position after
 // the last sample given, which a checkpoint keeps: a rerun restores every sample before it.
 class StagedBatches final : public SslBatchSource {
@@ -131,8 +150,10 @@ class Dinov2Finetune final : public Stage {
         iterations_(context.params.get_int("iterations") > 0 ? context.params.get_int("iterations") : config_.total_iterations()),
         max_seconds_(parse_duration(context.params.get_string("max_time"))),
         checkpoint_every_(context.params.get_int("checkpoint_every")),
+        eval_every_(context.params.get_int("eval_every")),
         folder_(context.experiment.output_dir / context.stage_id),
-        layout_{2, config_.global_size, config_.local_number, config_.local_size} {
+        layout_{2, config_.global_size, config_.local_number, config_.local_size},
+        evaluation_settings_(evaluation_settings(context.params, config_, context.experiment.seed)) {
     // Training allocates and frees blocks of hundreds of MB every step; glibc would hand them back to the system
     // and fault them in again each time (half a step in system time). Keep freed memory in the heap, and keep
     // every thread on the main heap: a thread of a secondary arena gets blocks over 64 MB by mmap whatever the
@@ -145,13 +166,27 @@ class Dinov2Finetune final : public Stage {
 
   void open() override {
     std::filesystem::create_directories(folder_);
+    if (evaluation_settings_) {
+      // Decoded before training starts, so that a bad evaluation set stops the run before any step.
+      try {
+        evaluation_ = std::make_unique<TrainingEvaluation>(*evaluation_settings_);
+      } catch (const std::exception& e) {
+        throw FatalError("stage '" + context_.stage_id + "': " + e.what());
+      }
+      curve_ = std::make_unique<EvaluationCurve>(folder_, evaluation_settings_->describe());
+    }
     auto source = std::make_unique<StagedBatches>();
     batches_ = source.get();
     trainer_ = std::make_unique<SslTrainer>(config_, std::move(source));
     if (std::filesystem::exists(checkpoint())) trainer_->resume(checkpoint());
     trained_before_ = batches_->next_sequence();
     for (const auto& r : trainer_->history()) seconds_trained_ += r.seconds + r.data_seconds;  // earlier runs' steps
-    if (budget_spent()) finish("its budget was spent in an earlier run");
+    if (curve_) curve_->restore(trainer_->iteration());  // points of other evaluation settings stay in the file, unplotted
+    if (budget_spent()) {
+      finish("its budget was spent in an earlier run");
+    } else if (evaluation_due()) {
+      evaluate_teacher();  // at iteration 0, or the evaluation a kill interrupted
+    }
   }
 
   // Samples before the checkpoint's position were trained on: a rerun skips them everywhere upstream.
@@ -174,9 +209,15 @@ class Dinov2Finetune final : public Stage {
   }
 
   std::vector<StageResult> results() const override {
-    return {{"finetuned teacher (torch_encoder weights)", folder_ / "export" / "teacher_backbone.safetensors"},
-            {"training checkpoint", checkpoint()},
-            {"loss curve", folder_ / "losses.jsonl"}};
+    std::vector<StageResult> out{{"finetuned teacher (torch_encoder weights)", folder_ / "export" / "teacher_backbone.safetensors"},
+                                 {"training checkpoint", checkpoint()},
+                                 {"loss curve", folder_ / "losses.jsonl"}};
+    if (curve_) {
+      out.push_back({"balanced accuracy over training (k-NN, linear probe)", curve_->csv()});
+      out.push_back({"its plot (left: against iteration; right: against training hours)", curve_->png()});
+      out.push_back({"best teacher by k-NN balanced accuracy (torch_encoder weights)", folder_ / "best" / "teacher_backbone.safetensors"});
+    }
+    return out;
   }
 
  private:
@@ -219,10 +260,49 @@ class Dinov2Finetune final : public Stage {
     if (budget_spent()) {
       finish(trainer_->iteration() >= iterations_ ? "it trained " + std::to_string(iterations_) + " iterations"
                                                   : "it trained for max_time (" + context_.params.get_string("max_time") + ")");
-    } else if (checkpoint_every_ > 0 && trainer_->iteration() % checkpoint_every_ == 0) {
-      save();
+    } else {
+      const bool evaluate = evaluation_due();
+      if (evaluate || (checkpoint_every_ > 0 && trainer_->iteration() % checkpoint_every_ == 0)) save();
+      if (evaluate) evaluate_teacher();  // after the checkpoint: a kill during it redoes only the evaluation
     }
   }
+
+  // At iteration 0, every eval_every steps and at the end, once per iteration.
+  bool evaluation_due() const {
+    if (!curve_ || curve_->has(trainer_->iteration())) return false;
+    const std::int64_t i = trainer_->iteration();
+    return i == 0 || (eval_every_ > 0 && i % eval_every_ == 0) || budget_spent();
+  }
+
+  // The teacher on the evaluation sets; the best so far (k-NN) exported to best/. Training waits meanwhile; the
+  // time is not training time (max_time), but the curve's elapsed time includes it.
+  void evaluate_teacher() {
+    const std::int64_t iteration = trainer_->iteration();
+    context_.progress->report("evaluating the teacher at iteration " + std::to_string(iteration) + " (" +
+                                  std::to_string(evaluation_->train_images()) + " + " + std::to_string(evaluation_->test_images()) + " images)",
+                              static_cast<double>(iteration) / static_cast<double>(iterations_));
+    const EvaluationScore score =
+        evaluation_->evaluate(*trainer_->model().teacher().backbone, torch_encoders::parse_device(config_.device));
+    EvaluationPoint point;
+    point.iteration = iteration;
+    point.training_seconds = seconds_trained_;
+    point.elapsed_seconds = seconds_trained_ + curve_->evaluation_seconds();
+    point.knn_balanced_accuracy = score.knn_balanced_accuracy;
+    point.linear_balanced_accuracy = score.linear_balanced_accuracy;
+    point.seconds = score.seconds;
+    const EvaluationPoint* best = curve_->best();
+    if (!best || score.knn_balanced_accuracy > best->knn_balanced_accuracy)
+      export_teacher(*trainer_, folder_ / "best", lineage());  // before the point: a kill between them redoes both
+    curve_->add(point);
+    std::ostringstream line;
+    line.precision(4);
+    line << "stage '" << context_.stage_id << "': iteration " << iteration << ", k-NN balanced accuracy " << score.knn_balanced_accuracy;
+    if (score.linear_balanced_accuracy >= 0) line << ", linear probe " << score.linear_balanced_accuracy;
+    line << " (" << score.seconds << " s)";
+    context_.progress->report(line.str(), static_cast<double>(iteration) / static_cast<double>(iterations_));
+  }
+
+  std::string lineage() const { return "stage '" + context_.stage_id + "' of " + context_.experiment.graph_file.string(); }
 
   void save() {
     trainer_->save_checkpoint(checkpoint());
@@ -237,7 +317,8 @@ class Dinov2Finetune final : public Stage {
     if (trainer_->iteration() == 0 && batches_->next_sequence() == 0)
       throw FatalError("no batch of " + std::to_string(config_.batch_size) + " crops reached the trainer");
     save();
-    export_teacher(*trainer_, folder_ / "export", "stage '" + context_.stage_id + "' of " + context_.experiment.graph_file.string());
+    if (evaluation_due()) evaluate_teacher();
+    export_teacher(*trainer_, folder_ / "export", lineage());
     context_.stream->end_sources("stage '" + context_.stage_id + "' ended training: " + why);
   }
 
@@ -246,12 +327,16 @@ class Dinov2Finetune final : public Stage {
   std::int64_t iterations_;
   double max_seconds_;
   std::int64_t checkpoint_every_;
+  std::int64_t eval_every_;
   std::filesystem::path folder_;
   StagedBatches* batches_ = nullptr;
   std::unique_ptr<SslTrainer> trainer_;
   std::uint64_t trained_before_ = 0;
   double seconds_trained_ = 0;  // step time of every step so far, earlier runs' included: what max_time counts
   augment::CropsLayout layout_;  // what multi_crop must send: the recipe's crops
+  std::optional<EvaluationSettings> evaluation_settings_;
+  std::unique_ptr<TrainingEvaluation> evaluation_;
+  std::unique_ptr<EvaluationCurve> curve_;
   std::vector<PacketPtr> pending_;
   bool finished_ = false;
 };
@@ -272,12 +357,26 @@ void register_dinov2_finetune(Registry& registry) {
       "(with losses.jsonl); rerunning the same command resumes from it exactly (samples before its position are\n"
       "skipped upstream). At the end the teacher is exported to <output>/<stage>/export/ (teacher_backbone.safetensors\n"
       "for torch_encoder, teacher_checkpoint.pth in the official layout, model_card.json). A partial last batch is\n"
-      "dropped, as the official loader does.";
+      "dropped, as the official loader does.\n"
+      "With eval_train and eval_test (labelled patch sets, e.g. NCT-CRC-HE-100K and CRC-VAL-HE-7K), the teacher is\n"
+      "evaluated at iteration 0, every eval_every steps and at the end with the patch benchmark's protocols (weighted\n"
+      "20-NN, T = 0.07; linear probe): evaluation_curve.csv and .png (balanced accuracy against iteration and\n"
+      "training time) and the best teacher by k-NN in best/. Training waits during an evaluation.";
   c.inputs = {{"crops", augment::kCropsKind, "each tile's crops (multi_crop), in stream order", true}};
   c.params = {param_int("iterations", 0, "Training steps; 0: the recipe's epochs x epoch_length", 0),
               param_string("max_time", "", "Training time budget, e.g. \"2h\", \"90m\", \"1h30m\"; empty: none"),
               param_int("checkpoint_every", 100, "Checkpoint every this many steps (and at the end); 0: at the end only", 0)};
   c.params.back() = not_affecting_output(c.params.back());
+  // Evaluation does not change the teacher: a rerun with other evaluation settings resumes training.
+  for (auto spec : {param_path("eval_train", "Labelled patch set (class folders or CSV): the k-NN memory bank and linear-probe training set"),
+                    param_path("eval_test", "Labelled patch set with the same classes: the queries scored by balanced accuracy"),
+                    param_int("eval_every", 0, "Evaluate every this many steps (always at 0 and at the end); 0: at 0 and at the end only", 0),
+                    param_int("eval_size", 0, "Evaluation images are resized to eval_size x eval_size; 0: global_size", 0, 4096),
+                    param_int("eval_max_per_class", 0, "At most this many images per class and set (a seeded sample); 0: all", 0),
+                    param_int("eval_k", 20, "k of the weighted k-NN", 1),
+                    param_float("eval_temperature", 0.07, "Temperature of the k-NN's weighted vote"),
+                    param_bool("eval_linear_probe", true, "Also fit the linear probe (lambda swept on a split of eval_train)")})
+    c.params.push_back(not_affecting_output(spec));
   for (const auto& p : recipe_params()) c.params.push_back(spec_of(p));
   c.rules = {ContractRule{"max_time is a duration (2h, 90m, 1h30m, 3600s)",
                           [](RuleCheck& check) {
@@ -287,7 +386,16 @@ void register_dinov2_finetune(Registry& registry) {
                               check.error("max_time", e.what());
                             }
                           }},
-             rule_exactly_one_of("weights", "synthetic_weights"), rule_file_exists("weights")};
+             rule_exactly_one_of("weights", "synthetic_weights"), rule_file_exists("weights"), rule_file_exists("eval_train"),
+             rule_file_exists("eval_test"),
+             ContractRule{"eval_train and eval_test come together; eval_every needs them",
+                          [](RuleCheck& check) {
+                            const bool train = !std::holds_alternative<std::monostate>(check.param("eval_train"));
+                            const bool test = !std::holds_alternative<std::monostate>(check.param("eval_test"));
+                            if (train != test) check.error(train ? "eval_train" : "eval_test", "give both eval_train and eval_test, or neither");
+                            if (!train && std::get<std::int64_t>(check.param("eval_every")) > 0)
+                              check.error("eval_every", "eval_every evaluates on eval_train and eval_test: give them too");
+                          }}};
   c.concurrency = Concurrency::Serial;
   c.cardinality = Cardinality::OneToMany;
   c.resumable = true;

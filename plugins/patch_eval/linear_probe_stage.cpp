@@ -3,7 +3,7 @@
 #include <sstream>
 
 #include "histoflow/threads.hpp"
-#include "linear_probe_sweep.hpp"
+#include "histoflow/patch_eval/linear_probe_sweep.hpp"
 #include "patch_eval_stages.hpp"
 #include "patch_evaluation_stage.hpp"
 

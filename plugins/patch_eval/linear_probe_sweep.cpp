@@ -1,10 +1,11 @@
-#include "linear_probe_sweep.hpp"
+#include "histoflow/patch_eval/linear_probe_sweep.hpp"
 
 #include <algorithm>
 #include <functional>
 #include <stdexcept>
 
 #include "histoflow/evaluation_common/classification_metrics.hpp"
+#include "patch_dataset.hpp"
 
 namespace histoflow::patch_eval {
 

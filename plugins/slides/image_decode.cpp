@@ -1,4 +1,4 @@
-#include "image_decode.hpp"
+#include "histoflow/slides/image_decode.hpp"
 
 #include <vips/vips.h>
 

@@ -3,36 +3,31 @@
 // Read once in order (evaluation, feature extraction) or as an endless stream of seeded shuffled epochs
 // (training), where a sample's image depends only on the seed and its position in the stream.
 #include <algorithm>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
-#include <set>
 
-#include "csv.hpp"
 #include "histoflow/atomic_file.hpp"
 #include "histoflow/slides/resample.hpp"
 #include "histoflow/stage.hpp"
-#include "image_decode.hpp"
+#include "histoflow/slides/image_decode.hpp"
+#include "histoflow/slides/patch_dataset.hpp"
 #include "slide_stages.hpp"
 
 namespace histoflow::slides {
 namespace {
 
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
 class PatchFolder final : public Stage {
  public:
   explicit PatchFolder(const StageContext& context) : context_(context) {
     const Params& p = context.params;
-    if (p.has("root")) root_ = p.get_string("root");
-    if (p.has("csv")) csv_ = p.get_string("csv");
-    if (root_.empty() == csv_.empty()) throw std::invalid_argument("give exactly one of root (class folders) or csv");
-    for (const auto& e : p.get_list("extensions")) extensions_.insert(lower(e));
-    classes_ = p.get_list("classes");
+    if (p.has("root")) source_.root = p.get_string("root");
+    if (p.has("csv")) source_.csv = p.get_string("csv");
+    source_.path_column = p.get_string("path_column");
+    source_.label_column = p.get_string("label_column");
+    source_.extensions.clear();
+    for (const auto& e : p.get_list("extensions")) source_.extensions.insert(e);
+    source_.classes = p.get_list("classes");
     size_ = p.get_int("size");
     shuffled_ = p.get_string("sampling") == "shuffled";
     samples_ = p.get_int("samples");
@@ -41,64 +36,26 @@ class PatchFolder final : public Stage {
 
   void open() override {
     ensure_vips();
-    std::vector<std::pair<std::filesystem::path, std::string>> found;  // (file, class name)
-    if (!csv_.empty()) {
-      const CsvTable table = read_csv(csv_, ',');
-      const int path_col = table.column(context_.params.get_string("path_column"));
-      const int label_col = table.column(context_.params.get_string("label_column"));
-      if (path_col < 0 || label_col < 0)
-        throw std::runtime_error(csv_.string() + ": needs columns '" + context_.params.get_string("path_column") + "' and '" +
-                                 context_.params.get_string("label_column") + "'");
-      for (const auto& record : table.records) {
-        if (record.fields.size() != table.header.size())
-          throw std::runtime_error(csv_.string() + ":" + std::to_string(record.line) + ": wrong number of fields");
-        std::filesystem::path file = record.fields[static_cast<std::size_t>(path_col)];
-        if (file.is_relative()) file = csv_.parent_path() / file;
-        found.emplace_back(file.lexically_normal(), record.fields[static_cast<std::size_t>(label_col)]);
-      }
-      base_ = csv_.parent_path();
-    } else {
-      std::error_code ec;
-      if (!std::filesystem::is_directory(root_, ec)) throw std::runtime_error("patch folder '" + root_.string() + "' does not exist");
-      for (const auto& class_dir : std::filesystem::directory_iterator(root_)) {
-        if (!class_dir.is_directory()) continue;
-        for (const auto& entry : std::filesystem::directory_iterator(class_dir.path()))
-          if (entry.is_regular_file() && extensions_.count(lower(entry.path().extension().string())))
-            found.emplace_back(entry.path(), class_dir.path().filename().string());
-      }
-      base_ = root_;
-    }
-    std::sort(found.begin(), found.end());  // deterministic order whatever the file system lists
-    std::set<std::string> names;
-    for (const auto& [file, name] : found) names.insert(name);
-    if (classes_.empty()) classes_.assign(names.begin(), names.end());
-    for (const auto& name : names)
-      if (std::find(classes_.begin(), classes_.end(), name) == classes_.end())
-        throw std::runtime_error("class '" + name + "' in the data is not in the classes list");
-    if (found.empty()) {
-      std::string extensions;
-      for (const auto& e : extensions_) extensions += (extensions.empty() ? "" : " ") + e;
-      throw std::runtime_error("no images found in '" + (csv_.empty() ? root_ : csv_).string() + "'" +
-                               (csv_.empty() ? " (looked for " + extensions + " files in its class sub-folders)" : ""));
-    }
-    for (auto& [file, name] : found)
-      items_.push_back({std::move(file), static_cast<std::int64_t>(std::find(classes_.begin(), classes_.end(), name) - classes_.begin())});
-    nlohmann::json record = {{"classes", classes_}, {"source", (csv_.empty() ? root_ : csv_).string()}, {"images", items_.size()}};
+    dataset_ = list_patch_dataset(source_);
+    nlohmann::json record = {{"classes", dataset_.classes}, {"source", (source_.csv.empty() ? source_.root : source_.csv).string()},
+                             {"images", dataset_.files.size()}};
     write_file_atomically(context_.experiment.output_dir / (context_.stage_id + "_classes.json"), record.dump(2) + "\n");
   }
 
   std::int64_t size_hint() const override {
     if (shuffled_) return samples_ > 0 ? samples_ : -1;
-    return static_cast<std::int64_t>(items_.size());
+    return static_cast<std::int64_t>(dataset_.files.size());
   }
 
   bool generate(Emitter& out) override {
     const std::uint64_t index = next_++;
-    if (!shuffled_ && index >= items_.size()) return false;
+    if (!shuffled_ && index >= dataset_.files.size()) return false;
     if (shuffled_ && samples_ > 0 && index >= static_cast<std::uint64_t>(samples_)) return false;
-    const Item& item = items_[shuffled_ ? sampled(index) : index];
-    const std::string id = item.file.lexically_relative(base_).string();
-    RgbImage image = decode_rgb(item.file);  // throws: an error record for this image, then the next one
+    const std::size_t image_index = shuffled_ ? sampled(index) : index;
+    const std::filesystem::path& file = dataset_.files[image_index];
+    const std::int64_t label = dataset_.labels[image_index];
+    const std::string id = file.lexically_relative(dataset_.base).string();
+    RgbImage image = decode_rgb(file);  // throws: an error record for this image, then the next one
     if (size_ > 0 && (image.width != size_ || image.height != size_))
       image = resize_rgb(image, static_cast<int>(size_), static_cast<int>(size_));
     Packet patch;
@@ -108,42 +65,36 @@ class PatchFolder final : public Stage {
     patch.provenance.tile = TileCoord{0, 0, 0, image.width};
     patch.tensor = Tensor::zeros(DType::UInt8, {image.height, image.width, 3});
     std::copy(image.pixels.begin(), image.pixels.end(), patch.tensor.data<std::uint8_t>());
-    patch.attributes["label"] = item.label;
-    patch.attributes["class"] = classes_[static_cast<std::size_t>(item.label)];
-    patch.attributes["path"] = item.file.string();
+    patch.attributes["label"] = label;
+    patch.attributes["class"] = dataset_.classes[static_cast<std::size_t>(label)];
+    patch.attributes["path"] = file.string();
     out.emit(std::move(patch));
     if (shuffled_) return samples_ <= 0 || next_ < static_cast<std::uint64_t>(samples_);
-    return next_ < items_.size();
+    return next_ < dataset_.files.size();
   }
 
  private:
-  struct Item {
-    std::filesystem::path file;
-    std::int64_t label;
-  };
   // Shuffled sampling: sample s is image order[s % n] of epoch s / n, the order a seeded shuffle per epoch.
   std::size_t sampled(std::uint64_t sample) {
-    const std::uint64_t epoch = sample / items_.size();
+    const std::uint64_t epoch = sample / dataset_.files.size();
     if (epoch != epoch_ || order_.empty()) {
-      order_.resize(items_.size());
+      order_.resize(dataset_.files.size());
       std::iota(order_.begin(), order_.end(), std::size_t{0});
       std::mt19937_64 rng(seed_ * 0x9e3779b97f4a7c15ULL + epoch);
       for (std::size_t i = order_.size() - 1; i > 0; --i)
         std::swap(order_[i], order_[static_cast<std::size_t>(rng() % (i + 1))]);
       epoch_ = epoch;
     }
-    return order_[sample % items_.size()];
+    return order_[sample % dataset_.files.size()];
   }
 
   StageContext context_;
-  std::filesystem::path root_, csv_, base_;
-  std::set<std::string> extensions_;
-  std::vector<std::string> classes_;
+  PatchDatasetSource source_;
+  PatchDataset dataset_;
   std::int64_t size_;
   bool shuffled_ = false;
   std::int64_t samples_ = 0;
   std::uint64_t seed_ = 0;
-  std::vector<Item> items_;
   std::uint64_t next_ = 0;
   std::uint64_t epoch_ = 0;
   std::vector<std::size_t> order_;

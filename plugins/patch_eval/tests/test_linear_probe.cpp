@@ -4,7 +4,8 @@
 
 #include "fixtures.hpp"
 #include "histoflow/evaluation_common/classification_metrics.hpp"
-#include "linear_probe_sweep.hpp"
+#include "histoflow/patch_eval/linear_probe_sweep.hpp"
+#include "patch_dataset.hpp"
 
 using namespace histoflow::patch_eval;
 

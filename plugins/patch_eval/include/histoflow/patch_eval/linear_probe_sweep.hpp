@@ -7,10 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "histoflow/features/feature_file.hpp"
 #include "histoflow/patch_eval/linear_probe.hpp"
-#include "patch_dataset.hpp"
 
 namespace histoflow::patch_eval {
+
+using features::PatchFeatures;
 
 struct SweepOptions {
   std::vector<double> lambdas{1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1};
