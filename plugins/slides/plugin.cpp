@@ -9,6 +9,7 @@ void register_slides(histoflow::Registry& registry) {
   register_tissue_tiler(registry);
   register_tile_reader(registry);
   register_patch_folder(registry);
+  register_slide_tile_sampler(registry);
   register_grid_writer(registry);
 }
 }  // namespace

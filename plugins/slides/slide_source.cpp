@@ -1,31 +1,19 @@
 // The cohort source: one packet per slide of a manifest, every manifest problem reported before any work.
 #include "histoflow/stage.hpp"
 #include "manifest.hpp"
+#include "manifest_params.hpp"
 #include "slide_fingerprint.hpp"
 #include "slide_stages.hpp"
 
 namespace histoflow::slides {
 namespace {
 
-char delimiter_of(const std::string& text) {
-  if (text == "tab" || text == "\\t" || text == "\t") return '\t';
-  if (text.size() != 1) throw std::invalid_argument("delimiter must be one character or \"tab\", got '" + text + "'");
-  return text[0];
-}
-
 class SlideSource final : public Stage {
  public:
   explicit SlideSource(const StageContext& context) : context_(context) {
     const Params& p = context.params;
     file_ = p.get_string("manifest");
-    options_.slide_column = p.get_string("slide_column");
-    options_.id_column = p.get_string("id_column");
-    options_.patient_column = p.get_string("patient_column");
-    options_.label_columns = p.get_list("label_columns");
-    options_.cohort_column = p.get_string("cohort_column");
-    options_.mpp_column = p.get_string("mpp_column");
-    options_.delimiter = delimiter_of(p.get_string("delimiter"));
-    options_.skip_missing = p.get_string("on_missing") == "skip";
+    options_ = manifest_options(p);
   }
 
   void open() override {
@@ -77,16 +65,7 @@ void register_slide_source(Registry& registry) {
           "(SHA-256 of the file's size and first and last MiB: the identity cached results are keyed by).";
   c.outputs = {{"slides", kSlideKind, "one packet per slide"}};
   // Only the mpp column changes what is computed from a slide; the slide itself is keyed by its fingerprint.
-  c.params = {not_affecting_output(param_required("manifest", ParamType::Path, "Cohort manifest CSV")),
-              not_affecting_output(param_string("slide_column", "slide", "Column with the slide file path")),
-              not_affecting_output(param_string("id_column", "", "Column with the slide id; empty: the file name without extension")),
-              not_affecting_output(param_string("patient_column", "patient", "Column with the patient id; empty: one patient per slide")),
-              not_affecting_output(param_string_list("label_columns", {"label"}, "Label columns (each must be non-empty)")),
-              not_affecting_output(param_string("cohort_column", "", "Optional column naming the cohort or split")),
-              param_string("mpp_column", "", "Optional column with microns per pixel, overriding the slide's own"),
-              not_affecting_output(param_string("delimiter", ",", "Field delimiter: one character, or \"tab\"")),
-              not_affecting_output(param_string("on_missing", "error", "A slide file that does not exist: fail the run, or skip it (recorded)",
-                           {"error", "skip"}))};
+  c.params = manifest_params({"label"});
   c.rules = {rule_file_exists("manifest")};
   c.example = "[stage.slides]\nuse = \"slide_source\"\nmanifest = \"data/tcga_crc.csv\"\nlabel_columns = [\"msi\"]\n";
   register_stage<SlideSource>(registry, std::move(c));

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "shuffled_index.hpp"
 #include "argb.hpp"
 #include "histoflow/slides/resample.hpp"
 #include "tissue_mask.hpp"
@@ -105,4 +106,24 @@ TEST_CASE("premultiplied ARGB over white: transparent is white, opaque keeps its
   CHECK(std::vector<int>(rgb, rgb + 3) == std::vector<int>{255, 255, 255});
   CHECK(std::vector<int>(rgb + 3, rgb + 6) == std::vector<int>{16, 32, 48});
   CHECK(std::vector<int>(rgb + 6, rgb + 9) == std::vector<int>{64 + 127, 127, 127});
+}
+
+TEST_CASE("shuffled_index is a permutation of [0, n) for every key, and keys give different orders", "[slides][sampling]") {
+  for (const std::uint64_t n : {1ULL, 2ULL, 3ULL, 7ULL, 64ULL, 1000ULL, 4097ULL}) {
+    std::vector<std::uint64_t> first;
+    for (const std::uint64_t key : {0ULL, 1ULL, 0xdeadbeefULL}) {
+      std::vector<bool> seen(n, false);
+      std::vector<std::uint64_t> order;
+      for (std::uint64_t p = 0; p < n; ++p) {
+        const std::uint64_t i = histoflow::slides::shuffled_index(p, n, key);
+        REQUIRE(i < n);
+        REQUIRE_FALSE(seen[i]);
+        seen[i] = true;
+        order.push_back(i);
+      }
+      if (first.empty()) first = order;
+      else if (n >= 7) CHECK(order != first);
+    }
+  }
+  CHECK_THROWS(histoflow::slides::shuffled_index(5, 5, 0));
 }

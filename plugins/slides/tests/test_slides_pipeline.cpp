@@ -9,6 +9,7 @@
 
 #include "histoflow/harness.hpp"
 #include "openslide_pool.hpp"
+#include "support/fresh_folder.hpp"
 #include "support/graph_helpers.hpp"
 #include "support/test_stages.hpp"
 
@@ -337,4 +338,63 @@ TEST_CASE("the handle pool reuses handles, closes the least recently used slides
   CHECK_THROWS_WITH(pool.acquire(kCohort / "bad" / "not_a_slide.svs"),
                     Catch::Contains("not_a_slide.svs") && Catch::Contains("not a slide format"));
   CHECK_THROWS_WITH(pool.acquire(kCohort / "bad" / "empty.tiff"), Catch::Contains("the file is empty"));
+}
+
+TEST_CASE("slide_tile_sampler: shuffled epochs over every tissue tile of the cohort, from the tiler's grids", "[slides][sampling]") {
+  shared_loader();
+  const auto out = fresh_folder("tile-sampler");
+  // The tiles tissue_tiler finds on every slide of manifest.csv, as (slide, x, y).
+  std::set<std::tuple<std::string, std::int64_t, std::int64_t>> tissue;
+  StageHarness tiler("use = \"tissue_tiler\"\nassume_mpp = 0.5", out);
+  for (const auto& slide : layout()["slides"]) {
+    if (slide["cohort"] != "train") continue;  // the manifest's slides
+    const auto grid = tiler.push(slide_packet(kCohort / slide["path"].get<std::string>(), slide["id"]));
+    for (std::size_t i = 1; i < grid.size(); ++i)
+      tissue.insert({slide["id"], grid[i]->provenance.tile->x, grid[i]->provenance.tile->y});
+  }
+  REQUIRE(tissue.size() > 100);
+  const auto n = static_cast<std::int64_t>(tissue.size());
+  const std::string snippet = "use = \"slide_tile_sampler\"\nmanifest = \"" + (kCohort / "manifest.csv").string() +
+                              "\"\nassume_mpp = 0.5\nsamples = " + std::to_string(2 * n + 5);
+  StageHarness sampler(snippet, out, 7);
+  const auto samples = sampler.generate_all();
+  REQUIRE(samples.size() == static_cast<std::size_t>(2 * n + 5));
+  for (int epoch = 0; epoch < 2; ++epoch) {  // each epoch draws every tissue tile once
+    std::set<std::tuple<std::string, std::int64_t, std::int64_t>> drawn;
+    for (std::int64_t s = epoch * n; s < (epoch + 1) * n; ++s) {
+      const auto& p = samples[static_cast<std::size_t>(s)];
+      CHECK(p->provenance.sequence == static_cast<std::uint64_t>(s));
+      CHECK(p->kind == "tile_ref");
+      drawn.insert({p->provenance.item_id, p->provenance.tile->x, p->provenance.tile->y});
+    }
+    INFO("drawn " << drawn.size() << " of " << tissue.size());
+    CHECK(drawn == tissue);
+  }
+  // Shuffled across slides, differently per epoch; the same seed gives the same stream.
+  CHECK(samples[0]->provenance.item_id != samples[1]->provenance.item_id);
+  bool same_order = true;
+  for (std::int64_t s = 0; s < n; ++s)
+    same_order &= samples[static_cast<std::size_t>(s)]->provenance.tile->x == samples[static_cast<std::size_t>(s + n)]->provenance.tile->x;
+  CHECK_FALSE(same_order);
+  StageHarness again(snippet, out, 7);  // grids from the cache this time
+  const auto repeated = again.generate_all();
+  for (std::size_t s = 0; s < samples.size(); ++s) {
+    CHECK(repeated[s]->provenance.item_id == samples[s]->provenance.item_id);
+    CHECK(repeated[s]->provenance.tile->x == samples[s]->provenance.tile->x);
+  }
+  // The references read as tiles.
+  StageHarness reader("use = \"tile_reader\"");
+  const auto tile = reader.push(samples[0]);
+  REQUIRE(tile.size() == 1);
+  CHECK(tile[0]->tensor.shape() == std::vector<std::int64_t>{224, 224, 3});
+}
+
+TEST_CASE("slide_tile_sampler: a manifest without a tissue tile stops the run, naming the manifest and slides", "[slides][sampling][bad]") {
+  shared_loader();
+  const auto out = fresh_folder("tile-sampler-bad");
+  // Every slide of the cohort, asked for more tissue than any tile has.
+  const std::string snippet = "use = \"slide_tile_sampler\"\nmanifest = \"" + (kCohort / "manifest.csv").string() +
+                              "\"\nassume_mpp = 0.5\nsize = 2048\nmin_tissue = 1.0";
+  CHECK_THROWS_WITH(StageHarness(snippet, out), Catch::Contains("no tissue tile in any of the") && Catch::Contains("manifest.csv") &&
+                                                Catch::Contains("no tissue tile ("));
 }
