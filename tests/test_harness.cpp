@@ -121,7 +121,7 @@ TEST_CASE("harness: csv_writer writes the file only at flush, sorted", "[harness
 
 TEST_CASE("harness: a stage's request to end the input is visible to the test", "[harness][stream]") {
   shared_loader();
-  StageHarness ender("use = \"test_ender\"\nafter = 2\n");
+  StageHarness ender("use = \"test_ender\"\nstop_after = 2\n");
   Packet item;
   item.kind = "item";
   item.attributes["index"] = std::int64_t{0};

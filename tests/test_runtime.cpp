@@ -368,7 +368,7 @@ input = "src"
 [stage.train]
 use = "test_ender"
 input = "map"
-after = 50
+stop_after = 50
 )", out, 4));
   const RunResult result = run_quietly(spec);
   REQUIRE(result.status == RunStatus::Completed);
@@ -384,4 +384,90 @@ after = 50
   std::ifstream summary(out / "run_summary.json");
   const std::string text((std::istreambuf_iterator<char>(summary)), std::istreambuf_iterator<char>());
   CHECK(text.find("\"input_ended_early\": \"stage 'train' has seen 50 items\"") != std::string::npos);
+}
+
+TEST_CASE("after: a stage waits for another stage's end, and opens the file that stage wrote", "[runtime][phases]") {
+  Observed::instance().reset();
+  const auto out = fresh_folder("phases");
+  // The reader's file does not exist when the graph is validated: the writer's phase writes it.
+  const std::string stages = R"(
+[stage.reader]
+use = "test_line_source"
+file = "{output}/lines.txt"
+after = "writer"
+[stage.echo]
+use = "test_map"
+input = "reader"
+[stage.sink]
+use = "test_sink"
+input = "echo"
+[stage.src]
+use = "test_source"
+count = 7
+[stage.writer]
+use = "test_line_writer"
+input = "src"
+file = "{output}/lines.txt"
+)";
+  const GraphSpec spec = load_valid(graph_text(stages, out));
+  REQUIRE(spec.phases == 2);
+  CHECK(spec.stages[spec.find_stage("reader")].phase == 1);
+  CHECK(spec.stages[spec.find_stage("sink")].phase == 1);  // downstream of a later stage: the same phase
+  CHECK(spec.stages[spec.find_stage("src")].phase == 0);
+  CHECK(spec.stages[spec.find_stage("reader")].params.at("file") == Value((out / "lines.txt").string()));
+  const RunResult result = run_quietly(spec);
+  REQUIRE(result.status == RunStatus::Completed);
+  CHECK(Observed::instance().seen("sink").size() == 7);  // every line the first phase wrote
+  CHECK(result.items_generated == 14);
+  REQUIRE(result.stages.size() == 5);
+  CHECK(result.stages.front().id == "src");  // phase by phase
+  CHECK(result.stages.back().calls == 7);
+  std::ifstream resolved(out / "resolved_graph.toml");
+  const std::string text((std::istreambuf_iterator<char>(resolved)), std::istreambuf_iterator<char>());
+  CHECK(text.find("after = [\"writer\"]") != std::string::npos);  // the resolved graph reruns the same way
+  CHECK(std::filesystem::exists(out / "run_summary.json"));
+
+  // A phase that fails ends the run before the next one opens.
+  Observed::instance().reset();
+  const auto failing = fresh_folder("phases-failing");
+  const GraphSpec broken = load_valid(graph_text(R"(
+[stage.src]
+use = "test_source"
+count = 3
+[stage.stop]
+use = "test_fatal"
+input = "src"
+[stage.later]
+use = "test_source"
+after = "stop"
+[stage.sink]
+use = "test_sink"
+input = "later"
+)", failing));
+  const RunResult stopped = run_quietly(broken);
+  CHECK(stopped.status == RunStatus::Failed);
+  CHECK(stopped.fatal_message.rfind("phase 1: ", 0) == 0);
+  CHECK(Observed::instance().seen("sink").empty());
+}
+
+TEST_CASE("after: unknown stages, cycles and packets across phases are errors before the run", "[runtime][phases][validation]") {
+  const auto out = fresh_folder("phases-bad");
+  const auto message_of = [&](const std::string& stages) {
+    std::string all;
+    for (const auto& d : diagnostics_of(graph_text(stages, out))) all += d.format() + "\n";
+    return all;
+  };
+  CHECK_THAT(message_of("[stage.src]\nuse = \"test_source\"\nafter = \"sinc\"\n[stage.sink]\nuse = \"test_sink\"\ninput = \"src\"\n"),
+             Catch::Contains("'after' names 'sinc', which is not a stage of the graph") && Catch::Contains("(did you mean 'sink'?)"));
+  CHECK_THAT(message_of("[stage.src]\nuse = \"test_source\"\nafter = \"sink\"\n[stage.sink]\nuse = \"test_sink\"\ninput = \"src\"\n"),
+             Catch::Contains("'after' makes a cycle"));
+  CHECK_THAT(message_of("[stage.a]\nuse = \"test_source\"\n[stage.sa]\nuse = \"test_sink\"\ninput = \"a\"\n"
+                        "[stage.b]\nuse = \"test_source\"\n[stage.late]\nuse = \"test_map\"\ninput = \"b\"\nafter = \"sa\"\n"
+                        "[stage.sb]\nuse = \"test_sink\"\ninput = \"late\"\n"),
+             Catch::Contains("runs in phase 2 ('after'), but its input 'b' in phase 1: packets do not cross phases; give 'b' the same 'after'"));
+  CHECK_THAT(message_of("[stage.src]\nuse = \"test_source\"\nafter = 3\n[stage.sink]\nuse = \"test_sink\"\ninput = \"src\"\n"),
+             Catch::Contains("'after' must be a stage name or a non-empty list of stage names"));
+  // Without 'after', a missing file is still an error at validation.
+  CHECK_THAT(message_of("[stage.src]\nuse = \"test_line_source\"\nfile = \"{output}/none.txt\"\n[stage.sink]\nuse = \"test_sink\"\ninput = \"src\"\n"),
+             Catch::Contains("which does not exist"));
 }

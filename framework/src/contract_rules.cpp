@@ -38,7 +38,7 @@ ContractRule rule_file_exists(std::string path_param) {
             if (!is_set_text(value)) return;
             const auto& path = std::get<std::string>(value);  // Path parameters are absolute here
             std::error_code ec;
-            if (!std::filesystem::exists(path, ec))
+            if (!std::filesystem::exists(path, ec) && !check.written_by_earlier_phase(path))
               check.error(path_param, "'" + path_param + "' names '" + path + "', which does not exist");
           }};
 }

@@ -54,6 +54,7 @@ std::string resolved_graph_toml(const GraphSpec& spec) {
       for (const auto& i : s.inputs) inputs.push_back(i.port.empty() ? i.stage : i.stage + "." + i.port);
       out << "inputs = " << value_to_string(inputs) << "\n";
     }
+    if (!s.after.empty()) out << "after = " << value_to_string(s.after) << "\n";
     for (const auto& [name, value] : s.params)
       if (!std::holds_alternative<std::monostate>(value)) out << name << " = " << value_to_string(value) << "\n";
   }
@@ -78,6 +79,7 @@ std::string expanded_graph_toml(const GraphSpec& spec) {
       for (const auto& i : s.inputs) inputs.push_back(i.port.empty() ? i.stage : i.stage + "." + i.port);
       out << "inputs = " << value_to_string(inputs) << "\n";
     }
+    if (!s.after.empty()) out << "after = " << value_to_string(s.after) << "\n";
     for (const auto& [name, value] : s.params)
       if (s.param_pos.count(name) && !std::holds_alternative<std::monostate>(value))
         out << name << " = " << value_to_string(value) << "\n";

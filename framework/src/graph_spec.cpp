@@ -95,7 +95,14 @@ class GraphReader {
     return pos_of(key.source(), file_name_);
   }
 
+  // Relative to the graph file; a leading "{output}" is the experiment's output folder (what an earlier phase
+  // wrote: `weights = "{output}/finetune/export/teacher_backbone.safetensors"`).
   std::filesystem::path resolve(const std::string& path) const {
+    if (path.rfind(kOutputVariable, 0) == 0) {
+      std::string rest = path.substr(std::string_view(kOutputVariable).size());
+      while (!rest.empty() && rest.front() == '/') rest.erase(0, 1);
+      return (output_dir_ / rest).lexically_normal();
+    }
     std::filesystem::path p(path);
     if (p.is_absolute()) return p.lexically_normal();
     return (std::filesystem::absolute(file_).parent_path() / p).lexically_normal();
@@ -229,6 +236,7 @@ class GraphReader {
       else output = out->as_string()->get();
     }
     spec.experiment.output_dir = resolve(output);
+    output_dir_ = spec.experiment.output_dir;
   }
 
   void read_run(const toml::table& root, GraphSpec& spec) {
@@ -299,6 +307,19 @@ class GraphReader {
     report(node, list_allowed ? "'inputs' must be a list of stage names" : "'input' must be a stage name string");
   }
 
+  // after = "stage" or ["a", "b"]: the stages whose end this one waits for.
+  void read_after(const toml::node& node, const std::string& id, const std::string& table_path, StageSpec& stage) {
+    stage.after_pos = where(node, table_path + ".after");
+    if (node.is_string()) {
+      stage.after.push_back(text_of(node, id, stage.after_pos));
+    } else if (const auto* array = node.as_array(); array && !array->empty() &&
+                                                    std::all_of(array->begin(), array->end(), [](const toml::node& e) { return e.is_string(); })) {
+      for (const auto& element : *array) stage.after.push_back(text_of(element, id, stage.after_pos));
+    } else {
+      diagnostics_.push_back({stage.after_pos, id, "'after' must be a stage name or a non-empty list of stage names"});
+    }
+  }
+
   // `table_path` is where the table is in the file ("stage.<id>", or "template.<name>" for an instance).
   void read_stage(const std::string& id, const toml::key& key, const toml::node& node, GraphSpec& spec,
                   const std::string& table_path) {
@@ -330,6 +351,7 @@ class GraphReader {
     if (input && inputs) error(inputs->source(), id, "give either 'input' or 'inputs', not both");
     if (input) read_inputs(*input, id, table_path, stage, false);
     else if (inputs) read_inputs(*inputs, id, table_path, stage, true);
+    if (const toml::node* after = field("after")) read_after(*after, id, table_path, stage);
 
     // A stage whose type is missing or unknown stays in the graph (without a contract), so that stages
     // reading from it get no misleading "unknown input" on top of the real error.
@@ -357,12 +379,12 @@ class GraphReader {
     }
     const StageContract& contract = *stage.contract;
 
-    std::vector<std::string> known{"use", "input", "inputs"};
+    std::vector<std::string> known{"use", "input", "inputs", "after"};
     if (instance_) known.insert(known.end(), {"for", "id"});
     for (const auto& p : contract.params) known.push_back(p.name);
     const auto read_param = [&](const toml::key& param_key, const toml::node& value, const std::string& dotted) {
       const std::string name(param_key.str());
-      if (name == "use" || name == "input" || name == "inputs" || (instance_ && (name == "for" || name == "id"))) return;
+      if (name == "use" || name == "input" || name == "inputs" || name == "after" || (instance_ && (name == "for" || name == "id"))) return;
       const ParamSpec* param = contract.find_param(name);
       if (!param) {
         diagnostics_.push_back({where(param_key, value, dotted + "." + name), id,
@@ -582,6 +604,8 @@ class GraphReader {
                                    [&](const auto& pair) { return pair.first == variable; });
       if (it != instance_->values.end()) {
         out += it->second;
+      } else if ("{" + variable + "}" == kOutputVariable) {
+        out += kOutputVariable;  // resolved with the path
       } else {
         std::string names;
         for (const auto& [v, unused] : instance_->values) names += (names.empty() ? "" : ", ") + v;
@@ -595,6 +619,8 @@ class GraphReader {
   }
 
  private:
+  static constexpr const char* kOutputVariable = "{output}";
+  std::filesystem::path output_dir_;
   std::map<std::string, std::vector<std::string>> lists_;
   std::map<std::string, std::vector<std::string>> template_instances_;  // template name -> instance ids
   const Instance* instance_ = nullptr;  // the template instance being read, if any

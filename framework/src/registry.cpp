@@ -58,6 +58,12 @@ void Registry::add(StageContract contract, StageFactory factory) {
     contract.params.insert(contract.params.begin(),
                            not_affecting_output(param_int("batch", contract.default_batch,
                                      "Packets per batch; the last batch of a stream may be smaller.", 1, 65536)));
+  // Keys of a stage table that the graph reads itself: a parameter of the same name could never be set.
+  for (const auto& param : contract.params)
+    for (const char* reserved : {"use", "input", "inputs", "after"})
+      if (param.name == reserved)
+        throw std::runtime_error("stage type '" + contract.type + "': parameter '" + param.name +
+                                 "' has the name of a stage-table key (use, input, inputs, after)");
   for (const auto& param : contract.params)
     if (!param.required && std::holds_alternative<std::monostate>(param.default_value) &&
         param.type != ParamType::Path && param.type != ParamType::String)

@@ -7,6 +7,7 @@
 //   run_flow.cpp        keeping items moving: sources, the tile gate, stalls, draining, end-of-stream flushes
 //   flow_nodes.cpp      one stage as flow-graph nodes (flow_nodes.hpp)
 //   run_summary.cpp     run_summary.json and the printed summary
+//   run_phases.cpp      a graph with `after` run as phases, one Run each
 #include <tbb/flow_graph.h>
 
 #include <atomic>
@@ -148,5 +149,8 @@ class Run {
   std::atomic<bool> end_of_stream_{false};
   std::atomic<bool> progress_exit_{false};
 };
+
+// A graph of several phases (GraphSpec::phases > 1): one Run per phase, in order, with one summary.
+RunResult run_phases(const GraphSpec& spec, const RunOptions& options);
 
 }  // namespace histoflow::detail

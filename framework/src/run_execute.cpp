@@ -154,20 +154,14 @@ RunResult Run::execute() {
       std::cerr << "warning: " << e.what() << '\n';
     }
   }
-  if (options_.write_outputs) {
-    try {
-      write_run_summary(spec_, result);
-    } catch (const std::exception& e) {
-      if (result.status == RunStatus::Completed) result.status = RunStatus::Failed;
-      if (result.fatal_message.empty()) result.fatal_message = std::string("writing the run summary: ") + e.what();
-    }
-  }
+  if (options_.write_outputs) finish_with_run_summary(spec_, result);
   return result;
 }
 
 }  // namespace detail
 
 RunResult run_graph(const GraphSpec& spec, const RunOptions& options) {
+  if (spec.phases > 1) return detail::run_phases(spec, options);
   detail::Run run(spec, options);
   return run.execute();
 }

@@ -86,4 +86,13 @@ std::string format_run_summary(const RunResult& result) {
   return out.str();
 }
 
+void detail::finish_with_run_summary(const GraphSpec& spec, RunResult& result) {
+  try {
+    write_run_summary(spec, result);
+  } catch (const std::exception& e) {
+    if (result.status == RunStatus::Completed) result.status = RunStatus::Failed;
+    if (result.fatal_message.empty()) result.fatal_message = std::string("writing the run summary: ") + e.what();
+  }
+}
+
 }  // namespace histoflow

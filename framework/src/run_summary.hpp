@@ -7,5 +7,7 @@ namespace histoflow::detail {
 
 // Replaces the file atomically; throws when it cannot be written.
 void write_run_summary(const GraphSpec& spec, const RunResult& result);
+// The same at the end of a run: a summary that cannot be written fails a run that had completed.
+void finish_with_run_summary(const GraphSpec& spec, RunResult& result);
 
 }  // namespace histoflow::detail

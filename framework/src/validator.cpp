@@ -1,5 +1,6 @@
 // Structural validation: edges, packet kinds, cycles, unconsumed outputs, ordering promises.
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <optional>
 
@@ -254,6 +255,11 @@ class StageRuleCheck final : public RuleCheck {
     return !have_edges_ || std::any_of(spec_.edges.begin(), spec_.edges.end(),
                                        [&](const Edge& e) { return e.to == index_ && e.to_port == port; });
   }
+  bool written_by_earlier_phase(const std::string& path) const override {
+    if (stage_.phase == 0) return false;
+    const auto relative = std::filesystem::path(path).lexically_normal().lexically_relative(spec_.experiment.output_dir.lexically_normal());
+    return !relative.empty() && *relative.begin() != "..";
+  }
   void error(const std::string& param, std::string message) override {
     const auto it = stage_.param_pos.find(param);
     diagnostics_.push_back({it == stage_.param_pos.end() ? stage_.pos : it->second, stage_.id, std::move(message)});
@@ -286,10 +292,69 @@ void check_contract_rules(const GraphSpec& spec, bool have_edges, std::vector<Di
   }
 }
 
+// Phases from `after`: a stage runs in the phase after the latest stage it waits for, and in the phase of its
+// inputs (packets do not cross phases). Needs the edges; a cycle through `after` is reported.
+void assign_phases(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
+  const std::size_t n = spec.stages.size();
+  std::vector<std::vector<std::size_t>> waits(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    StageSpec& stage = spec.stages[i];
+    for (const auto& id : stage.after) {
+      const std::size_t other = spec.find_stage(id);
+      if (other == std::string::npos) {
+        std::vector<std::string> ids;
+        for (const auto& s : spec.stages) ids.push_back(s.id);
+        diagnostics.push_back({stage.after_pos, stage.id, "'after' names '" + id + "', which is not a stage of the graph" + did_you_mean(id, ids)});
+      } else if (other == i) {
+        diagnostics.push_back({stage.after_pos, stage.id, "a stage cannot run after itself"});
+      } else {
+        waits[i].push_back(other);
+      }
+    }
+  }
+  std::vector<std::size_t> phase(n, 0);
+  bool changed = true;
+  for (std::size_t round = 0; changed && round <= n; ++round) {
+    changed = false;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::size_t p = 0;
+      for (const std::size_t w : waits[i]) p = std::max(p, phase[w] + 1);
+      for (const auto& e : spec.edges)
+        if (e.to == i) p = std::max(p, phase[e.from]);
+      if (p != phase[i]) phase[i] = p, changed = true;
+    }
+  }
+  if (changed) {  // still growing after n rounds: a cycle
+    for (std::size_t i = 0; i < n; ++i)
+      if (!waits[i].empty() && phase[i] > n) {
+        diagnostics.push_back({spec.stages[i].after_pos, spec.stages[i].id,
+                               "'after' makes a cycle: this stage waits for a stage that depends on it"});
+        break;
+      }
+    return;
+  }
+  for (const auto& e : spec.edges)
+    if (phase[e.from] != phase[e.to]) {
+      const StageSpec& to = spec.stages[e.to];
+      const StageSpec& from = spec.stages[e.from];
+      const auto ref = std::find_if(to.inputs.begin(), to.inputs.end(), [&](const InputRef& r) { return r.stage == from.id; });
+      diagnostics.push_back({ref != to.inputs.end() ? ref->pos : to.pos, to.id,
+                             "stage '" + to.id + "' runs in phase " + std::to_string(phase[e.to] + 1) + " ('after'), but its input '" +
+                                 from.id + "' in phase " + std::to_string(phase[e.from] + 1) +
+                                 ": packets do not cross phases; give '" + from.id + "' the same 'after'"});
+    }
+  spec.phases = 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    spec.stages[i].phase = phase[i];
+    spec.phases = std::max(spec.phases, phase[i] + 1);
+  }
+}
+
 void validate_structure(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
   check_port_kinds(spec, diagnostics);
   connect_inputs(spec, diagnostics);
   order_topologically(spec, diagnostics);
+  assign_phases(spec, diagnostics);
   check_unconsumed_outputs(spec, diagnostics);
   const std::size_t cycle_free = spec.topo_order.size();
   if (cycle_free == spec.stages.size()) check_ordering_promises(spec, diagnostics);

@@ -38,6 +38,7 @@ class TorchEncoder final : public Stage {
     for (double s : std_values_)
       if (!(s > 0)) throw std::invalid_argument("std values must be positive");
     output_size_ = p.get_int("output_size");
+    name_ = p.get_string("name").empty() ? spec_.name : p.get_string("name");
     row_attribute_names_ = p.get_list("row_attributes");
     if (spec_.family == "torchscript" && synthetic_) throw std::invalid_argument("a torchscript backbone needs weights = \"<file.pt>\"");
   }
@@ -100,7 +101,7 @@ class TorchEncoder final : public Stage {
     auto owner = std::make_shared<torch::Tensor>(features);  // the framework tensor shares torch's buffer
     result.tensor = Tensor::wrap(owner->data_ptr(), DType::Float32, owner->sizes().vec(), {}, owner);
     set_rows_from(members, result, row_attribute_names_);
-    result.attributes["encoder"] = spec_.name;
+    result.attributes["encoder"] = name_;
     result.attributes["weights_sha256"] = identity_;
     result.attributes["output"] = output_;
     result.attributes["precision"] = precision_;
@@ -116,7 +117,7 @@ class TorchEncoder final : public Stage {
   const BackboneSpec& spec_;
   std::filesystem::path weights_file_;
   bool synthetic_ = false;
-  std::string device_text_, precision_, output_, identity_;
+  std::string device_text_, precision_, output_, identity_, name_;
   std::int64_t threads_ = 0, input_size_ = 224, output_size_ = 0;
   std::vector<double> mean_values_, std_values_;
   torch::Device device_;
@@ -153,7 +154,9 @@ void register_torch_encoder(Registry& registry) {
               param_int("input_size", 0, "Square input size in pixels; 0: the backbone's default", 0, 4096),
               param_float_list("mean", {}, "Normalisation mean (R, G, B); empty: the backbone's"),
               param_float_list("std", {}, "Normalisation standard deviation (R, G, B); empty: the backbone's"),
-              param_int("output_size", 0, "Expected features per tile (checked); 0: not checked", 0, 1 << 20)};
+              param_int("output_size", 0, "Expected features per tile (checked); 0: not checked", 0, 1 << 20),
+              param_string("name", "", "The encoder's name in feature files, evaluations and tables; empty: the backbone's. Two "
+                                       "encoders of one backbone (original and finetuned weights) need names of their own")};
   c.rules = {rule_exactly_one_of("weights", "synthetic_weights"), rule_file_exists("weights"),
              {"'output' must be one the backbone offers (`flowrun describe backbone NAME` lists them)",
               [](RuleCheck& check) {

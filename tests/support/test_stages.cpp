@@ -1,9 +1,12 @@
 #include "support/test_stages.hpp"
 
 #include <chrono>
+#include <fstream>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
+#include "histoflow/atomic_file.hpp"
 #include "histoflow/registry.hpp"
 
 namespace histoflow::testing {
@@ -93,7 +96,7 @@ class TestSource final : public Stage {
 // counts what still reaches it afterwards.
 class TestEnder final : public Stage {
  public:
-  explicit TestEnder(const StageContext& c) : context_(c), after_(c.params.get_int("after")) {}
+  explicit TestEnder(const StageContext& c) : context_(c), after_(c.params.get_int("stop_after")) {}
   void process(const PacketPtr& input, std::size_t, Emitter&) override {
     Observed::instance().record(context_.stage_id, {input->provenance.item_id, input->provenance.sequence});
     Observed::instance().in_flight.fetch_sub(1);
@@ -238,6 +241,48 @@ class TestResumable final : public Stage {
   std::int64_t done_every_;
 };
 
+// Phases: a sink that writes its items' indices, one per line, when the input ends; and a source that reads
+// such a file when it opens (so it can run only after the writer's phase).
+class TestLineWriter final : public Stage {
+ public:
+  explicit TestLineWriter(const StageContext& c) : file_(c.params.get_string("file")) {}
+  void process(const PacketPtr& in, std::size_t, Emitter&) override {
+    std::lock_guard lock(mutex_);
+    lines_ += std::to_string(in->require<std::int64_t>("index")) + "\n";
+  }
+  void flush(Emitter&) override { write_file_atomically(file_, lines_); }
+
+ private:
+  std::filesystem::path file_;
+  std::mutex mutex_;
+  std::string lines_;
+};
+
+class TestLineSource final : public Stage {
+ public:
+  explicit TestLineSource(const StageContext& c) : file_(c.params.get_string("file")) {}
+  void open() override {
+    std::ifstream in(file_);
+    if (!in) throw std::runtime_error("cannot read '" + file_.string() + "'");
+    for (std::string line; std::getline(in, line);) indices_.push_back(std::stoll(line));
+  }
+  bool generate(Emitter& out) override {
+    if (next_ >= indices_.size()) return false;
+    Packet p;
+    p.kind = kItem;
+    p.provenance.item_id = "line-" + std::to_string(next_);
+    p.provenance.sequence = next_;
+    p.attributes["index"] = indices_[next_++];
+    out.emit(std::move(p));
+    return next_ < indices_.size();
+  }
+
+ private:
+  std::filesystem::path file_;
+  std::vector<std::int64_t> indices_;
+  std::size_t next_ = 0;
+};
+
 StageContract sink_contract(std::string type, bool batched, bool ordered) {
   StageContract c;
   c.type = std::move(type);
@@ -279,7 +324,7 @@ void register_test_stages() {
     ender.type = "test_ender";
     ender.summary = "test sink that ends the input after some items";
     ender.inputs = {{"items", kItem, ""}};
-    ender.params = {param_int("after", 10, "items before it ends the input", 1, 1e12)};
+    ender.params = {param_int("stop_after", 10, "items before it ends the input", 1, 1e12)};
     register_stage<TestEnder>(r, ender);
 
     StageContract map;
@@ -344,6 +389,20 @@ void register_test_stages() {
     resumable.type = "test_ordered_resumable";  // the same, taking its items in source order (as a trainer does)
     resumable.inputs[0].ordered = true;
     register_stage<TestResumable>(r, resumable);
+
+    StageContract writer;
+    writer.type = "test_line_writer";
+    writer.summary = "test sink writing item indices to a file at the end";
+    writer.inputs = {{"items", kItem, ""}};
+    writer.params = {param_required("file", ParamType::Path, "file written")};
+    register_stage<TestLineWriter>(r, writer);
+    StageContract line_source;
+    line_source.type = "test_line_source";
+    line_source.summary = "test source reading item indices from a file when it opens";
+    line_source.outputs = {{"items", kItem, ""}};
+    line_source.params = {param_required("file", ParamType::Path, "file read")};
+    line_source.rules = {rule_file_exists("file")};
+    register_stage<TestLineSource>(r, line_source);
 
     register_stage<TestSink>(r, sink_contract("test_sink", false, false));
     register_stage<TestSink>(r, sink_contract("test_batch_sink", true, false));

@@ -55,6 +55,9 @@ options:
   --without-mpp N          the first N training slides omit the MPP field (default 2)
   --patches-per-class N    training patches per class; the test split gets N/2 (default 40, 0 = none)
   --patch-size P           patch side in pixels, 32..4096 (default 224)
+  --subtle                 a harder cohort: the slide label lives in one or two small tumour foci (a few
+                           percent of the tissue) that differ from normal mucosa by their nuclei, not their
+                           colour; the tissue patch classes share one colour distribution (texture decides)
   --bad-inputs             also write the broken-input corpus in DIR/bad
   --threads N              worker threads (default: the number of cores, at most 8)
   -h, --help               this text
@@ -72,6 +75,7 @@ struct Options {
   int patches_per_class = 40;
   int patch_size = 224;
   bool bad_inputs = false;
+  bool subtle = false;
   int threads = 0;
 };
 
@@ -112,9 +116,9 @@ Options parse_args(int argc, char** argv) {
       flag = flag.substr(0, eq);
       inline_value = true;
     }
-    if (flag == "--bad-inputs") {
-      if (inline_value) throw UsageError("--bad-inputs takes no value");
-      o.bad_inputs = true;
+    if (flag == "--bad-inputs" || flag == "--subtle") {
+      if (inline_value) throw UsageError(flag + " takes no value");
+      (flag == "--subtle" ? o.subtle : o.bad_inputs) = true;
       continue;
     }
     static const std::vector<std::string> valued{"--out",        "--seed",        "--slides",
@@ -294,7 +298,7 @@ std::vector<SlidePlan> plan_cohort(const Options& o, const std::string& cohort, 
       s.seed = derive(o.seed, "slide/" + s.id);
       Rng sr(derive(s.seed, "stain"));
       s.stain = cohort_stain(cohort, sr);
-      s.geom = make_geometry(derive(s.seed, "geometry"), o.width, o.height, s.label, true);
+      s.geom = make_geometry(derive(s.seed, "geometry"), o.width, o.height, s.label, true, o.subtle);
       const std::string sub = cohort == "train" ? "" : "external/";
       Output out;
       out.rel = sub + "slides/" + s.id + ".tiff";
@@ -531,7 +535,7 @@ int main(int argc, char** argv) {
     run_jobs(patch_jobs.size(), o.threads, [&](size_t i) {
       const PatchJob& pj = patch_jobs[i];
       const auto rgb = render_patch(pj.cls, o.patch_size,
-                                    derive(o.seed, "patch/" + pj.split + "/" + pj.cls, uint64_t(pj.n)), patch_lut);
+                                    derive(o.seed, "patch/" + pj.split + "/" + pj.cls, uint64_t(pj.n)), patch_lut, o.subtle);
       const fs::path file = o.out / "patches" / pj.split / pj.cls /
                             (padded(pj.n, per_split[pj.split == "train" ? 0 : 1]) + patch_ext(pj.n));
       save_image(file.string(), rgb.data(), o.patch_size, o.patch_size);
@@ -609,6 +613,7 @@ int main(int argc, char** argv) {
       << ", \"width\": " << o.width << ", \"height\": " << o.height << ", \"mpp\": " << num(o.mpp)
       << ", \"without_mpp\": " << o.without_mpp << ", \"patches_per_class\": " << o.patches_per_class
       << ", \"patch_size\": " << o.patch_size << ", \"bad_inputs\": " << (o.bad_inputs ? "true" : "false")
+      << (o.subtle ? ", \"subtle\": true" : "")
       << ", \"tile_size\": " << kTile << ", \"jpeg_quality\": " << kJpegQuality << ", \"app_mag\": " << num(app_mag(o))
       << "}},\n";
     j << "  \"conventions\": {\n"

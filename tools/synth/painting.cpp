@@ -234,7 +234,7 @@ const char* zone_name(Zone z) {
 // ---------------------------------------------------------------------------------------------------------
 // Slides
 
-SlideGeometry make_geometry(uint64_t seed, int width, int height, int label, bool tissue) {
+SlideGeometry make_geometry(uint64_t seed, int width, int height, int label, bool tissue, bool subtle) {
   SlideGeometry g;
   g.width = width;
   g.height = height;
@@ -321,11 +321,19 @@ SlideGeometry make_geometry(uint64_t seed, int width, int height, int label, boo
     reg.polygon = blob_polygon(b, cx, cy, vertex_count(rad, 25, 24, 96));
     g.regions.push_back(std::move(reg));
   };
-  const int n_normal = label ? r.range(0, 2) : r.range(2, 4);
-  for (int i = 0; i < n_normal; ++i) place_region(Zone::Normal, 0.07 * md);
-  if (label) {
-    const int n_tumour = r.range(2, 4);
-    for (int i = 0; i < n_tumour; ++i) place_region(Zone::Tumour, 0.085 * md);
+  if (subtle) {
+    g.subtle = true;
+    const int n_normal = r.range(1, 3);
+    for (int i = 0; i < n_normal; ++i) place_region(Zone::Normal, 0.07 * md);
+    const int n_tumour = label ? r.range(1, 2) : 0;
+    for (int i = 0; i < n_tumour; ++i) place_region(Zone::Tumour, 0.04 * md);
+  } else {
+    const int n_normal = label ? r.range(0, 2) : r.range(2, 4);
+    for (int i = 0; i < n_normal; ++i) place_region(Zone::Normal, 0.07 * md);
+    if (label) {
+      const int n_tumour = r.range(2, 4);
+      for (int i = 0; i < n_tumour; ++i) place_region(Zone::Tumour, 0.085 * md);
+    }
   }
   const int n_lymph = r.range(1, 3);
   for (int i = 0; i < n_lymph; ++i) place_region(Zone::Lymph, 0.035 * md);
@@ -394,8 +402,8 @@ RenderedSlide render_slide(SlideGeometry& geom, const Stain& stain, uint64_t see
         }
         case Zone::Tumour: {
           const double f = fibers[t - 1](x, y);
-          ce = 0.34 + 0.10 * f;
-          ch = 0.30 + 0.10 * lo;
+          ce = geom.subtle ? 0.40 + 0.12 * f : 0.34 + 0.10 * f;
+          ch = geom.subtle ? 0.16 + 0.05 * lo : 0.30 + 0.10 * lo;
           break;
         }
         case Zone::Lymph:
@@ -431,8 +439,8 @@ RenderedSlide render_slide(SlideGeometry& geom, const Stain& stain, uint64_t see
       case Zone::Normal:  // regular spacing: near the cell centre
         if (r.chance(0.6)) normal_nucleus(pl, r, mx + (x - mx) * 0.45, my + (y - my) * 0.45, allow);
         break;
-      case Zone::Tumour:
-        if (r.chance(0.93)) tumour_nucleus(pl, r, x, y, allow);
+      case Zone::Tumour:  // subtle: as dense as normal mucosa; only the nuclei's size, shape and stain differ
+        if (r.chance(geom.subtle ? 0.6 : 0.93)) tumour_nucleus(pl, r, x, y, allow);
         break;
       case Zone::Lymph: {
         lymphocyte(pl, r, x, y, allow);
@@ -457,7 +465,7 @@ const std::vector<std::string>& patch_classes() {
   return classes;
 }
 
-std::vector<uint8_t> render_patch(const std::string& cls, int size, uint64_t seed, const StainLut& lut) {
+std::vector<uint8_t> render_patch(const std::string& cls, int size, uint64_t seed, const StainLut& lut, bool subtle) {
   Rng r(seed);
   Planes p(size, size);
   const ValueNoise nf(r.next()), nw(r.next()), nl(r.next());
@@ -650,6 +658,18 @@ std::vector<uint8_t> render_patch(const std::string& cls, int size, uint64_t see
     throw std::invalid_argument("unknown patch class " + cls);
   }
 
+  // Subtle: the class's mean stain replaced by one drawn from a class-independent range (texture kept).
+  if (subtle && cls != "ADI" && cls != "BACK") {
+    double mean_h = 0, mean_e = 0;
+    for (size_t i = 0; i < p.h.size(); ++i) mean_h += p.h[i], mean_e += p.e[i];
+    mean_h = std::max(1.0, mean_h / double(p.h.size()));
+    mean_e = std::max(1.0, mean_e / double(p.e.size()));
+    const double target_h = r.uniform(22, 42), target_e = r.uniform(30, 55);
+    for (size_t i = 0; i < p.h.size(); ++i) {
+      p.h[i] = conc_byte(p.h[i] / 100.0 * target_h / mean_h);
+      p.e[i] = conc_byte(p.e[i] / 100.0 * target_e / mean_e);
+    }
+  }
   // Per-patch stain variation: concentration scales and a slight brightness change.
   const double hs = r.uniform(0.85, 1.15), es = r.uniform(0.85, 1.15);
   std::array<double, 3> gain{};

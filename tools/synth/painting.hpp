@@ -30,12 +30,16 @@ struct Region {
 
 struct SlideGeometry {
   int width = 0, height = 0;
+  bool subtle = false;  // the tumour zone looks like normal mucosa but for its nuclei
   std::vector<Piece> pieces;
   std::vector<Region> regions;  // painted in order: later regions win
 };
 
 // 2-4 non-overlapping wobbly-ellipse tissue pieces; label-1 slides get tumour regions. tissue=false: none.
-SlideGeometry make_geometry(uint64_t seed, int width, int height, int label, bool tissue);
+// subtle: both labels get the same normal and lymphoid regions, and label 1 adds one or two small tumour foci
+// (a few percent of the tissue) whose background stain and nuclear density are normal mucosa's: the label
+// lives in a few tiles and in nuclear morphology, not in colour.
+SlideGeometry make_geometry(uint64_t seed, int width, int height, int label, bool tissue, bool subtle = false);
 
 struct RenderedSlide {
   std::vector<uint8_t> rgb;     // width*height*3
@@ -49,7 +53,9 @@ RenderedSlide render_slide(SlideGeometry& geom, const Stain& stain, uint64_t see
 // Patch classes, NCT-CRC-HE-like.
 const std::vector<std::string>& patch_classes();
 // size*size*3 RGB of one patch of class `cls` (one of patch_classes()), stained through `lut` with a small
-// per-patch variation of stain intensity and brightness.
-std::vector<uint8_t> render_patch(const std::string& cls, int size, uint64_t seed, const StainLut& lut);
+// per-patch variation of stain intensity and brightness. subtle: the tissue classes (all but ADI and BACK)
+// get mean haematoxylin and eosin drawn from one distribution whatever the class, so that texture and
+// morphology, not colour, tell them apart.
+std::vector<uint8_t> render_patch(const std::string& cls, int size, uint64_t seed, const StainLut& lut, bool subtle = false);
 
 }  // namespace synth

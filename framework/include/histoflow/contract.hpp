@@ -57,6 +57,9 @@ class RuleCheck {
   virtual const Value& param(const std::string& name) const = 0;  // monostate when unset
   virtual bool was_written(const std::string& name) const = 0;    // in the file or by --set (not a default)
   virtual bool input_connected(std::size_t port) const = 0;      // true when validation has no edges (harness)
+  // True for a path inside the run's output folder when the stage runs after an earlier phase ('after'): a file
+  // that phase writes, which cannot exist yet when the graph is validated. The stage checks it when it opens.
+  virtual bool written_by_earlier_phase(const std::string& /*path*/) const { return false; }
   // Reports at the parameter's line (its stage header when it was not written); `param` may be "".
   virtual void error(const std::string& param, std::string message) = 0;
 };

@@ -46,6 +46,11 @@ struct StageSpec {
   // A stage made by a [template.<name>] table: the template and its variables' values for this instance.
   std::string template_name;
   std::vector<std::pair<std::string, std::string>> template_values;
+  // `after = ["finetune"]`: the stage (and whatever reads from it) runs in a later phase than these stages,
+  // once they have finished, so it can open what they wrote. Phases run one after the other, in one run.
+  std::vector<std::string> after;
+  SourcePos after_pos;
+  std::size_t phase = 0;  // set by validation: 0 for stages that wait for nothing
 };
 
 struct Edge {
@@ -69,6 +74,7 @@ struct GraphSpec {
   std::vector<StageSpec> stages;          // in file order
   std::vector<Edge> edges;
   std::vector<std::size_t> topo_order;    // sources first
+  std::size_t phases = 1;                 // stages of phase k run after every stage of phases < k has finished
   std::size_t find_stage(const std::string& id) const;  // npos when absent
 };
 

@@ -4,7 +4,8 @@
 # command must finish with a teacher byte-identical to the reference, having skipped (restored) the samples
 # trained on before the checkpoint. Every run evaluates the teacher (k-NN, linear probe) at 0 and every 2 steps on
 # PATCH_ROOT and the test set beside it: the resumed run's curve equals the clean run's. A third run ends by
-# max_time. MODE quick (for the sanitizer build): the bad-input checks and a clean run of 2 iterations.
+# max_time. Tiles sampled from slides train too. MODE quick (for the sanitizer build): the bad-input checks, the
+# slide run and a clean run of 2 iterations.
 #   usage: finetune_graph_test.sh FLOWRUN GRAPH PATCH_ROOT WORKDIR [full|quick]
 set -euo pipefail
 flowrun=$1 graph=$2 patches=$(realpath "$3") work=$(realpath -m "$4") mode=${5:-full}
@@ -34,6 +35,20 @@ if "$flowrun" run "$graph" "${sets[@]}" --set "finetune.eval_test=$work/eval-mis
    [[ -e $work/eval-missing-run/finetune/checkpoint.safetensors ]]; then
   echo "evaluation sets with different classes: expected a clear failure before training"; cat "$work/eval-missing.log"; exit 1
 fi
+
+# Tiles sampled from whole slides: a manifest whose slides have no tissue tile stops the run before training,
+# naming the manifest; the manifest as it is trains.
+slides_graph=$(dirname "$graph")/finetune_slides_tiny.toml manifest=$(realpath "$patches/../../manifest.csv")
+if "$flowrun" run "$slides_graph" --progress off --set "tiles.manifest=$manifest" --set tiles.size=2048 --set tiles.min_tissue=1.0 \
+     --set "experiment.output=$work/no-tissue" >"$work/no-tissue.log" 2>&1 ||
+   ! grep -qF "no tissue tile in any of the 6 slides of $manifest" "$work/no-tissue.log" ||
+   [[ -e $work/no-tissue/finetune/checkpoint.safetensors ]]; then
+  echo "a manifest without tissue: expected a clear failure before training"; cat "$work/no-tissue.log"; exit 1
+fi
+"$flowrun" run "$slides_graph" --progress off --set "tiles.manifest=$manifest" --set "experiment.output=$work/slides" \
+  >"$work/slides.log" 2>&1 || { cat "$work/slides.log"; exit 1; }
+grep -q "ended training: it trained 2 iterations" "$work/slides.log" && [[ $(steps_in "$work/slides") == 2 ]] ||
+  { echo "training on slide tiles: expected 2 steps"; cat "$work/slides.log"; exit 1; }
 
 "$flowrun" run "$graph" "${sets[@]}" --set "experiment.output=$work/clean" >"$work/clean.log" 2>&1 || { cat "$work/clean.log"; exit 1; }
 grep -q "input ended early: stage 'finetune' ended training: it trained $iterations iterations" "$work/clean.log" ||
