@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "histoflow/cpu_kernels.hpp"
+#include "histoflow/sanitizer_options.hpp"
 
 // Tests run on the kernels users' runs get (flowrun and histoflow-ssl-train choose them the same way).
 int main(int argc, char** argv) {

@@ -136,7 +136,8 @@ int command_validate(const std::vector<std::string>& args) {
   PluginLoader loader;
   GraphLoad load;
   if (!load_and_report(file, parsed, loader, load)) return kInvalid;
-  std::cout << file << ": valid (" << load.spec.stages.size() << " stages, " << load.spec.edges.size() << " edges)\n";
+  std::cout << file << ": valid (" << load.spec.stages.size() << " stages, " << load.spec.edges.size() << " edges"
+            << (load.spec.phases > 1 ? ", " + std::to_string(load.spec.phases) + " phases" : "") << ")\n";
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "histoflow/cpu_kernels.hpp"
 #include "histoflow/errors.hpp"
+#include "histoflow/sanitizer_options.hpp"
 #include "histoflow/version.hpp"
 
 namespace {

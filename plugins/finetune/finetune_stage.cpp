@@ -7,6 +7,7 @@
 
 #include <climits>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -183,7 +184,12 @@ class Dinov2Finetune final : public Stage {
     for (const auto& r : trainer_->history()) seconds_trained_ += r.seconds + r.data_seconds;  // earlier runs' steps
     if (curve_) curve_->restore(trainer_->iteration());  // points of other evaluation settings stay in the file, unplotted
     if (budget_spent()) {
-      finish("its budget was spent in an earlier run");
+      if (exported_at_this_iteration() && !evaluation_due()) {  // a finished run: nothing to write again
+        finished_ = true;
+        context_.stream->end_sources("stage '" + context_.stage_id + "' ended training: its budget was spent in an earlier run");
+      } else {
+        finish("its budget was spent in an earlier run");
+      }
     } else if (evaluation_due()) {
       evaluate_teacher();  // at iteration 0, or the evaluation a kill interrupted
     }
@@ -300,6 +306,18 @@ class Dinov2Finetune final : public Stage {
     if (score.linear_balanced_accuracy >= 0) line << ", linear probe " << score.linear_balanced_accuracy;
     line << " (" << score.seconds << " s)";
     context_.progress->report(line.str(), static_cast<double>(iteration) / static_cast<double>(iterations_));
+  }
+
+  // The export's model card names the checkpoint's iteration (the export is the last thing a finished run writes).
+  bool exported_at_this_iteration() const {
+    std::ifstream in(folder_ / "export" / "model_card.json");
+    if (!in) return false;
+    try {
+      return nlohmann::json::parse(in).at("iterations").get<std::int64_t>() == trainer_->iteration() &&
+             std::filesystem::exists(folder_ / "export" / "teacher_backbone.safetensors");
+    } catch (const std::exception&) {
+      return false;  // unreadable: export again
+    }
   }
 
   std::string lineage() const { return "stage '" + context_.stage_id + "' of " + context_.experiment.graph_file.string(); }

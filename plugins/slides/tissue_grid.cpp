@@ -44,43 +44,42 @@ double tissue_fraction(const Mask& mask, double x0, double y0, double x1, double
 
 std::vector<ParamSpec> tiling_params() {
   return {param_float("mpp", 0.5, "Target microns per pixel of the tiles", 0.05, 16),
-              param_float("magnification", 0, "Target magnification instead of mpp (e.g. 20); 0: use mpp", 0, 200),
-              param_int("size", 224, "Tile edge in pixels at the target resolution", 16, 4096),
-              param_int("overlap", 0, "Overlap of neighbouring tiles in target pixels", 0, 4095),
-              param_int("stride", 0, "Step between tiles in target pixels; 0: size - overlap", 0, 8192),
-              param_float("min_tissue", 0.5, "Minimum fraction of tissue in a kept tile", 0, 1),
-              param_float("mask_mpp", 8, "Resolution of the tissue mask in microns per pixel", 1, 128),
-              param_int("min_saturation", 20, "Saturation (0-255) below which nothing is tissue", 0, 255),
-              param_int("morphology_radius", 2, "Radius of the closing/opening in mask pixels", 0, 32),
-              param_float("min_piece_area", 20000, "Tissue pieces smaller than this (square microns) are dropped", 0, 1e12),
-              param_bool("fill_holes", true, "Fill holes inside tissue pieces"),
-              param_float("assume_mpp", 0, "Microns per pixel for slides that carry none; 0: such slides fail", 0, 16),
-              not_affecting_output(param_bool("write_masks", false, "Write masks/<slide>.png (mask over thumbnail) and masks/<slide>.geojson (QuPath)")),
-              not_affecting_output(param_bool("cache_grids", true, "Keep each slide's grid, keyed by the slide's fingerprint and these parameters: a rerun, or another encoder, skips tissue detection")),
-              not_affecting_output(param_path("cache", "Folder of cached grids; empty: <experiment output>/cache/tiling"))};
+          param_float("magnification", 0, "Target magnification instead of mpp (e.g. 20); 0: use mpp", 0, 200),
+          param_int("size", 224, "Tile edge in pixels at the target resolution", 16, 4096),
+          param_int("overlap", 0, "Overlap of neighbouring tiles in target pixels", 0, 4095),
+          param_int("stride", 0, "Step between tiles in target pixels; 0: size - overlap", 0, 8192),
+          param_float("min_tissue", 0.5, "Minimum fraction of tissue in a kept tile", 0, 1),
+          param_float("mask_mpp", 8, "Resolution of the tissue mask in microns per pixel", 1, 128),
+          param_int("min_saturation", 20, "Saturation (0-255) below which nothing is tissue", 0, 255),
+          param_int("morphology_radius", 2, "Radius of the closing/opening in mask pixels", 0, 32),
+          param_float("min_piece_area", 20000, "Tissue pieces smaller than this (square microns) are dropped", 0, 1e12),
+          param_bool("fill_holes", true, "Fill holes inside tissue pieces"),
+          param_float("assume_mpp", 0, "Microns per pixel for slides that carry none; 0: such slides fail", 0, 16),
+          not_affecting_output(param_bool("write_masks", false, "Write masks/<slide>.png (mask over thumbnail) and masks/<slide>.geojson (QuPath)")),
+          not_affecting_output(param_bool("cache_grids", true, "Keep each slide's grid, keyed by the slide's fingerprint and these parameters: a rerun, another encoder or another sampling skips tissue detection")),
+          not_affecting_output(param_path("cache", "Folder of cached grids; empty: <experiment output>/cache/tiling"))};
 }
 
-TissueGridder::TissueGridder(const Params& params, std::filesystem::path output_dir) : output_dir_(std::move(output_dir)) {
-    const Params& p = params;
-    cache_root_ = p.has("cache") && !p.get_string("cache").empty() ? std::filesystem::path(p.get_string("cache"))
-                                                                  : output_dir_ / "cache" / "tiling";
-    cache_enabled_ = p.get_bool("cache_grids");
-    mpp_ = p.get_float("mpp");
-    magnification_ = p.get_float("magnification");
-    size_ = p.get_int("size");
-    const std::int64_t overlap = p.get_int("overlap"), stride = p.get_int("stride");
-    if (overlap >= size_) throw std::invalid_argument("overlap must be smaller than size");
-    if (overlap > 0 && stride > 0) throw std::invalid_argument("give overlap or stride, not both");
-    stride_ = stride > 0 ? stride : size_ - overlap;
-    min_tissue_ = p.get_float("min_tissue");
-    mask_mpp_ = p.get_float("mask_mpp");
-    min_piece_area_ = p.get_float("min_piece_area");
-    mask_options_.min_saturation = static_cast<int>(p.get_int("min_saturation"));
-    mask_options_.morphology_radius = static_cast<int>(p.get_int("morphology_radius"));
-    mask_options_.fill_holes = p.get_bool("fill_holes");
-    if (p.get_float("assume_mpp") > 0) assume_mpp_ = p.get_float("assume_mpp");
-    write_masks_ = p.get_bool("write_masks");
-  }
+TissueGridder::TissueGridder(const Params& p, std::filesystem::path output_dir) : output_dir_(std::move(output_dir)) {
+  cache_root_ = p.has("cache") && !p.get_string("cache").empty() ? std::filesystem::path(p.get_string("cache"))
+                                                                : output_dir_ / "cache" / "tiling";
+  cache_enabled_ = p.get_bool("cache_grids");
+  mpp_ = p.get_float("mpp");
+  magnification_ = p.get_float("magnification");
+  size_ = p.get_int("size");
+  const std::int64_t overlap = p.get_int("overlap"), stride = p.get_int("stride");
+  if (overlap >= size_) throw std::invalid_argument("overlap must be smaller than size");
+  if (overlap > 0 && stride > 0) throw std::invalid_argument("give overlap or stride, not both");
+  stride_ = stride > 0 ? stride : size_ - overlap;
+  min_tissue_ = p.get_float("min_tissue");
+  mask_mpp_ = p.get_float("mask_mpp");
+  min_piece_area_ = p.get_float("min_piece_area");
+  mask_options_.min_saturation = static_cast<int>(p.get_int("min_saturation"));
+  mask_options_.morphology_radius = static_cast<int>(p.get_int("morphology_radius"));
+  mask_options_.fill_holes = p.get_bool("fill_holes");
+  if (p.get_float("assume_mpp") > 0) assume_mpp_ = p.get_float("assume_mpp");
+  write_masks_ = p.get_bool("write_masks");
+}
 
 std::filesystem::path TissueGridder::mask_file(const std::string& id, const char* extension) const {
   return output_dir_ / "masks" / (id + extension);

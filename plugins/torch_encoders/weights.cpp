@@ -66,7 +66,10 @@ LoadedWeights read_weights(const std::filesystem::path& file) {
     }
     return w;
   }
-  if (bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x80)
+  // A legacy pickle starts with PROTO (0x80) and a protocol byte; a safetensors file starts with its header's
+  // length, whose low byte may be 0x80 as well: the header's '{' after the 8 length bytes tells them apart.
+  const bool safetensors_header = bytes.size() > 8 && bytes[8] == '{';
+  if (!safetensors_header && bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x80)
     throw std::runtime_error("'" + file.string() + "' is a legacy (pre-1.6) PyTorch checkpoint: re-save it with torch.save, "
                              "or convert it to safetensors");
   w.format = "safetensors";

@@ -64,6 +64,16 @@ for f in evaluation_curve.png best/teacher_backbone.safetensors best/model_card.
 done
 if [[ $mode == quick ]]; then echo "quick: $iterations iterations trained, teacher exported"; exit 0; fi
 
+# The same command once more: training is done, so nothing is trained, evaluated or written again.
+stamp=$(stat -c %Y.%N "$work/clean/finetune/export/teacher_backbone.safetensors" "$work/clean/finetune/checkpoint.safetensors" \
+        "$work/clean/finetune/evaluation.jsonl")
+sleep 1
+"$flowrun" run "$graph" "${sets[@]}" --set "experiment.output=$work/clean" >"$work/again.log" 2>&1 || { cat "$work/again.log"; exit 1; }
+grep -q "ended training: its budget was spent in an earlier run" "$work/again.log" &&
+  [[ $(stat -c %Y.%N "$work/clean/finetune/export/teacher_backbone.safetensors" "$work/clean/finetune/checkpoint.safetensors" \
+       "$work/clean/finetune/evaluation.jsonl") == "$stamp" ]] ||
+  { echo "rerun of a finished training: expected no new training or files"; cat "$work/again.log"; exit 1; }
+
 # A time budget ends training before the iteration budget: 1 s of step time is spent within the first steps.
 "$flowrun" run "$graph" "${sets[@]}" --set finetune.iterations=100 --set finetune.max_time=1s \
   --set "experiment.output=$work/timed" >"$work/timed.log" 2>&1 || { cat "$work/timed.log"; exit 1; }
