@@ -32,7 +32,7 @@ ContractRule rule_exactly_one_of(std::string first, std::string second) {
 }
 
 ContractRule rule_file_exists(std::string path_param) {
-  return {"'" + path_param + "' must exist when the graph is validated",
+  return {"'" + path_param + "' must exist when the graph is validated (in a later phase: or be inside the output folder)",
           [path_param](RuleCheck& check) {
             const Value& value = check.param(path_param);
             if (!is_set_text(value)) return;

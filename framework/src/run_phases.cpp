@@ -81,14 +81,12 @@ RunResult run_phases(const GraphSpec& spec, const RunOptions& options) {
     if (r.status == RunStatus::Cancelled) break;
   }
   if (total.status == RunStatus::Completed && !total.errors.empty()) total.status = RunStatus::CompletedWithErrors;
-  for (const std::size_t i : spec.topo_order) {
-    const auto it = stats.find(spec.stages[i].id);
-    total.stages.push_back(it != stats.end() ? it->second : StageStats{spec.stages[i].id});
-  }
-  // Phase by phase, as they ran.
-  std::stable_sort(total.stages.begin(), total.stages.end(), [&](const StageStats& a, const StageStats& b) {
-    return spec.stages[spec.find_stage(a.id)].phase < spec.stages[spec.find_stage(b.id)].phase;
-  });
+  for (std::size_t phase = 0; phase < spec.phases; ++phase)  // phase by phase, as they ran
+    for (const std::size_t i : spec.topo_order) {
+      if (spec.stages[i].phase != phase) continue;
+      const auto it = stats.find(spec.stages[i].id);
+      total.stages.push_back(it != stats.end() ? it->second : StageStats{spec.stages[i].id});
+    }
   if (options.write_outputs) finish_with_run_summary(spec, total);
   return total;
 }

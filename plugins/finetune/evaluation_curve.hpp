@@ -33,7 +33,6 @@ class EvaluationCurve {
   const EvaluationPoint* best() const;
   double evaluation_seconds() const;  // every point's own time
   const std::vector<EvaluationPoint>& points() const { return points_; }
-  const std::string& setup() const { return setup_; }
 
   std::filesystem::path jsonl() const { return folder_ / "evaluation.jsonl"; }
   std::filesystem::path csv() const { return folder_ / "evaluation_curve.csv"; }

@@ -153,8 +153,7 @@ class Dinov2Finetune final : public Stage {
         checkpoint_every_(context.params.get_int("checkpoint_every")),
         eval_every_(context.params.get_int("eval_every")),
         folder_(context.experiment.output_dir / context.stage_id),
-        layout_{2, config_.global_size, config_.local_number, config_.local_size},
-        evaluation_settings_(evaluation_settings(context.params, config_, context.experiment.seed)) {
+        layout_{2, config_.global_size, config_.local_number, config_.local_size} {
     // Training allocates and frees blocks of hundreds of MB every step; glibc would hand them back to the system
     // and fault them in again each time (half a step in system time). Keep freed memory in the heap, and keep
     // every thread on the main heap: a thread of a secondary arena gets blocks over 64 MB by mmap whatever the
@@ -167,14 +166,14 @@ class Dinov2Finetune final : public Stage {
 
   void open() override {
     std::filesystem::create_directories(folder_);
-    if (evaluation_settings_) {
+    if (const auto settings = evaluation_settings(context_.params, config_, context_.experiment.seed)) {
       // Decoded before training starts, so that a bad evaluation set stops the run before any step.
       try {
-        evaluation_ = std::make_unique<TrainingEvaluation>(*evaluation_settings_);
+        evaluation_ = std::make_unique<TrainingEvaluation>(*settings);
       } catch (const std::exception& e) {
         throw FatalError("stage '" + context_.stage_id + "': " + e.what());
       }
-      curve_ = std::make_unique<EvaluationCurve>(folder_, evaluation_settings_->describe());
+      curve_ = std::make_unique<EvaluationCurve>(folder_, settings->describe());
     }
     auto source = std::make_unique<StagedBatches>();
     batches_ = source.get();
@@ -352,7 +351,6 @@ class Dinov2Finetune final : public Stage {
   std::uint64_t trained_before_ = 0;
   double seconds_trained_ = 0;  // step time of every step so far, earlier runs' included: what max_time counts
   augment::CropsLayout layout_;  // what multi_crop must send: the recipe's crops
-  std::optional<EvaluationSettings> evaluation_settings_;
   std::unique_ptr<TrainingEvaluation> evaluation_;
   std::unique_ptr<EvaluationCurve> curve_;
   std::vector<PacketPtr> pending_;

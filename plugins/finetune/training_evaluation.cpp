@@ -54,11 +54,11 @@ std::string EvaluationSettings::describe() const {
 }
 
 TrainingEvaluation::TrainingEvaluation(const EvaluationSettings& settings) : settings_(settings) {
-  std::vector<std::string> test_classes;
-  train_ = load(settings.train, classes_);
-  test_ = load(settings.test, test_classes);
-  if (test_classes != classes_) {
-    const auto only_train = missing_from(classes_, test_classes), only_test = missing_from(test_classes, classes_);
+  train_ = load(settings.train);
+  test_ = load(settings.test);
+  const auto& classes = train_.rows.class_names;
+  if (test_.rows.class_names != classes) {
+    const auto only_train = missing_from(classes, test_.rows.class_names), only_test = missing_from(test_.rows.class_names, classes);
     throw std::invalid_argument("the evaluation sets have different classes: only in eval_train (" + settings.train.string() +
                                 "): " + joined(only_train) + "; only in eval_test (" + settings.test.string() + "): " + joined(only_test));
   }
@@ -66,20 +66,19 @@ TrainingEvaluation::TrainingEvaluation(const EvaluationSettings& settings) : set
     throw std::invalid_argument("eval_train (" + settings.train.string() + ") has " + std::to_string(train_images()) +
                                 " images, fewer than the k-NN's k = " + std::to_string(settings.k));
   if (settings.linear_probe) {
-    std::vector<std::int64_t> count(classes_.size(), 0);
-    for (const auto label : train_.labels) ++count[static_cast<std::size_t>(label)];
+    std::vector<std::int64_t> count(classes.size(), 0);
+    for (const auto label : train_.rows.labels) ++count[static_cast<std::size_t>(label)];
     for (std::size_t c = 0; c < count.size(); ++c)
       if (count[c] < 2)
-        throw std::invalid_argument("class '" + classes_[c] + "' of eval_train (" + settings.train.string() + ") has " +
+        throw std::invalid_argument("class '" + classes[c] + "' of eval_train (" + settings.train.string() + ") has " +
                                     std::to_string(count[c]) + " image: the linear probe's validation split needs 2");
   }
 }
 
-TrainingEvaluation::ImageSet TrainingEvaluation::load(const std::filesystem::path& source, std::vector<std::string>& classes) const {
+TrainingEvaluation::ImageSet TrainingEvaluation::load(const std::filesystem::path& source) const {
   slides::PatchDatasetSource spec;
   (std::filesystem::is_directory(source) ? spec.root : spec.csv) = source;
   const slides::PatchDataset dataset = slides::list_patch_dataset(spec);
-  classes = dataset.classes;
 
   // A seeded sample of at most max_per_class images per class, in the listing's order.
   std::vector<std::size_t> chosen;
@@ -101,9 +100,10 @@ TrainingEvaluation::ImageSet TrainingEvaluation::load(const std::filesystem::pat
   const int size = settings_.image_size;
   ImageSet set;
   set.images = torch::empty({static_cast<std::int64_t>(chosen.size()), size, size, 3}, torch::kUInt8);
+  set.rows.class_names = dataset.classes;
   for (const auto i : chosen) {
-    set.labels.push_back(dataset.labels[i]);
-    set.paths.push_back(dataset.files[i].string());
+    set.rows.labels.push_back(dataset.labels[i]);
+    set.rows.paths.push_back(dataset.files[i].string());
   }
   slides::ensure_vips();
   std::uint8_t* pixels = set.images.data_ptr<std::uint8_t>();
@@ -115,7 +115,8 @@ TrainingEvaluation::ImageSet TrainingEvaluation::load(const std::filesystem::pat
   return set;
 }
 
-torch::Tensor TrainingEvaluation::features(torch_encoders::Backbone& backbone, const ImageSet& set, torch::Device device) const {
+features::PatchFeatures TrainingEvaluation::features_of(torch_encoders::Backbone& backbone, const ImageSet& set,
+                                                        torch::Device device) const {
   torch::NoGradGuard no_grad;
   const std::int64_t n = set.images.size(0), size = settings_.image_size;
   std::vector<torch::Tensor> blocks;
@@ -126,21 +127,15 @@ torch::Tensor TrainingEvaluation::features(torch_encoders::Backbone& backbone, c
       augment::normalise_crop(set.images[start + i].data_ptr<std::uint8_t>(), size, batch[i].data_ptr<float>());
     blocks.push_back(backbone.forward(batch.to(device)).cls.to(torch::kCPU, torch::kFloat));
   }
-  return torch::cat(blocks);
+  features::PatchFeatures out = set.rows;
+  out.features = matrix_of(torch::cat(blocks));
+  return out;
 }
 
 EvaluationScore TrainingEvaluation::evaluate(torch_encoders::Backbone& backbone, torch::Device device) const {
   const auto start = std::chrono::steady_clock::now();
-  const auto classes = static_cast<std::int64_t>(classes_.size());
-  patch_eval::PatchFeatures train, test;
-  train.features = matrix_of(features(backbone, train_, device));
-  train.labels = train_.labels;
-  train.paths = train_.paths;
-  train.class_names = classes_;
-  test.features = matrix_of(features(backbone, test_, device));
-  test.labels = test_.labels;
-  test.paths = test_.paths;
-  test.class_names = classes_;
+  const auto classes = static_cast<std::int64_t>(train_.rows.class_names.size());
+  const features::PatchFeatures train = features_of(backbone, train_, device), test = features_of(backbone, test_, device);
 
   EvaluationScore score;
   patch_eval::KnnOptions knn;

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "histoflow/features/feature_file.hpp"
+
 namespace histoflow::torch_encoders {
 class Backbone;
 }
@@ -45,22 +47,20 @@ class TrainingEvaluation {
   // images in it.
   explicit TrainingEvaluation(const EvaluationSettings& settings);
   EvaluationScore evaluate(torch_encoders::Backbone& backbone, torch::Device device) const;
-  const std::vector<std::string>& classes() const { return classes_; }
   std::int64_t train_images() const { return train_.images.size(0); }
   std::int64_t test_images() const { return test_.images.size(0); }
 
  private:
   struct ImageSet {
-    torch::Tensor images;  // uint8 [N, S, S, 3]
-    std::vector<std::int64_t> labels;
-    std::vector<std::string> paths;
+    torch::Tensor images;           // uint8 [N, S, S, 3]
+    features::PatchFeatures rows;  // labels, paths and class names; the features are computed per evaluation
   };
 
-  ImageSet load(const std::filesystem::path& source, std::vector<std::string>& classes) const;
-  torch::Tensor features(torch_encoders::Backbone& backbone, const ImageSet& set, torch::Device device) const;
+  ImageSet load(const std::filesystem::path& source) const;
+  // The set's rows with the network's CLS features.
+  features::PatchFeatures features_of(torch_encoders::Backbone& backbone, const ImageSet& set, torch::Device device) const;
 
   EvaluationSettings settings_;
-  std::vector<std::string> classes_;
   ImageSet train_, test_;
 };
 

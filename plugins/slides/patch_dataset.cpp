@@ -16,11 +16,10 @@ std::string lower(std::string text) {
 
 }  // namespace
 
-std::string PatchDataset::name() const { return base.string(); }
-
 PatchDataset list_patch_dataset(const PatchDatasetSource& source) {
   if (source.root.empty() == source.csv.empty()) throw std::invalid_argument("give exactly one of root (class folders) or csv");
   std::vector<std::pair<std::filesystem::path, std::string>> found;  // (file, class name)
+  const std::string where = (source.csv.empty() ? source.root : source.csv).string();
   PatchDataset dataset;
   if (!source.csv.empty()) {
     const CsvTable table = read_csv(source.csv, ',');
@@ -53,7 +52,7 @@ PatchDataset list_patch_dataset(const PatchDatasetSource& source) {
   if (found.empty()) {
     std::string extensions;
     for (const auto& e : source.extensions) extensions += (extensions.empty() ? "" : " ") + e;
-    throw std::runtime_error("no images found in '" + (source.csv.empty() ? source.root : source.csv).string() + "'" +
+    throw std::runtime_error("no images found in '" + where + "'" +
                              (source.csv.empty() ? " (looked for " + extensions + " files in its class sub-folders)" : ""));
   }
   std::sort(found.begin(), found.end());
@@ -63,8 +62,7 @@ PatchDataset list_patch_dataset(const PatchDatasetSource& source) {
   if (dataset.classes.empty()) dataset.classes.assign(names.begin(), names.end());
   for (const auto& name : names)
     if (std::find(dataset.classes.begin(), dataset.classes.end(), name) == dataset.classes.end())
-      throw std::runtime_error("class '" + name + "' in '" + (source.csv.empty() ? source.root : source.csv).string() +
-                               "' is not in the classes list");
+      throw std::runtime_error("class '" + name + "' in '" + where + "' is not in the classes list");
   for (auto& [file, name] : found) {
     dataset.files.push_back(std::move(file));
     dataset.labels.push_back(std::find(dataset.classes.begin(), dataset.classes.end(), name) - dataset.classes.begin());

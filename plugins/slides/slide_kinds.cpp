@@ -48,7 +48,7 @@ std::vector<PacketKind> slide_kinds() {
   PacketKind ref;
   ref.name = kTileRefKind;
   ref.summary = "where to read one tile: slide, level-0 position and level";
-  ref.doc = "Emitted by tissue_tiler (under the graph's tile budget); tile_reader reads the pixels.\n"
+  ref.doc = "Emitted by tissue_tiler (under the graph's tile budget) and slide_tile_sampler; tile_reader reads the pixels.\n"
             "provenance.tile holds x, y (level 0), the read level and the tile's level-0 extent.";
   ref.tile_provenance = true;
   ref.attributes = manifest_attributes(false);

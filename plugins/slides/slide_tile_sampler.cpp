@@ -23,6 +23,8 @@ namespace {
 struct TiledSlide {
   const SlideEntry* entry = nullptr;
   CachedGrid grid;
+  TileReading reading;     // from the grid's attributes, once
+  std::int64_t tiles = 0;
   std::int64_t first = 0;  // index of its first tile among all slides' tiles
 };
 
@@ -67,8 +69,10 @@ class SlideTileSampler final : public Stage {
     }
     std::erase_if(slides_, [](const TiledSlide& s) { return s.grid.coords.empty(); });
     for (auto& slide : slides_) {
+      slide.reading = tile_reading(slide.grid);
+      slide.tiles = static_cast<std::int64_t>(slide.grid.coords.size() / 2);
       slide.first = total_;
-      total_ += static_cast<std::int64_t>(slide.grid.coords.size() / 2);
+      total_ += slide.tiles;
     }
     if (total_ == 0)
       throw FatalError("no tissue tile in any of the " + std::to_string(manifest_.slides.size()) + " slides of " +
@@ -76,7 +80,7 @@ class SlideTileSampler final : public Stage {
                        ":" + first_failures);
     nlohmann::json record{{"manifest", manifest_.file.string()}, {"tiles", total_}, {"slides", nlohmann::json::array()}};
     for (const auto& slide : slides_)
-      record["slides"].push_back({{"slide_id", slide.entry->id}, {"tiles", slide.grid.coords.size() / 2}});
+      record["slides"].push_back({{"slide_id", slide.entry->id}, {"tiles", slide.tiles}});
     record["failed_slides"] = failed;
     write_file_atomically(context_.experiment.output_dir / (context_.stage_id + "_tiles.json"), record.dump(2) + "\n");
   }
@@ -91,20 +95,17 @@ class SlideTileSampler final : public Stage {
     const auto tile = static_cast<std::int64_t>(shuffled_index(index % n, n, seed_ * 0x9e3779b97f4a7c15ULL + epoch));
     const auto slide = std::prev(std::upper_bound(slides_.begin(), slides_.end(), tile,
                                                   [](std::int64_t t, const TiledSlide& s) { return t < s.first; }));
-    const auto& a = slide->grid.attributes;
     const std::int64_t i = tile - slide->first;
     Packet ref;
     ref.kind = kTileRefKind;
     ref.provenance.item_id = slide->entry->id;
     ref.provenance.sequence = index;
-    ref.provenance.tile = TileCoord{slide->grid.coords[static_cast<std::size_t>(2 * i)], slide->grid.coords[static_cast<std::size_t>(2 * i + 1)],
-                                    static_cast<std::int32_t>(std::get<std::int64_t>(a.at("read_level"))),
-                                    static_cast<std::int32_t>(std::lround(std::get<double>(a.at("extent_level0"))))};
+    ref.provenance.tile = slide->reading.at(slide->grid, i);
+    ref.attributes = slide->reading.attributes;
     ref.attributes["slide_id"] = slide->entry->id;
     ref.attributes["path"] = slide->entry->path.string();
-    for (const char* key : {"read_size", "tile_size", "mpp"}) ref.attributes[key] = a.at(key);
     ref.attributes["tile_index"] = i;
-    ref.attributes["tiles_in_slide"] = static_cast<std::int64_t>(slide->grid.coords.size() / 2);
+    ref.attributes["tiles_in_slide"] = slide->tiles;
     out.emit(std::move(ref));
     return samples_ <= 0 || next_ < static_cast<std::uint64_t>(samples_);
   }

@@ -81,6 +81,15 @@ TissueGridder::TissueGridder(const Params& p, std::filesystem::path output_dir) 
   write_masks_ = p.get_bool("write_masks");
 }
 
+TileReading tile_reading(const CachedGrid& grid) {
+  const auto& a = grid.attributes;
+  TileReading reading;
+  reading.read_level = static_cast<std::int32_t>(std::get<std::int64_t>(a.at("read_level")));
+  reading.extent = static_cast<std::int32_t>(std::lround(std::get<double>(a.at("extent_level0"))));
+  for (const char* key : {"read_size", "tile_size", "mpp"}) reading.attributes[key] = a.at(key);
+  return reading;
+}
+
 std::filesystem::path TissueGridder::mask_file(const std::string& id, const char* extension) const {
   return output_dir_ / "masks" / (id + extension);
 }

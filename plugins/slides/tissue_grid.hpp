@@ -25,6 +25,18 @@ struct SlideToTile {
   std::optional<double> mpp;  // from the manifest, overriding the slide's own
 };
 
+// How tile_reader reads a grid's tiles, the same for every tile of the slide: from the grid's attributes once,
+// not per tile.
+struct TileReading {
+  std::int32_t read_level = 0;  // pyramid level read
+  std::int32_t extent = 0;      // tile side in level-0 pixels
+  std::map<std::string, Attribute> attributes;  // read_size, tile_size, mpp: what a tile reference carries
+  TileCoord at(const CachedGrid& grid, std::int64_t tile) const {
+    return TileCoord{grid.coords[static_cast<std::size_t>(2 * tile)], grid.coords[static_cast<std::size_t>(2 * tile + 1)], read_level, extent};
+  }
+};
+TileReading tile_reading(const CachedGrid& grid);
+
 class TissueGridder {
  public:
   TissueGridder(const Params& params, std::filesystem::path output_dir);

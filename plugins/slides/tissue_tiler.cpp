@@ -1,7 +1,5 @@
-// Tissue detection and tiling: a mask at low resolution, then a grid at the target resolution whose
-// tiles keep enough tissue. Emits where to read each tile (read level, read size) and the slide's grid.
-#include <cmath>
-
+// Tissue detection and tiling (tissue_grid.hpp): a mask at low resolution, then a grid at the target resolution
+// whose tiles keep enough tissue. Emits where to read each tile (read level, read size) and the slide's grid.
 #include "histoflow/stage.hpp"
 #include "slide_stages.hpp"
 #include "tissue_grid.hpp"
@@ -33,25 +31,23 @@ class TissueTiler final : public Stage {
  private:
   void emit_grid(const Packet& slide, const CachedGrid& cached, Emitter& out) const {
     const auto tiles = static_cast<std::int64_t>(cached.coords.size() / 2);
-    const auto& a = cached.attributes;
-    const auto read_level = static_cast<std::int32_t>(std::get<std::int64_t>(a.at("read_level")));
-    const auto extent = static_cast<std::int32_t>(std::lround(std::get<double>(a.at("extent_level0"))));
     Packet grid;
     grid.kind = kGridKind;
     grid.provenance = slide.provenance;
     grid.attributes = slide.attributes;
-    for (const auto& [key, value] : a) grid.attributes[key] = value;
+    for (const auto& [key, value] : cached.attributes) grid.attributes[key] = value;
     grid.tensor = Tensor::zeros(DType::Int64, {tiles, 2});
     std::copy(cached.coords.begin(), cached.coords.end(), grid.tensor.data<std::int64_t>());
     out.emit(std::move(grid), 1);
 
+    const TileReading reading = tile_reading(cached);
     for (std::int64_t i = 0; i < tiles; ++i) {
       Packet ref;
       ref.kind = kTileRefKind;
       ref.provenance = slide.provenance;
-      ref.provenance.tile = TileCoord{cached.coords[2 * i], cached.coords[2 * i + 1], read_level, extent};
+      ref.provenance.tile = reading.at(cached, i);
       ref.attributes = slide.attributes;
-      for (const char* key : {"read_size", "tile_size", "mpp"}) ref.attributes[key] = a.at(key);
+      for (const auto& [key, value] : reading.attributes) ref.attributes[key] = value;
       ref.attributes["tile_index"] = i;
       ref.attributes["tiles_in_slide"] = tiles;
       out.emit(std::move(ref), 0);

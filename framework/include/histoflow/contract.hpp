@@ -73,7 +73,9 @@ struct ContractRule {
 
 // Common rules.
 ContractRule rule_exactly_one_of(std::string first, std::string second);  // each a non-empty text or a true flag
-ContractRule rule_file_exists(std::string path_param);  // when set: the file or folder exists now
+// When set: the file or folder exists now, or (for a stage of a later phase) lies in the output folder, where an
+// earlier phase writes it.
+ContractRule rule_file_exists(std::string path_param);
 ContractRule rule_input_required_when(std::size_t port, std::string port_name, std::string param, std::string value);
 
 enum class Concurrency : std::uint8_t { Serial, Limited, Unlimited };

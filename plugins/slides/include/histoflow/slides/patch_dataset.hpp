@@ -23,7 +23,6 @@ struct PatchDataset {
   std::vector<std::int64_t> labels;          // per file, index into classes
   std::vector<std::string> classes;
   std::filesystem::path base;                // what item ids are relative to (the root, or the CSV's folder)
-  std::string name() const;                  // the root or CSV, for messages
 };
 
 // Throws std::runtime_error naming the folder or CSV (line) when it is missing, malformed, holds no image, or a
