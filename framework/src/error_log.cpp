@@ -17,4 +17,14 @@ std::size_t ErrorLog::size() const {
   return records_.size();
 }
 
+void ErrorLog::warn(ErrorRecord record) {
+  std::lock_guard lock(mutex_);
+  warnings_.push_back(std::move(record));
+}
+
+std::vector<ErrorRecord> ErrorLog::warnings() const {
+  std::lock_guard lock(mutex_);
+  return warnings_;
+}
+
 }  // namespace histoflow

@@ -37,6 +37,8 @@ std::vector<PacketKind> framework_kinds() {
       optional_attribute("weights_sha256", AttributeType::String, "identity of the weights ('none' for fixed transforms)"),
       optional_attribute("output", AttributeType::String, "which output of the backbone: cls, pooled, mean_patch, ..."),
       optional_attribute("precision", AttributeType::String, "arithmetic of the encoder: fp32, bf16, fp16"),
+      optional_attribute("position_grid", AttributeType::Int,
+                         "vision transformers: the square grid of position embeddings the weights hold (interpolated to each input's grid)"),
   };
   return {std::move(tile), std::move(features)};
 }

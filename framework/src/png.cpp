@@ -8,24 +8,10 @@
 #include <stdexcept>
 
 #include "histoflow/atomic_file.hpp"
+#include "histoflow/crc32.hpp"
 
 namespace histoflow {
 namespace {
-
-std::uint32_t crc32_of(const std::string& bytes, std::size_t from) {
-  static const auto table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t n = 0; n < 256; ++n) {
-      std::uint32_t c = n;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[n] = c;
-    }
-    return t;
-  }();
-  std::uint32_t c = 0xFFFFFFFFu;
-  for (std::size_t i = from; i < bytes.size(); ++i) c = table[(c ^ static_cast<std::uint8_t>(bytes[i])) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
 
 void put_u32(std::string& out, std::uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
@@ -36,7 +22,7 @@ void put_chunk(std::string& png, const char* type, const std::string& data) {
   const std::size_t start = png.size();
   png += type;
   png += data;
-  put_u32(png, crc32_of(png, start));
+  put_u32(png, crc32(std::string_view(png).substr(start)));
 }
 
 // A zlib stream of stored (uncompressed) deflate blocks.

@@ -122,6 +122,7 @@ RunResult Run::execute() {
   if (tracer_) tracer_->finish();
 
   result.errors = errors.snapshot();
+  result.warnings = errors.warnings();
   result.items_generated = generated_.load();
   result.peak_in_flight = gate_.peak();
   result.peak_tiles_in_flight = tile_gate_.peak();

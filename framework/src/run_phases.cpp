@@ -64,6 +64,7 @@ RunResult run_phases(const GraphSpec& spec, const RunOptions& options) {
     RunResult r = run.execute();
     for (auto& s : r.stages) stats[s.id] = std::move(s);
     total.errors.insert(total.errors.end(), r.errors.begin(), r.errors.end());
+    total.warnings.insert(total.warnings.end(), r.warnings.begin(), r.warnings.end());
     total.results.insert(total.results.end(), r.results.begin(), r.results.end());
     total.items_generated += r.items_generated;
     total.items_retired += r.items_retired;

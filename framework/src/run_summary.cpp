@@ -45,6 +45,9 @@ void write_run_summary(const GraphSpec& spec, const RunResult& result) {
   auto& errors_json = summary["errors"] = nlohmann::json::array();
   for (const auto& e : result.errors)
     errors_json.push_back({{"stage", e.stage}, {"item", e.item}, {"sequence", e.sequence}, {"message", e.message}});
+  auto& warnings_json = summary["warnings"] = nlohmann::json::array();
+  for (const auto& w : result.warnings)
+    warnings_json.push_back({{"stage", w.stage}, {"item", w.item}, {"sequence", w.sequence}, {"message", w.message}});
   auto& stages_json = summary["stages"] = nlohmann::json::array();
   for (const auto& s : result.stages)
     stages_json.push_back({{"id", s.id}, {"calls", s.calls}, {"errors", s.errors}, {"busy_seconds", s.busy_seconds},
@@ -78,6 +81,11 @@ std::string format_run_summary(const RunResult& result) {
       out << "  resumed: stage '" << s.id << "' " << (s.restored ? "restored " + std::to_string(s.restored) + " finished item(s)" : "")
           << (s.restored && s.skipped ? ", " : "") << (s.skipped ? "skipped " + std::to_string(s.skipped) + " input(s)" : "")
           << '\n';
+  if (!result.warnings.empty()) {
+    out << result.warnings.size() << " warning(s):\n";
+    for (const auto& w : result.warnings)
+      out << "  stage '" << w.stage << "'" << (w.item.empty() ? "" : " item '" + w.item + "'") << ": " << w.message << '\n';
+  }
   if (!result.errors.empty()) {
     out << result.errors.size() << " error record(s):\n";
     for (const auto& e : result.errors)

@@ -112,19 +112,20 @@ void write_dataset(hid_t file_id, const std::string& name, hid_t type, const std
   for (const auto& [key, value] : attributes) write_attribute(set, key, value, file);
 }
 
-void write_features(hid_t file_id, const FeatureMatrix& m, StorageType storage, const std::filesystem::path& file) {
+void write_features(hid_t file_id, const FeatureMatrix& m, StorageType storage, const std::filesystem::path& file,
+                    const AttributeMap& attributes = {}) {
   if (static_cast<std::int64_t>(m.values.size()) != m.rows * m.dim)
     throw std::invalid_argument("feature file '" + file.string() + "': " + std::to_string(m.values.size()) +
                                 " values for " + std::to_string(m.rows) + " x " + std::to_string(m.dim));
   const std::vector<hsize_t> dims{static_cast<hsize_t>(m.rows), static_cast<hsize_t>(m.dim)};
   if (storage == StorageType::Float32) {
-    write_dataset(file_id, "features", H5T_IEEE_F32LE, dims, m.values.data(), file);
+    write_dataset(file_id, "features", H5T_IEEE_F32LE, dims, m.values.data(), file, attributes);
     return;
   }
   std::vector<std::uint16_t> halves(m.values.size());
   for (std::size_t i = 0; i < halves.size(); ++i) halves[i] = to_half(m.values[i]);
   H5Id type = half_type();
-  write_dataset(file_id, "features", type, dims, halves.data(), file);
+  write_dataset(file_id, "features", type, dims, halves.data(), file, attributes);
 }
 
 // Builds the file in memory (HDF5's core driver), writes the image to a temporary beside `file`, seals and
@@ -313,7 +314,7 @@ void write_slide_features(const std::filesystem::path& file, const SlideFeatures
                           const std::string& identity) {
   check_rows(content.coords.size() / 2, content.features.rows, "coords", file);
   write_sealed_hdf5(file, identity, [&](hid_t h5, const std::filesystem::path& temp) {
-    write_features(h5, content.features, storage, temp);
+    write_features(h5, content.features, storage, temp, content.features_attributes);
     write_dataset(h5, "coords", H5T_STD_I64LE, {static_cast<hsize_t>(content.features.rows), 2}, content.coords.data(), temp,
                   content.coords_attributes);
     write_root_attributes(h5, content.attributes, temp);
@@ -340,10 +341,31 @@ void write_patch_features(const std::filesystem::path& file, const PatchFeatures
   });
 }
 
-SlideFeatures read_slide_features(const std::filesystem::path& file, bool verify) {
+void write_coordinates(const std::filesystem::path& file, const std::vector<std::int64_t>& coords, const AttributeMap& attributes) {
+  write_sealed_hdf5(file, "{}", [&](hid_t h5, const std::filesystem::path& temp) {
+    write_dataset(h5, "coords", H5T_STD_I64LE, {static_cast<hsize_t>(coords.size() / 2), 2}, coords.data(), temp, attributes);
+  });
+}
+
+SlideFeatures read_coordinates(const std::filesystem::path& file) {
+  H5Id h5 = open_for_reading(file, false);
+  SlideFeatures out;
+  std::vector<hsize_t> dims;
+  out.coords = read_int64(h5, "coords", 2, file, &dims);
+  if (dims[1] != 2) throw std::runtime_error("coordinates file '" + file.string() + "': 'coords' must be [N, 2]");
+  H5Id coords(H5Dopen2(h5, "coords", H5P_DEFAULT), H5Dclose);
+  out.coords_attributes = read_attributes_of(coords, file);
+  return out;
+}
+
+SlideFeatures read_slide_features(const std::filesystem::path& file, bool verify, bool require_coords) {
   H5Id h5 = open_for_reading(file, verify);
   SlideFeatures out;
   out.features = read_features(h5, file);
+  if (!require_coords && H5Lexists(h5, "coords", H5P_DEFAULT) <= 0) {
+    out.attributes = read_attributes_of(h5, file);
+    return out;
+  }
   std::vector<hsize_t> dims;
   out.coords = read_int64(h5, "coords", 2, file, &dims);
   if (dims[1] != 2) throw std::runtime_error("feature file '" + file.string() + "': 'coords' must be [N, 2]");
@@ -351,21 +373,27 @@ SlideFeatures read_slide_features(const std::filesystem::path& file, bool verify
   out.attributes = read_attributes_of(h5, file);
   H5Id coords(H5Dopen2(h5, "coords", H5P_DEFAULT), H5Dclose);
   out.coords_attributes = read_attributes_of(coords, file);
+  H5Id features(H5Dopen2(h5, "features", H5P_DEFAULT), H5Dclose);
+  out.features_attributes = read_attributes_of(features, file);
   return out;
 }
 
-PatchFeatures read_patch_features(const std::filesystem::path& file, bool verify) {
+PatchFeatures read_patch_features(const std::filesystem::path& file, bool verify, bool complete) {
   H5Id h5 = open_for_reading(file, verify);
   PatchFeatures out;
   out.features = read_features(h5, file);
   out.labels = read_int64(h5, "labels", 1, file);
   check_rows(out.labels.size(), out.features.rows, "labels", file);
-  {
+  if (complete || H5Lexists(h5, "paths", H5P_DEFAULT) > 0) {
     H5Id paths = open_dataset(h5, "paths", file, 1);
     out.paths = read_strings(paths, dataset_dims(paths)[0], false, "paths", file);
     check_rows(out.paths.size(), out.features.rows, "paths", file);
   }
-  if (H5Aexists(h5, "class_names") <= 0) throw std::runtime_error("feature file '" + file.string() + "' has no class_names attribute");
+  if (H5Aexists(h5, "class_names") <= 0) {
+    if (complete) throw std::runtime_error("feature file '" + file.string() + "' has no class_names attribute");
+    out.attributes = read_attributes_of(h5, file);
+    return out;
+  }
   {
     H5Id attribute(H5Aopen(h5, "class_names", H5P_DEFAULT), H5Aclose);
     H5Id space(H5Aget_space(attribute), H5Sclose);
@@ -376,6 +404,27 @@ PatchFeatures read_patch_features(const std::filesystem::path& file, bool verify
   for (auto label : out.labels)
     if (label < 0 || label >= static_cast<std::int64_t>(out.class_names.size()))
       throw std::runtime_error("feature file '" + file.string() + "': label " + std::to_string(label) + " outside class_names");
+  out.attributes = read_attributes_of(h5, file);
+  return out;
+}
+
+FeatureFileShape read_feature_shape(const std::filesystem::path& file) {
+  H5Id h5 = open_for_reading(file, false);
+  FeatureFileShape out;
+  {
+    H5Id set = open_dataset(h5, "features", file, 2);
+    const auto dims = dataset_dims(set);
+    out.rows = static_cast<std::int64_t>(dims[0]);
+    out.dim = static_cast<std::int64_t>(dims[1]);
+    out.features_attributes = read_attributes_of(set, file);
+  }
+  if (H5Lexists(h5, "coords", H5P_DEFAULT) > 0) {
+    H5Id coords = open_dataset(h5, "coords", file, 2);
+    const auto dims = dataset_dims(coords);
+    if (dims[1] != 2) throw std::runtime_error("feature file '" + file.string() + "': 'coords' must be [N, 2]");
+    check_rows(dims[0], out.rows, "coords", file);
+    out.has_coords = true;
+  }
   out.attributes = read_attributes_of(h5, file);
   return out;
 }

@@ -6,7 +6,7 @@
 
 namespace histoflow::features {
 namespace {
-constexpr const char* kIdentityKeys[] = {"encoder", "weights_sha256", "output", "precision"};
+constexpr const char* kIdentityKeys[] = {"encoder", "weights_sha256", "output", "precision", "position_grid"};
 
 std::string describe_encoder(const AttributeMap& attributes) {
   std::string text;

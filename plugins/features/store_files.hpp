@@ -30,7 +30,7 @@ class EncoderIdentity {
  public:
   // Throws FatalError naming both encoders when `batch` comes from another encoder than earlier batches.
   void check(const Packet& batch, std::int64_t dim);
-  const AttributeMap& attributes() const { return attributes_; }  // encoder, weights_sha256, output, precision
+  const AttributeMap& attributes() const { return attributes_; }  // encoder, weights_sha256, output, precision, position_grid
   std::int64_t dim() const { return dim_; }
 
  private:

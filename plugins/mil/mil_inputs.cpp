@@ -5,7 +5,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "histoflow/features/feature_file.hpp"
+#include "histoflow/features/feature_layouts.hpp"
 
 namespace histoflow::mil {
 namespace {
@@ -36,8 +36,11 @@ SlideInput read_slide_input(const Packet& packet, const std::string& label_colum
   in.weights_sha256 = optional_string(packet, "weights_sha256");
   in.output = optional_string(packet, "output");
   features::SlideFeatures file;
+  features::FeatureFileRef ref{in.feature_path, "histoflow", {}};  // a store's file unless feature_reader says otherwise
+  if (const auto* format = packet.attribute<std::string>("format")) ref.format = *format;
+  if (const auto* coords = packet.attribute<std::string>("coords_path")) ref.coords_file = *coords;
   try {
-    file = features::read_slide_features(in.feature_path, /*verify=*/true);
+    file = features::read_slide_features(ref);
   } catch (const std::exception& e) {
     throw std::invalid_argument("slide '" + in.slide_id + "': feature file '" + in.feature_path + "' cannot be used: " + e.what());
   }

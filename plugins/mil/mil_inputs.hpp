@@ -1,6 +1,7 @@
 #pragma once
 // What mil_cv takes from each "feature_file" packet: the slide's identity, label and cohort, and its
-// features read (and verified) from the HDF5 file. Problems that concern one slide become recorded skips.
+// features read from its file (a store's verified; CLAM's and TRIDENT's, from feature_reader, as they are).
+// Problems that concern one slide become recorded skips.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,8 +24,9 @@ struct SkippedSlide {
   std::string reason;
 };
 
-// Reads the packet's attributes and its feature file (verifying the checksum). Throws std::invalid_argument
-// naming the slide and file when the packet lacks an attribute or the file fails to read or verify.
+// Reads the packet's attributes and its feature file in the packet's `format` (default: a store's file, checksum
+// verified). Throws std::invalid_argument naming the slide and file when the packet lacks an attribute or the
+// file fails to read or verify.
 SlideInput read_slide_input(const Packet& packet, const std::string& label_column);
 
 // Class names in index order: `explicit_order` when given (every label must be one of them), else the

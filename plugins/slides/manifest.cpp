@@ -1,4 +1,4 @@
-#include "manifest.hpp"
+#include "histoflow/slides/manifest.hpp"
 
 #include <charconv>
 #include <set>
@@ -36,14 +36,19 @@ Manifest load_manifest(const std::filesystem::path& file, const ManifestOptions&
       problems.push_back(at(table.header_line) + "no " + role + " column '" + column + "' (columns: " + columns_of(table) + ")");
     return index;
   };
-  const int slide_col = require_column(options.slide_column, "slide");
+  // Without slide files needed, ids from an id column make the slide column optional.
+  const bool slide_column_optional = !options.require_slide_files && !options.id_column.empty();
+  const int slide_col = slide_column_optional ? (options.slide_column.empty() ? -1 : table.column(options.slide_column))
+                                              : require_column(options.slide_column, "slide");
   const int id_col = require_column(options.id_column, "slide id");
   const int patient_col = require_column(options.patient_column, "patient");
   const int cohort_col = require_column(options.cohort_column, "cohort");
   const int mpp_col = require_column(options.mpp_column, "mpp");
   std::vector<int> label_cols;
   for (const auto& label : options.label_columns) label_cols.push_back(require_column(label, "label"));
-  if (!problems.empty() || slide_col < 0) {
+  if (slide_col < 0 && id_col < 0 && problems.empty())
+    problems.push_back(at(table.header_line) + "without a slide column, the slide ids come from an id column: set id_column");
+  if (!problems.empty() || (slide_col < 0 && options.require_slide_files)) {
     std::string message = "invalid manifest:";
     for (const auto& p : problems) message += "\n  " + p;
     throw std::runtime_error(message);
@@ -64,12 +69,14 @@ Manifest load_manifest(const std::filesystem::path& file, const ManifestOptions&
     SlideEntry entry;
     entry.line = record.line;
     const std::string path_text = field(slide_col);
-    if (path_text.empty()) {
+    if (path_text.empty() && options.require_slide_files) {
       problems.push_back(at(record.line) + "empty slide path");
       continue;
     }
-    entry.path = std::filesystem::path(path_text).is_absolute() ? std::filesystem::path(path_text) : base / path_text;
-    entry.path = entry.path.lexically_normal();
+    if (!path_text.empty()) {
+      entry.path = std::filesystem::path(path_text).is_absolute() ? std::filesystem::path(path_text) : base / path_text;
+      entry.path = entry.path.lexically_normal();
+    }
     entry.id = id_col >= 0 ? field(id_col) : entry.path.stem().string();
     if (entry.id.empty()) problems.push_back(at(record.line) + "empty slide id");
     entry.patient = patient_col >= 0 ? field(patient_col) : entry.id;
@@ -96,7 +103,7 @@ Manifest load_manifest(const std::filesystem::path& file, const ManifestOptions&
       problems.push_back(at(record.line) + "duplicate slide id '" + entry.id + "' (first on line " +
                          std::to_string(it->second) + ")");
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(entry.path, ec)) {
+    if (options.require_slide_files && !std::filesystem::is_regular_file(entry.path, ec)) {
       const std::string text = at(record.line) + "slide '" + entry.id + "': file not found: " + entry.path.string();
       if (options.skip_missing) manifest.skipped.push_back(text);
       else missing.push_back(text);

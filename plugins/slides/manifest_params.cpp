@@ -1,4 +1,4 @@
-#include "manifest_params.hpp"
+#include "histoflow/slides/manifest_params.hpp"
 
 #include <stdexcept>
 

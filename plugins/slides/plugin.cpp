@@ -11,8 +11,9 @@ void register_slides(histoflow::Registry& registry) {
   register_patch_folder(registry);
   register_slide_tile_sampler(registry);
   register_grid_writer(registry);
+  register_stain_normalize(registry);
 }
 }  // namespace
 
-HISTOFLOW_PLUGIN("slides", "Slides in: cohort manifests, OpenSlide reading, tissue tiling, tile reading, patch datasets",
+HISTOFLOW_PLUGIN("slides", "Slides in: cohort manifests, OpenSlide reading, tissue tiling, tile reading, patch datasets, stain normalisation",
                  register_slides)

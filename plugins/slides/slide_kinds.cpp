@@ -49,14 +49,17 @@ std::vector<PacketKind> slide_kinds() {
   ref.name = kTileRefKind;
   ref.summary = "where to read one tile: slide, level-0 position and level";
   ref.doc = "Emitted by tissue_tiler (under the graph's tile budget) and slide_tile_sampler; tile_reader reads the pixels.\n"
-            "provenance.tile holds x, y (level 0), the read level and the tile's level-0 extent.";
+            "provenance.tile holds x, y (level 0), the read level and the tile's level-0 extent. tile_reader sends the\n"
+            "references of tiles it had to skip (on_tile_error = \"skip_tile\") on to slide_store, with read_error.";
   ref.tile_provenance = true;
   ref.attributes = manifest_attributes(false);
   for (auto attribute : {required_attribute("read_size", AttributeType::Int, "pixels to read per side at the level"),
                          required_attribute("tile_size", AttributeType::Int, "pixels per side after resampling"),
                          required_attribute("mpp", AttributeType::Float, "microns per pixel of the tile"),
                          required_attribute("tile_index", AttributeType::Int, "position in the slide's grid"),
-                         required_attribute("tiles_in_slide", AttributeType::Int, "tiles of the slide")})
+                         required_attribute("tiles_in_slide", AttributeType::Int, "tiles of the slide"),
+                         optional_attribute("read_error", AttributeType::String,
+                                            "why the tile could not be read (tile_reader's output 'skipped')")})
     ref.attributes.push_back(std::move(attribute));
 
   PacketKind grid;

@@ -1,7 +1,7 @@
 // The cohort source: one packet per slide of a manifest, every manifest problem reported before any work.
 #include "histoflow/stage.hpp"
-#include "manifest.hpp"
-#include "manifest_params.hpp"
+#include "histoflow/slides/manifest.hpp"
+#include "histoflow/slides/manifest_params.hpp"
 #include "slide_fingerprint.hpp"
 #include "slide_stages.hpp"
 

@@ -17,5 +17,6 @@ void register_tile_reader(Registry& registry);
 void register_patch_folder(Registry& registry);
 void register_grid_writer(Registry& registry);
 void register_slide_tile_sampler(Registry& registry);
+void register_stain_normalize(Registry& registry);
 
 }  // namespace histoflow::slides

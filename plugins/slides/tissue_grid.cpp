@@ -129,7 +129,7 @@ CachedGrid TissueGridder::compute_grid(const SlideToTile& slide) {
   const std::string& id = slide.id;
   const SlideReader reader(slide.path.string());
   const SlideProperties props = reader.properties();
-  const double slide_mpp = resolve_mpp(id, slide.mpp, props, assume_mpp_);
+  const double slide_mpp = resolve_mpp(id, slide.path.string(), slide.mpp, props, assume_mpp_);
   double target_mpp = mpp_;
   if (magnification_ > 0)  // relative to the scan's objective when known, else the 10/magnification rule
     target_mpp = props.objective_power ? slide_mpp * *props.objective_power / magnification_ : 10.0 / magnification_;

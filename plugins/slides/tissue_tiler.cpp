@@ -71,7 +71,8 @@ void register_tissue_tiler(Registry& registry) {
           "`stride` (or size - overlap); a tile is kept when its tissue fraction reaches min_tissue. Coordinates are\n"
           "level-0 pixels, row-major. Tiles are read later from the closest finer level and resized with\n"
           "antialiasing. The mpp comes from the manifest, then the slide, then assume_mpp; a slide without one, or\n"
-          "with an implausible one, fails with an error record. A slide with no tissue tile fails likewise.\n"
+          "with an implausible one, fails with an error record. So does a slide whose own mpp-x and mpp-y differ by\n"
+          "more than 1% (non-square pixels; a manifest mpp is taken as square). A slide with no tissue tile fails too.\n"
           "Grids are cached (cache_grids) under <cache>/<lineage>/<slide>-<fingerprint>.grid as sealed files; a cached\n"
           "grid is used as it is, unless write_masks is on and the slide's masks are missing (then the slide is tiled\n"
           "again, which writes them).";

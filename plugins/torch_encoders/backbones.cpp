@@ -74,13 +74,15 @@ std::map<std::string, BackboneSpec> build() {
     add_timm("uni", "UNI: timm ViT-L/16 with LayerScale, 224 px", uni, "MahmoodLab/UNI pytorch_model.bin (timm keys)");
     VitConfig virchow2;
     virchow2.img_size = 224, virchow2.patch_size = 14, virchow2.dim = 1280, virchow2.depth = 32, virchow2.heads = 16;
-    virchow2.mlp_ratio = 5.3375, virchow2.swiglu_packed = true, virchow2.registers = 4, virchow2.no_embed_class = true;
-    add_timm("virchow2", "Virchow2: timm ViT-H/14 with 4 registers and packed SwiGLU, 224 px", virchow2,
+    // paige-ai/Virchow2's config.json sets no no_embed_class: pos_embed [1, 5 + 256, 1280] covers cls and registers.
+    virchow2.mlp_ratio = 5.3375, virchow2.swiglu_packed = true, virchow2.registers = 4, virchow2.position_prefix_tokens = 5;
+    add_timm("virchow2", "Virchow2: timm ViT-H/14 with 4 registers and packed SwiGLU, 224 px; position embeddings for cls, registers and patches", virchow2,
              "paige-ai/Virchow2 pytorch_model.bin (timm keys)");
     VitConfig uni2;
     uni2.img_size = 224, uni2.patch_size = 14, uni2.dim = 1536, uni2.depth = 24, uni2.heads = 24;
-    uni2.mlp_ratio = 2.66667 * 2, uni2.swiglu_packed = true, uni2.registers = 8, uni2.no_embed_class = true;
-    add_timm("uni2_h", "UNI2-h: timm ViT-H/14 with 8 registers and packed SwiGLU, 224 px", uni2,
+    // MahmoodLab/UNI2-h's timm kwargs set no_embed_class=True: pos_embed [1, 256, 1536] for the patches only.
+    uni2.mlp_ratio = 2.66667 * 2, uni2.swiglu_packed = true, uni2.registers = 8, uni2.position_prefix_tokens = 0;
+    add_timm("uni2_h", "UNI2-h: timm ViT-H/14 with 8 registers and packed SwiGLU, 224 px; position embeddings for the patches only", uni2,
              "MahmoodLab/UNI2-h pytorch_model.bin (timm keys)");
   }
   {

@@ -1,8 +1,13 @@
-#include "torch_checkpoint.hpp"
+#include "histoflow/torch_encoders/torch_checkpoint.hpp"
 
+#include <array>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <stdexcept>
+
+#include "histoflow/crc32.hpp"
 
 namespace histoflow::torch_encoders {
 namespace {
@@ -356,46 +361,164 @@ bool find_state_dict(const Ref& value, const std::string& path, Checkpoint& out)
   return false;
 }
 
+// Runs the archive's data.pkl; the tensors it returns own their storages' bytes.
+Ref unpickle_archive(const std::string& bytes) {
+  const auto entries = read_zip(bytes);
+  std::string prefix;
+  for (const auto& [file, entry] : entries)
+    if (file.size() >= 9 && file.compare(file.size() - 9, 9, "/data.pkl") == 0) prefix = file.substr(0, file.size() - 8);
+  if (prefix.empty()) throw std::runtime_error("no data.pkl inside: not a torch.save checkpoint");
+  const ZipEntry& pickle = entries.at(prefix + "data.pkl");
+  const std::string program = bytes.substr(pickle.data_offset, pickle.size);
+  std::map<std::string, std::shared_ptr<const std::string>> storages;
+  Unpickler unpickler(program, [&](const std::string& key) {
+    auto& s = storages[key];
+    if (!s) {
+      auto it = entries.find(prefix + "data/" + key);
+      if (it == entries.end()) throw std::runtime_error("storage '" + key + "' is missing from the archive");
+      s = std::make_shared<const std::string>(bytes.substr(it->second.data_offset, it->second.size));
+    }
+    return s;
+  });
+  return unpickler.run();
+}
+
+std::size_t element_size(const std::string& dtype) {
+  return dtype == "F64" || dtype == "I64" ? 8 : dtype == "F32" || dtype == "I32" ? 4
+         : dtype == "F16" || dtype == "BF16" || dtype == "I16" ? 2 : 1;
+}
+
+// Every tensor must lie inside its storage.
+void check_inside_storage(const std::string& key, const CheckpointTensor& t) {
+  std::int64_t last = t.offset;
+  for (std::size_t i = 0; i < t.shape.size(); ++i)
+    if (t.shape[i] > 0) last += (t.shape[i] - 1) * t.strides.at(i);
+  if (t.offset < 0 || static_cast<std::size_t>(last + 1) * element_size(t.dtype) > t.storage->size())
+    throw std::runtime_error("tensor '" + key + "' lies outside its storage");
+}
+
+// ------------------------------------------------------------------------------------------ writing
+
+void put(std::string& out, std::uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+}
+
+// A zip of stored entries, each entry's data 64-byte aligned as torch.save aligns it (padding in an extra field).
+std::string write_zip(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::string out, directory;
+  for (const auto& [name, data] : files) {
+    if (data.size() >= 0xFFFFFFFFu) throw std::runtime_error("'" + name + "' is over 4 GiB: not supported by this writer");
+    const std::uint64_t local = out.size();
+    const std::size_t unpadded = local + 30 + name.size() + 4;
+    const std::size_t padding = (64 - unpadded % 64) % 64;
+    const std::uint32_t crc = crc32(data);
+    const auto header = [&](std::string& h, bool central) {
+      put(h, central ? 0x02014b50 : 0x04034b50, 4);
+      if (central) put(h, 0, 2);  // version made by
+      put(h, 0, 2);               // version needed
+      put(h, 0, 2);               // flags
+      put(h, 0, 2);               // stored
+      put(h, 0, 4);               // time, date
+      put(h, crc, 4);
+      put(h, data.size(), 4);
+      put(h, data.size(), 4);
+      put(h, name.size(), 2);
+      put(h, central ? 0 : 4 + padding, 2);  // extra field length
+      if (central) {
+        put(h, 0, 2), put(h, 0, 2), put(h, 0, 2), put(h, 0, 4);  // comment, disk, internal and external attributes
+        put(h, local, 4);
+      }
+      h += name;
+    };
+    header(out, false);
+    put(out, 0x4246, 2);  // "FB": the padding field torch.save uses
+    put(out, padding, 2);
+    out.append(padding, 'Z');
+    out += data;
+    header(directory, true);
+  }
+  const std::uint64_t directory_at = out.size();
+  out += directory;
+  put(out, 0x06054b50, 4);
+  put(out, 0, 4);
+  put(out, files.size(), 2), put(out, files.size(), 2);
+  put(out, directory.size(), 4), put(out, directory_at, 4);
+  put(out, 0, 2);
+  return out;
+}
+
+// Pickle protocol 2 integers and strings.
+void pickle_int(std::string& p, std::int64_t v) {
+  if (v >= 0 && v < 256) {
+    p += 'K', put(p, static_cast<std::uint64_t>(v), 1);
+  } else if (v >= INT32_MIN && v <= INT32_MAX) {
+    p += 'J', put(p, static_cast<std::uint64_t>(v), 4);
+  } else {
+    p += '\x8a', put(p, 8, 1), put(p, static_cast<std::uint64_t>(v), 8);
+  }
+}
+void pickle_text(std::string& p, const std::string& text) {
+  p += 'X', put(p, text.size(), 4);
+  p += text;
+}
+void pickle_ints(std::string& p, const std::vector<std::int64_t>& values) {
+  p += '(';
+  for (auto v : values) pickle_int(p, v);
+  p += 't';
+}
+
 }  // namespace
 
 bool looks_like_zip(const std::string& bytes) { return bytes.size() >= 4 && bytes.compare(0, 4, "PK\x03\x04") == 0; }
 
 Checkpoint read_torch_checkpoint(const std::string& bytes, const std::string& name) {
   try {
-    const auto entries = read_zip(bytes);
-    std::string prefix;
-    for (const auto& [file, entry] : entries)
-      if (file.size() >= 9 && file.compare(file.size() - 9, 9, "/data.pkl") == 0) prefix = file.substr(0, file.size() - 8);
-    if (prefix.empty()) throw std::runtime_error("no data.pkl inside: not a torch.save checkpoint");
-    const ZipEntry& pickle = entries.at(prefix + "data.pkl");
-    const std::string program = bytes.substr(pickle.data_offset, pickle.size);
-    std::map<std::string, std::shared_ptr<const std::string>> storages;
-    Unpickler unpickler(program, [&](const std::string& key) {
-      auto& s = storages[key];
-      if (!s) {
-        auto it = entries.find(prefix + "data/" + key);
-        if (it == entries.end()) throw std::runtime_error("storage '" + key + "' is missing from the archive");
-        s = std::make_shared<const std::string>(bytes.substr(it->second.data_offset, it->second.size));
-      }
-      return s;
-    });
     Checkpoint checkpoint;
-    if (!find_state_dict(unpickler.run(), "", checkpoint))
+    if (!find_state_dict(unpickle_archive(bytes), "", checkpoint))
       throw std::runtime_error("it holds no dictionary of tensors (looked under model, state_dict, teacher)");
-    // Every tensor must lie inside its storage.
-    for (const auto& [key, t] : checkpoint.tensors) {
-      std::int64_t last = t.offset;
-      for (std::size_t i = 0; i < t.shape.size(); ++i)
-        if (t.shape[i] > 0) last += (t.shape[i] - 1) * t.strides.at(i);
-      const std::size_t element = t.dtype == "F64" || t.dtype == "I64" ? 8 : t.dtype == "F32" || t.dtype == "I32" ? 4
-                                  : t.dtype == "F16" || t.dtype == "BF16" || t.dtype == "I16" ? 2 : 1;
-      if (t.offset < 0 || static_cast<std::size_t>(last + 1) * element > t.storage->size())
-        throw std::runtime_error("tensor '" + key + "' lies outside its storage");
-    }
+    for (const auto& [key, t] : checkpoint.tensors) check_inside_storage(key, t);
     return checkpoint;
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot read PyTorch checkpoint '" + name + "': " + e.what());
   }
+}
+
+CheckpointTensor read_torch_tensor(const std::string& bytes, const std::string& name) {
+  try {
+    if (!looks_like_zip(bytes)) throw std::runtime_error("not a zip archive (torch.save of PyTorch >= 1.6 writes one)");
+    const Ref value = unpickle_archive(bytes);
+    if (value->kind != Object::Kind::Tensor) throw std::runtime_error("it holds no tensor at the top (torch.save(tensor) writes one)");
+    check_inside_storage("tensor", value->tensor);
+    return value->tensor;
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot read PyTorch tensor file '" + name + "': " + e.what());
+  }
+}
+
+std::string write_torch_tensor(const std::vector<std::int64_t>& shape, const float* values, const std::string& archive) {
+  std::int64_t count = 1;
+  std::vector<std::int64_t> strides(shape.size(), 1);
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    strides[i] = count;
+    count *= shape[i];
+  }
+  // torch._utils._rebuild_tensor_v2(storage, offset, shape, strides, requires_grad, OrderedDict()), as torch.save pickles it.
+  std::string p = "\x80\x02" "ctorch._utils\n_rebuild_tensor_v2\n(";
+  p += '(';
+  pickle_text(p, "storage");
+  p += "ctorch\nFloatStorage\n";
+  pickle_text(p, "0");
+  pickle_text(p, "cpu");
+  pickle_int(p, count);
+  p += "tQ";
+  pickle_int(p, 0);
+  pickle_ints(p, shape);
+  pickle_ints(p, strides);
+  p += "\x89" "ccollections\nOrderedDict\n)R";
+  p += "tR.";
+  std::string storage(reinterpret_cast<const char*>(values), static_cast<std::size_t>(count) * sizeof(float));
+  return write_zip({{archive + "/data.pkl", p}, {archive + "/byteorder", "little"}, {archive + "/data/0", storage},
+                    {archive + "/version", "3\n"}});
 }
 
 }  // namespace histoflow::torch_encoders

@@ -6,6 +6,7 @@
 #include "histoflow/stage.hpp"
 #include "histoflow/threads.hpp"
 #include "histoflow/torch_encoders/backbone.hpp"
+#include "histoflow/torch_encoders/vit.hpp"
 #include "model_cache.hpp"
 #include "torch_stages.hpp"
 
@@ -53,6 +54,8 @@ class TorchEncoder final : public Stage {
     SharedModel model = shared_model({&spec_, weights_file_, synthetic_, device_, dtype_});
     backbone_ = std::move(model.backbone);
     identity_ = std::move(model.identity);
+    // A ViT's weights fix its position grid (a teacher finetuned at 224 px holds 16 x 16, the hub models 37 x 37).
+    if (TrainableVit* vit = backbone_->trainable_vit()) position_grid_ = vit->position_grid();
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
     mean_ = torch::tensor(mean_values_, options).view({1, 3, 1, 1});
     std_ = torch::tensor(std_values_, options).view({1, 3, 1, 1});
@@ -105,6 +108,7 @@ class TorchEncoder final : public Stage {
     result.attributes["weights_sha256"] = identity_;
     result.attributes["output"] = output_;
     result.attributes["precision"] = precision_;
+    if (position_grid_ > 0) result.attributes["position_grid"] = static_cast<std::int64_t>(position_grid_);
     out.emit(std::move(result));
   }
 
@@ -119,6 +123,7 @@ class TorchEncoder final : public Stage {
   bool synthetic_ = false;
   std::string device_text_, precision_, output_, identity_, name_;
   std::int64_t threads_ = 0, input_size_ = 224, output_size_ = 0;
+  int position_grid_ = 0;  // 0: not a vision transformer
   std::vector<double> mean_values_, std_values_;
   torch::Device device_;
   torch::Dtype dtype_ = torch::kFloat32;
@@ -134,7 +139,8 @@ void register_torch_encoder(Registry& registry) {
   c.summary = "Encodes batches of tiles with a foundation-model backbone (LibTorch), one feature row per tile";
   c.doc = "Preprocessing on the target device: float conversion, resize to the backbone's input size when tiles\n"
           "differ (bilinear, antialiased), mean/std normalisation. Inference mode, no autograd state. The SHA-256\n"
-          "of the weights file is the model's identity (attribute weights_sha256). Backbones: `flowrun describe\n"
+          "of the weights file is the model's identity (attribute weights_sha256); a vision transformer's packets also\n"
+          "carry position_grid, the grid of position embeddings its weights hold. Backbones: `flowrun describe\n"
           "torch_encoder` lists them under `backbone`; docs/encoders.md describes each.";
   c.inputs = {{"tiles", kinds::kTile, "uint8 [H, W, 3] tiles (batched by the framework)"}};
   c.outputs = {{"features", kinds::kFeatures, "float32 [batch, D] with one provenance per row"}};

@@ -1,5 +1,6 @@
 #include "histoflow/torch_encoders/vit.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <unordered_map>
 
@@ -251,9 +252,12 @@ class VisionTransformer final : public torch::nn::Module {
  public:
   explicit VisionTransformer(const VitConfig& c) : config_(c) {
     const int grid = c.img_size / c.patch_size;
+    if (c.position_prefix_tokens != 0 && c.position_prefix_tokens != 1 && c.position_prefix_tokens != 1 + c.registers)
+      throw std::invalid_argument("position_prefix_tokens must be 0, 1 or 1 + registers (" + std::to_string(1 + c.registers) +
+                                  "), got " + std::to_string(c.position_prefix_tokens));
     patch_embed_ = register_module("patch_embed", PatchEmbed(c.dim, c.patch_size));
     cls_token_ = register_parameter("cls_token", torch::zeros({1, 1, c.dim}));
-    pos_embed_ = register_parameter("pos_embed", torch::zeros({1, grid * grid + (c.no_embed_class ? 0 : 1), c.dim}));
+    pos_embed_ = register_parameter("pos_embed", torch::zeros({1, grid * grid + c.position_prefix_tokens, c.dim}));
     if (c.registers > 0)
       register_tokens_ = register_parameter(c.timm ? "reg_token" : "register_tokens", torch::zeros({1, c.registers, c.dim}));
     if (!c.timm) mask_token_ = register_parameter("mask_token", torch::zeros({1, c.dim}));  // used by masked training
@@ -266,10 +270,7 @@ class VisionTransformer final : public torch::nn::Module {
     for (auto& block : *blocks_) block->as<Block>()->fold_layer_scale();
   }
 
-  torch::Tensor position_embeddings_for(std::int64_t h, std::int64_t w) {
-    const auto tokens = (h / config_.patch_size) * (w / config_.patch_size) + (config_.no_embed_class ? 0 : 1);
-    return position_embeddings(torch::zeros({1, tokens, config_.dim}), h, w);
-  }
+  torch::Tensor position_embeddings_for(std::int64_t h, std::int64_t w) { return position_embeddings(h, w); }
 
   BackboneOutput forward(const torch::Tensor& images) {
     auto x = tokens(images, torch::Tensor()).contiguous();  // the blocks update this stream in place
@@ -293,13 +294,13 @@ class VisionTransformer final : public torch::nn::Module {
     if (!mask_token_.defined()) mask_token_ = register_parameter("mask_token", torch::zeros({1, config_.dim}, pos_embed_.options()));
   }
   int position_grid() const {
-    const auto trained = pos_embed_.size(1) - (config_.no_embed_class ? 0 : 1);
+    const auto trained = pos_embed_.size(1) - config_.position_prefix_tokens;
     return static_cast<int>(std::lround(std::sqrt(static_cast<double>(trained))));
   }
 
   // Replaces the embedding by one for a grid x grid input, once (the parameter keeps its identity).
   void resize_position_grid(int grid, PositionResize method) {
-    const std::int64_t prefix = config_.no_embed_class ? 0 : 1;
+    const std::int64_t prefix = config_.position_prefix_tokens;
     const int m = position_grid();
     if (grid == m) return;
     torch::NoGradGuard no_grad;
@@ -318,13 +319,14 @@ class VisionTransformer final : public torch::nn::Module {
       TORCH_CHECK(out.size(2) == grid && out.size(3) == grid, "position embedding resize gave the wrong grid");
       resized = out.permute({0, 2, 3, 1}).reshape({1, grid * grid, dim}).to(pos_embed_.dtype());
     }
-    pos_embed_.set_data(prefix == 0 ? resized.contiguous() : torch::cat({pos_embed_.slice(1, 0, 1), resized}, 1));
+    pos_embed_.set_data(prefix == 0 ? resized.contiguous() : torch::cat({pos_embed_.slice(1, 0, prefix), resized}, 1));
     config_.img_size = grid * config_.patch_size;
   }
 
-  // Adopts a checkpoint's square position grid (a finetuned teacher saved at its training grid).
+  // Adopts a checkpoint's square position grid (a finetuned teacher saved at its training grid): the stored
+  // embeddings are loaded as they are and interpolated to each input's grid, as the reference code does.
   void adopt_position_grid(const torch::Tensor& pos) {
-    const std::int64_t prefix = config_.no_embed_class ? 0 : 1;
+    const std::int64_t prefix = config_.position_prefix_tokens;
     if (pos.dim() != 3 || pos.size(2) != pos_embed_.size(2) || pos.size(1) == pos_embed_.size(1)) return;
     const auto grid = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(pos.size(1) - prefix))));
     if (grid * grid + prefix != pos.size(1)) return;  // not a square grid: the strict match reports it
@@ -349,20 +351,15 @@ class VisionTransformer final : public torch::nn::Module {
       TORCH_CHECK(mask_token_.defined(), "this backbone has no mask token");
       x = torch::where(masks.unsqueeze(-1), mask_token_.to(x.dtype()).unsqueeze(0), x);
     }
-    if (config_.no_embed_class) {
-      // timm: embeddings for the patches only; class and register tokens carry none.
-      x = x + position_embeddings(x, h, w).to(x.dtype());
-      std::vector<torch::Tensor> parts{cls_token_.expand({b, -1, -1}).to(x.dtype())};
-      if (register_tokens_.defined()) parts.push_back(register_tokens_.expand({b, -1, -1}).to(x.dtype()));
-      parts.push_back(x);
-      x = torch::cat(parts, 1);
-    } else {
-      x = torch::cat({cls_token_.expand({b, -1, -1}).to(x.dtype()), x}, 1);
-      x = x + position_embeddings(x, h, w).to(x.dtype());  // fp32 embeddings must not promote bf16 activations
-      if (register_tokens_.defined())
-        x = torch::cat({x.slice(1, 0, 1), register_tokens_.expand({b, -1, -1}).to(x.dtype()), x.slice(1, 1)}, 1);
-    }
-    return x;
+    // Token order [cls, registers..., patches]; the first position_prefix_tokens of them and the patches get their
+    // embeddings (the same additions as DINOv2's and timm's, whichever order they concatenate in).
+    const std::int64_t prefix = config_.position_prefix_tokens;
+    const auto pos = position_embeddings(h, w).to(x.dtype());  // fp32 embeddings must not promote bf16 activations
+    x = x + pos.slice(1, prefix);
+    auto leading = cls_token_.expand({b, -1, -1}).to(x.dtype());
+    if (register_tokens_.defined()) leading = torch::cat({leading, register_tokens_.expand({b, -1, -1}).to(x.dtype())}, 1);
+    if (prefix > 0) leading = torch::cat({leading.slice(1, 0, prefix) + pos.slice(1, 0, prefix), leading.slice(1, prefix)}, 1);
+    return torch::cat({leading, x}, 1);
   }
 
   BackboneOutput outputs(const torch::Tensor& x) const {
@@ -372,17 +369,18 @@ class VisionTransformer final : public torch::nn::Module {
     return out;
   }
 
-  // The embeddings of the trained grid, resampled to this input's grid exactly as DINOv2 does: bicubic,
-  // with its scale-factor (+offset) convention, or an explicit size with antialiasing for the register models.
-  torch::Tensor position_embeddings(const torch::Tensor& x, std::int64_t h, std::int64_t w) {
-    const std::int64_t prefix = config_.no_embed_class ? 0 : 1;
-    const auto tokens = x.size(1) - prefix, trained = pos_embed_.size(1) - prefix;
-    if (tokens == trained && h == w) return pos_embed_;
-    const auto dtype = x.dtype();
-    auto pos = pos_embed_.to(torch::kFloat);
-    const auto dim = x.size(-1);
-    const auto m = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(trained))));
+  // The embeddings of the stored grid for an h x w input ([1, prefix + patches, D]), resampled exactly as DINOv2
+  // does (bicubic, with its scale-factor (+offset) convention, or an explicit size with antialiasing for the
+  // register models) or timm does (a size, antialiased); the leading prefix rows are kept as they are.
+  torch::Tensor position_embeddings(std::int64_t h, std::int64_t w) {
+    const std::int64_t prefix = config_.position_prefix_tokens;
     const auto h0 = h / config_.patch_size, w0 = w / config_.patch_size;
+    const auto trained = pos_embed_.size(1) - prefix;
+    if (h0 * w0 == trained && h == w) return pos_embed_;
+    const auto dtype = pos_embed_.dtype();
+    auto pos = pos_embed_.to(torch::kFloat);
+    const auto dim = pos.size(-1);
+    const auto m = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(trained))));
     auto grid = pos.slice(1, prefix).reshape({1, m, m, dim}).permute({0, 3, 1, 2});
     // recompute_scale_factor(false): the scale factor itself maps coordinates, as in the reference.
     auto options = F::InterpolateFuncOptions().mode(torch::kBicubic).align_corners(false).antialias(config_.interpolate_antialias).recompute_scale_factor(false);
@@ -395,7 +393,7 @@ class VisionTransformer final : public torch::nn::Module {
     TORCH_CHECK(resized.size(2) == h0 && resized.size(3) == w0, "position embedding interpolation gave the wrong grid");
     resized = resized.permute({0, 2, 3, 1}).reshape({1, -1, dim});
     if (prefix == 0) return resized.to(dtype);
-    return torch::cat({pos.select(1, 0).unsqueeze(0), resized}, 1).to(dtype);
+    return torch::cat({pos.slice(1, 0, prefix), resized}, 1).to(dtype);
   }
 
   VitConfig config_;
@@ -404,6 +402,43 @@ class VisionTransformer final : public torch::nn::Module {
   torch::nn::ModuleList blocks_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
 };
+
+// Where KEY names a block inside a DINOv2 BlockChunk ("<anything.>blocks.<chunk>.<block>.<rest>"): the position
+// of <chunk>, and through `block` the position of <block>; npos otherwise.
+std::size_t chunk_index_at(const std::string& key, std::size_t& block) {
+  const auto digits_then_dot = [&](std::size_t from) {  // the position after "<digits>." at `from`, or npos
+    std::size_t end = from;
+    while (end < key.size() && std::isdigit(static_cast<unsigned char>(key[end]))) ++end;
+    return end > from && end < key.size() && key[end] == '.' ? end + 1 : std::string::npos;
+  };
+  for (std::size_t at = key.find("blocks."); at != std::string::npos; at = key.find("blocks.", at + 1)) {
+    if (at != 0 && key[at - 1] != '.') continue;
+    const std::size_t chunk = at + 7, after_chunk = digits_then_dot(chunk);
+    if (after_chunk == std::string::npos || digits_then_dot(after_chunk) == std::string::npos) continue;
+    block = after_chunk;
+    return chunk;
+  }
+  return std::string::npos;
+}
+
+// DINOv2 trained with block_chunks > 0 (its training default, for FSDP) stores blocks.<chunk>.<block>.…; BlockChunk
+// pads each chunk with Identity modules, so <block> is already the block's global index: the chunk level goes.
+void flatten_block_chunks(std::map<std::string, torch::Tensor>& tensors, const std::string& file) {
+  std::map<std::string, torch::Tensor> flat;
+  std::map<std::string, std::string> source;  // flattened name -> the file's key, for the error
+  bool chunked = false;
+  for (auto& [key, tensor] : tensors) {
+    std::size_t block = 0;
+    const std::size_t chunk = chunk_index_at(key, block);
+    const std::string name = chunk == std::string::npos ? key : key.substr(0, chunk) + key.substr(block);
+    chunked = chunked || chunk != std::string::npos;
+    if (auto [it, fresh] = source.emplace(name, key); !fresh)
+      throw std::runtime_error("weights '" + file + "': " + it->second + " and " + key + " are both " + name +
+                               " once the block chunks are flattened");
+    flat.emplace(name, tensor);
+  }
+  if (chunked) tensors = std::move(flat);
+}
 
 // Modules live in shared_ptrs (LibTorch's modules() and clone() rely on shared_from_this).
 class VitBackbone final : public Backbone, public TrainableVit {
@@ -414,6 +449,9 @@ class VitBackbone final : public Backbone, public TrainableVit {
   // A timm-layout model trained here carries a mask token that its published layout lacks.
   bool ignorable_key(const std::string& key) const override {
     return key.rfind("head.", 0) == 0 || (net_->config().timm && key == "mask_token");
+  }
+  void adapt_checkpoint(std::map<std::string, torch::Tensor>& tensors, const std::string& file) const override {
+    flatten_block_chunks(tensors, file);
   }
   void fit_to_checkpoint(const std::map<std::string, torch::Tensor>& tensors, const std::string& prefix) override {
     if (auto it = tensors.find(prefix + "pos_embed"); it != tensors.end()) net_->adopt_position_grid(it->second);

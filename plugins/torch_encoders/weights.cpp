@@ -8,7 +8,7 @@
 
 #include "histoflow/sha256.hpp"
 #include "histoflow/torch_encoders/safetensors.hpp"
-#include "torch_checkpoint.hpp"
+#include "histoflow/torch_encoders/torch_checkpoint.hpp"
 
 namespace histoflow::torch_encoders {
 namespace {
@@ -83,15 +83,24 @@ LoadedWeights read_weights(const std::filesystem::path& file) {
   return w;
 }
 
-std::string load_into(Backbone& backbone, const LoadedWeights& weights, const std::filesystem::path& file) {
-  torch::nn::Module& module = backbone.module();
-  StateDict tensors = weights.tensors;  // shallow copies: the backbone may rename them into its own layout
-  backbone.adapt_checkpoint(tensors, file.string());
+namespace {
+
+// The strict match of load_into: the checkpoint in the backbone's layout, the prefix that finds its keys, and the
+// module's tensors by name (resized where the backbone takes a shape from the checkpoint).
+struct Match {
+  StateDict tensors;
+  std::string prefix;
   std::map<std::string, torch::Tensor> expected;
+};
+
+Match match(Backbone& backbone, const LoadedWeights& weights, const std::filesystem::path& file) {
+  Match m{weights.tensors, "", {}};  // shallow copies: the backbone may rename them into its own layout
+  auto& [tensors, prefix, expected] = m;
+  torch::nn::Module& module = backbone.module();
+  backbone.adapt_checkpoint(tensors, file.string());
   for (const auto& p : module.named_parameters(true)) expected[p.key()] = p.value();
   for (const auto& b : module.named_buffers(true)) expected[b.key()] = b.value();
   // The prefix that finds most of the expected keys wins; the teacher before the student.
-  std::string prefix;
   std::size_t best = 0;
   for (const std::string candidate : {"", "teacher.backbone.", "backbone.", "module.", "model.", "student.backbone.", "module.backbone.", "vit."}) {
     std::size_t found = 0;
@@ -131,9 +140,20 @@ std::string load_into(Backbone& backbone, const LoadedWeights& weights, const st
     list("with another shape", mismatched);
     throw std::runtime_error(text.str());
   }
+  return m;
+}
+
+}  // namespace
+
+std::string load_into(Backbone& backbone, const LoadedWeights& weights, const std::filesystem::path& file) {
+  const Match m = match(backbone, weights, file);
   torch::NoGradGuard no_grad;
-  for (auto& [key, target] : expected) target.copy_(tensors.at(prefix + key));
-  return prefix;
+  for (const auto& [key, target] : m.expected) target.copy_(m.tensors.at(m.prefix + key));
+  return m.prefix;
+}
+
+std::string check_fits(Backbone& backbone, const LoadedWeights& weights, const std::filesystem::path& file) {
+  return match(backbone, weights, file).prefix;
 }
 
 torch::Tensor deterministic_values(const std::string& name, const std::vector<std::int64_t>& shape) {

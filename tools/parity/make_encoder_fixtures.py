@@ -426,6 +426,20 @@ KEY_LISTS = {"dinov2_vits14", "dinov2_tiny_swiglu"}
 MAX_BYTES = 2 * 1024 * 1024
 
 
+
+def import_dinov2(src):
+    """Makes the official DINOv2 sources at SRC importable (xFormers off, so the reference takes its plain
+    attention path) and sets torch up (setup_torch). Returns (torch, shimmed module names)."""
+    os.environ["XFORMERS_DISABLED"] = "1"
+    src = os.path.abspath(src)
+    if not os.path.isfile(os.path.join(src, "dinov2", "models", "vision_transformer.py")):
+        sys.exit(f"--dinov2-src {src}: no dinov2/models/vision_transformer.py there")
+    sys.path.insert(0, src)
+    import warnings
+
+    warnings.filterwarnings("ignore", message="xFormers is")
+    return setup_torch()
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dinov2-src", required=True, help="folder holding the dinov2 package (added to sys.path)")
@@ -438,15 +452,7 @@ def main():
     for line in histoflow_init.self_check_lines():
         print(line)
 
-    os.environ["XFORMERS_DISABLED"] = "1"
-    src = os.path.abspath(args.dinov2_src)
-    if not os.path.isfile(os.path.join(src, "dinov2", "models", "vision_transformer.py")):
-        sys.exit(f"--dinov2-src {src}: no dinov2/models/vision_transformer.py there")
-    sys.path.insert(0, src)
-    import warnings
-
-    warnings.filterwarnings("ignore", message="xFormers is")
-    torch, shimmed = setup_torch()
+    torch, shimmed = import_dinov2(args.dinov2_src)
 
     os.makedirs(args.out, exist_ok=True)
     t_all = time.time()

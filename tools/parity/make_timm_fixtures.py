@@ -1,5 +1,13 @@
 #!/usr/bin/python3
-"""Writes the timm reference fixtures for the encoder parity tests (UNI- and Virchow2/UNI2-h-style ViTs, in small).
+"""Writes the timm reference fixtures for the encoder parity tests (UNI-, Virchow2- and UNI2-h-style ViTs, in small).
+
+The two register layouts differ in which tokens carry position embeddings, as published:
+  timm_virchow_tiny: paige-ai/Virchow2 config.json (vit_huge_patch14_224, reg_tokens=4, no no_embed_class): pos_embed
+    covers [cls, 4 registers, patches] and is added after they are concatenated.
+  timm_uni2_tiny: MahmoodLab/UNI2-h timm kwargs (reg_tokens=8, no_embed_class=True): pos_embed covers the patches only
+    and is added before cls and registers are prepended.
+Each ViT case also stores timm's resample_abs_pos_embed of its pos_embed to a 12x12 grid (168 px), with the
+num_prefix_tokens timm's own dynamic_img_size path passes (0 with no_embed_class, else 1 + registers).
 
 usage:
   git -C /work/.mirror/huggingface+pytorch-image-models/repo archive HEAD timm | tar -x -C /tmp/timmsrc
@@ -161,6 +169,9 @@ def _uni_tiny(torch, timm):
 
 
 def _virchow_tiny(torch, timm):
+    """Virchow2's published layout (config.json model_args: img_size 224, init_values 1e-5, reg_tokens 4, mlp_ratio
+    5.3375, global_pool "", dynamic_img_size; the model card adds mlp_layer=SwiGLUPacked, act_layer=SiLU; no
+    no_embed_class, so pos_embed has 1 + 4 + grid rows)."""
     from timm.layers import SwiGLUPacked
     from timm.models.vision_transformer import VisionTransformer
 
@@ -170,14 +181,33 @@ def _virchow_tiny(torch, timm):
     # Virchow2 ratio and exercises the truncation (Virchow2 itself: int(1280 * 5.3375) = 6832).
     kwargs = dict(img_size=224, patch_size=14, embed_dim=96, depth=2, num_heads=2, init_values=1e-5,
                   mlp_ratio=5.3375, mlp_layer=SwiGLUPacked, act_layer=torch.nn.SiLU, reg_tokens=4,
-                  no_embed_class=True, class_token=True, global_pool="", num_classes=0, dynamic_img_size=False)
+                  class_token=True, global_pool="", num_classes=0, dynamic_img_size=False)
+    return _swiglu_model(torch, kwargs, 4)
+
+
+def _uni2_tiny(torch, timm):
+    """UNI2-h's published timm kwargs (img_size 224, patch 14, init_values 1e-5, mlp_ratio 2.66667 * 2,
+    no_embed_class=True, SwiGLUPacked + SiLU, reg_tokens 8, dynamic_img_size) at width 96: int(96 * 5.33334) = 512
+    is even, as GluMlp requires."""
+    kwargs = dict(img_size=224, patch_size=14, embed_dim=96, depth=2, num_heads=2, init_values=1e-5,
+                  mlp_ratio=2.66667 * 2, no_embed_class=True, reg_tokens=8,
+                  class_token=True, global_pool="", num_classes=0, dynamic_img_size=False)
+    return _swiglu_model(torch, kwargs, 8)
+
+
+def _swiglu_model(torch, kwargs, registers):
+    from timm.layers import SwiGLUPacked
+    from timm.models.vision_transformer import VisionTransformer
+
+    kwargs = dict(kwargs, mlp_layer=SwiGLUPacked, act_layer=torch.nn.SiLU)
     shown = dict(kwargs, mlp_layer="timm.layers.SwiGLUPacked", act_layer="torch.nn.SiLU")
     text = "VisionTransformer(" + ", ".join(
         f"{k}={v}" if k in ("mlp_layer", "act_layer") else f"{k}={v!r}" for k, v in shown.items()) + ")"
-    return VisionTransformer(**kwargs), shown, text, "swiglu_packed", 4
+    return VisionTransformer(**kwargs), shown, text, "swiglu_packed", registers
 
 
-BUILDERS = {"timm_uni_tiny": _uni_tiny, "timm_virchow_tiny": _virchow_tiny}
+BUILDERS = {"timm_uni_tiny": _uni_tiny, "timm_virchow_tiny": _virchow_tiny, "timm_uni2_tiny": _uni2_tiny}
+INTERP_SIZE = 168  # the pos_embed_interp output: the stored 16x16 grid resampled to 12x12
 
 
 def run_case(torch, timm, case, stubbed, args):
@@ -205,7 +235,16 @@ def run_case(torch, timm, case, stubbed, args):
     assert pe_len == (g * g if model.no_embed_class else P + g * g)
 
     u8, x = mef.make_input(torch, SIZE)
+    from timm.layers import resample_abs_pos_embed
+
+    gi = INTERP_SIZE // ps
+    pos_prefix = 0 if model.no_embed_class else model.num_prefix_tokens
     with torch.no_grad():
+        # as VisionTransformer._pos_embed does with dynamic_img_size (bicubic, antialias, prefix rows kept)
+        pos_interp = resample_abs_pos_embed(model.pos_embed, new_size=(gi, gi), old_size=(g, g),
+                                            num_prefix_tokens=pos_prefix)
+        assert tuple(pos_interp.shape) == (1, pos_prefix + gi * gi, D)
+        assert torch.equal(pos_interp[:, :pos_prefix], model.pos_embed[:, :pos_prefix])
         tokens = model.forward_features(x)
         # diagnostics: how much the outputs depend on the pieces the C++ side must get right
         sens = {}
@@ -259,10 +298,13 @@ def run_case(torch, timm, case, stubbed, args):
                f"x = patch_tokens + pos_embed, THEN x = cat([cls_token, reg_token ({R}), x], 1) -> the cls and "
                f"register tokens get no position embedding")
     else:
-        pos = (f"no_embed_class=False: pos_embed is [1, {pe_len}, D] = [cls, patches]; x = cat([cls_token, "
-               f"patch_tokens], 1) THEN x = x + pos_embed (pos_embed[:,0] goes to cls)")
+        pos = (f"no_embed_class=False: pos_embed is [1, {pe_len}, D] = [cls, " + (f"reg_0..reg_{R - 1}, " if R else "")
+               + f"patches]; x = cat([cls_token, " + ("reg_token, " if R else "")
+               + f"patch_tokens], 1) THEN x = x + pos_embed (pos_embed[:, :{P}] goes to the prefix tokens)")
     pos += (f"; dynamic_img_size=False and 224 == img_size: pos_embed is used as stored, no interpolation "
-            f"(PatchEmbed strict_img_size asserts H = W = 224)")
+            f"(PatchEmbed strict_img_size asserts H = W = 224). pos_embed_interp = resample_abs_pos_embed(pos_embed, "
+            f"new_size=({gi}, {gi}), old_size=({g}, {g}), num_prefix_tokens={pos_prefix}) (bicubic, antialias=True; "
+            f"the first {pos_prefix} rows kept): what dynamic_img_size adds for a {INTERP_SIZE} px input")
 
     block_keys = {k: list(sd[k].shape) for k in sd if k.startswith("blocks.0.")}
     meta = mef.base_metadata(case, SIZE, False, args)
@@ -302,8 +344,10 @@ def run_case(torch, timm, case, stubbed, args):
     })
     if mlp_kind == "swiglu_packed":
         meta["swiglu_hidden"] = str(hidden_fc1 // 2)
+    meta["position_prefix_tokens"] = str(pos_prefix)
     outs = [("cls", cls.numpy().astype(np.float32)), ("patch_mean", patch_mean.numpy().astype(np.float32)),
-            ("patch_tokens", patches.numpy().astype(np.float32))]
+            ("patch_tokens", patches.numpy().astype(np.float32)),
+            ("pos_embed_interp", pos_interp.numpy().astype(np.float32))]
     if R:
         outs.append(("reg_tokens", tokens[:, 1:P].numpy().astype(np.float32)))
     meta["outputs"] = json.dumps({k: list(v.shape) for k, v in outs})

@@ -28,15 +28,21 @@ struct ErrorRecord {
 };
 
 // Thread-safe list of the run's error records; stages can read it at flush to report failures.
+// Warnings are losses the graph chose to tolerate (a tile_reader skipping unreadable tiles): listed with the
+// run's result and in run_summary.json, but they do not make the run "completed with errors".
 class ErrorLog {
  public:
   void add(ErrorRecord record);
   std::vector<ErrorRecord> snapshot() const;
   std::size_t size() const;
 
+  void warn(ErrorRecord record);
+  std::vector<ErrorRecord> warnings() const;
+
  private:
   mutable std::mutex mutex_;
   std::vector<ErrorRecord> records_;
+  std::vector<ErrorRecord> warnings_;
 };
 
 }  // namespace histoflow

@@ -53,6 +53,7 @@ struct RunResult {
   std::string fatal_message;            // for Failed
   std::string sources_ended;            // why a stage ended the input early (StreamControl), empty otherwise
   std::vector<ErrorRecord> errors;      // per-item error records
+  std::vector<ErrorRecord> warnings;    // tolerated losses (ErrorLog::warn): reported, not errors
   std::uint64_t items_generated = 0;    // source items
   std::uint64_t items_retired = 0;
   std::int64_t peak_in_flight = 0;      // highest number of source items admitted and not retired

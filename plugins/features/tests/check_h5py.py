@@ -36,9 +36,14 @@ def check_slide(path, f):
         check(is_kind(f.attrs[name], kind), f"{path}: attribute {name} is {type(f.attrs[name])}")
     check(f.attrs["rows"] == features.shape[0] and f.attrs["dim"] == features.shape[1], f"{path}: rows/dim attributes")
     # TRIDENT/CLAM read the patch geometry from the coords dataset.
-    for name in ("patch_size", "patch_level", "patch_size_level0"):
+    for name in ("patch_size", "patch_level", "patch_size_level0", "target_patch_size"):
         check(name in coords.attrs, f"{path}: coords attribute {name} missing")
-    check(coords.attrs["patch_size"] == f.attrs["tile_size"], f"{path}: patch_size")
+    # CLAM reads patch_size pixels at patch_level: that region must be the tile's level-0 extent.
+    check(coords.attrs["patch_level"] == f.attrs["level"], f"{path}: patch_level")
+    check(abs(coords.attrs["patch_size"] * f.attrs["downsample"] - coords.attrs["patch_size_level0"]) <= f.attrs["downsample"],
+          f"{path}: patch_size {coords.attrs['patch_size']} at downsample {f.attrs['downsample']} is not "
+          f"patch_size_level0 {coords.attrs['patch_size_level0']}")
+    check(coords.attrs["target_patch_size"] == f.attrs["tile_size"], f"{path}: target_patch_size")
     values = features[:]
     check(np.isfinite(values).all(), f"{path}: non-finite features")
     c = coords[:]

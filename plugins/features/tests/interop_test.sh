@@ -12,3 +12,8 @@ slides=$(tail -n +2 "$cohort/manifest.csv" | wc -l)
 "$flowrun" cache ls "$work/features"
 "$flowrun" cache verify "$work/features"
 "$flowrun" cache verify "$work/cache/tiling"
+
+# The same slides exported in CLAM's and TRIDENT's layouts, with resampled tiles, read as their loaders read them.
+"$flowrun" run "$(dirname "$0")/export_layouts.toml" --progress off --set "slides.manifest=$cohort/manifest.csv" \
+  --set "experiment.output=$work/export"
+/usr/bin/python3 "$(dirname "$0")/check_foreign_layouts.py" "$work/export/export" "$work/export/features"

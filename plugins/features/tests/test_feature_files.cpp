@@ -2,6 +2,7 @@
 // that arrive in any order and before their grid, restoring on a rerun, and what is refused.
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "histoflow/features/feature_file.hpp"
 #include "histoflow/harness.hpp"
@@ -29,7 +30,9 @@ PacketPtr tile_grid(const std::string& slide, const std::vector<std::int64_t>& x
   grid.provenance.item_id = slide;
   grid.tensor = Tensor::zeros(DType::Int64, {static_cast<std::int64_t>(xy.size() / 2), 2});
   std::copy(xy.begin(), xy.end(), grid.tensor.data<std::int64_t>());
+  // 224-pixel tiles read as 448 pixels from level 0 (0.5 mpp from a 0.25-mpp slide).
   grid.attributes = {{"slide_fingerprint", std::string(64, 'a')}, {"tile_size", std::int64_t{224}}, {"read_level", std::int64_t{0}},
+                     {"read_size", std::int64_t{448}}, {"extent_level0", 448.0},
                      {"path", std::string("/slides/" + slide + ".svs")}, {"label:msi", std::string("1")}};
   return make_packet(std::move(grid));
 }
@@ -137,7 +140,11 @@ TEST_CASE("the slide store reassembles a slide's rows in grid order whatever ord
   CHECK(a.features.values == std::vector<float>{0, 0, 224, 0, 448, 0});  // row i encodes its own tile
   CHECK(std::get<std::string>(a.attributes.at("encoder")) == "test_encoder");
   CHECK(a.attributes.count("label:msi") == 0);  // labels belong to the manifest, not the file
-  CHECK(std::get<std::int64_t>(a.coords_attributes.at("patch_size")) == 224);
+  // CLAM's meaning: the pixels read at patch_level; the encoder's input side apart.
+  CHECK(std::get<std::int64_t>(a.coords_attributes.at("patch_size")) == 448);
+  CHECK(std::get<std::int64_t>(a.coords_attributes.at("patch_level")) == 0);
+  CHECK(std::get<std::int64_t>(a.coords_attributes.at("patch_size_level0")) == 448);
+  CHECK(std::get<std::int64_t>(a.coords_attributes.at("target_patch_size")) == 224);
 }
 
 TEST_CASE("the slide store refuses foreign and repeated tiles, and records incomplete slides", "[features][store]") {
@@ -194,4 +201,70 @@ TEST_CASE("a store refuses a second encoder even when its rows have the same wid
   CHECK_THROWS_WITH(store.push(rows("a", {{224, 0}}, "other_encoder"), 0),
                     Catch::Contains("two encoders feed one store: encoder test_encoder") &&
                         Catch::Contains("encoder other_encoder") && Catch::Contains("give each encoder its own store"));
+}
+
+namespace {
+
+// What tile_reader emits on its output 'skipped' for a tile it could not read (on_tile_error = "skip_tile").
+PacketPtr skipped_tile(const std::string& slide, std::int64_t x, std::int64_t y, const std::string& error) {
+  Packet ref;
+  ref.kind = "tile_ref";
+  ref.provenance.item_id = slide;
+  ref.provenance.tile = TileCoord{x, y, 0, 224};
+  ref.attributes = {{"read_error", error}, {"path", std::string("/slides/" + slide + ".svs")}};
+  return make_packet(std::move(ref));
+}
+
+}  // namespace
+
+TEST_CASE("the slide store completes a slide without its skipped tiles and names them in the file", "[features][store][skip_tile]") {
+  testing::shared_loader();
+  const auto out = testing::fresh_folder("store-skipped");
+  StageHarness store("use = \"slide_store\"\nroot = \"" + (out / "features").string() + "\"\n", out);
+  // Grid of 4 tiles; one skipped before the grid arrives, one after; rows for the other two.
+  CHECK(store.push(skipped_tile("a", 224, 0, "Not a JPEG file"), 2).empty());
+  CHECK(store.push(tile_grid("a", {0, 0, 224, 0, 448, 0, 0, 224}), 1).empty());
+  CHECK(store.push(rows("a", {{0, 224}, {0, 0}}), 0).empty());
+  const auto done = store.push(skipped_tile("a", 448, 0, "Corrupt JPEG data"), 2);  // the last of the grid
+  REQUIRE(done.size() == 1);
+  CHECK(done[0]->require<std::int64_t>("rows") == 2);
+  const SlideFeatures a = read_slide_features(done[0]->require<std::string>("path"));
+  CHECK(a.features.rows == 2);
+  CHECK(a.coords == std::vector<std::int64_t>{0, 0, 0, 224});  // grid order, without the skipped tiles
+  CHECK(a.features.values == std::vector<float>{0, 0, 0, 224});  // each row still encodes its own tile
+  CHECK(std::get<std::int64_t>(a.attributes.at("rows")) == 2);
+  const auto lost = nlohmann::json::parse(std::get<std::string>(a.attributes.at("skipped_tiles")));
+  REQUIRE(lost.size() == 2);
+  CHECK(lost[0] == nlohmann::json{{"x", 224}, {"y", 0}, {"level", 0}, {"error", "Not a JPEG file"}});
+  CHECK(lost[1] == nlohmann::json{{"x", 448}, {"y", 0}, {"level", 0}, {"error", "Corrupt JPEG data"}});
+
+  // A slide that lost nothing has no skipped_tiles attribute.
+  store.push(tile_grid("b", {0, 0}), 1);
+  const auto b = store.push(rows("b", {{0, 0}}), 0);
+  REQUIRE(b.size() == 1);
+  CHECK(read_slide_features(b[0]->require<std::string>("path")).attributes.count("skipped_tiles") == 0);
+  CHECK(store.errors().size() == 0);
+}
+
+TEST_CASE("the slide store refuses a slide whose every tile was skipped and reports skipped tiles of incomplete slides",
+          "[features][store][skip_tile]") {
+  testing::shared_loader();
+  const auto out = testing::fresh_folder("store-skipped-bad");
+  StageHarness store("use = \"slide_store\"\n", out);
+  store.push(tile_grid("b", {0, 0, 224, 0}), 1);
+  store.push(rows("b", {{0, 0}}), 0);  // the store knows the encoder's width
+  store.push(tile_grid("a", {0, 0, 224, 0}), 1);
+  store.push(skipped_tile("a", 0, 0, "unreadable"), 2);
+  CHECK_THROWS_WITH(store.push(skipped_tile("a", 224, 0, "unreadable"), 2),
+                    Catch::Contains("slide 'a': all 2 tiles of its grid were skipped"));
+  CHECK_THROWS_WITH(store.push(skipped_tile("b", 0, 0, "unreadable"), 2), Catch::Contains("both encoded and skipped"));
+  store.push(tile_grid("c", {0, 0, 224, 0, 448, 0}), 1);
+  store.push(rows("c", {{0, 0}}), 0);
+  store.push(skipped_tile("c", 224, 0, "unreadable"), 2);  // (448, 0) never comes: it failed the slide upstream
+  store.flush();
+  std::map<std::string, std::string> message_of;
+  for (const auto& e : store.errors().snapshot()) message_of[e.item] = e.message;
+  CHECK_THAT(message_of["c"], Catch::Contains("1 of 3 tiles were encoded, 1 skipped as unreadable"));
+  CHECK_THAT(message_of["b"], Catch::Contains("1 of 2 tiles were encoded"));
+  CHECK(!std::filesystem::exists(out / "features"));
 }

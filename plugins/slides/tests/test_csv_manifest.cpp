@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "csv.hpp"
-#include "manifest.hpp"
+#include "histoflow/slides/manifest.hpp"
 #include "support/graph_helpers.hpp"
 
 using namespace histoflow::slides;

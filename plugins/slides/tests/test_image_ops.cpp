@@ -108,7 +108,7 @@ TEST_CASE("premultiplied ARGB over white: transparent is white, opaque keeps its
   CHECK(std::vector<int>(rgb + 6, rgb + 9) == std::vector<int>{64 + 127, 127, 127});
 }
 
-TEST_CASE("shuffled_index is a permutation of [0, n) for every key, and keys give different orders", "[slides][sampling]") {
+TEST_CASE("shuffled_index is a permutation of 0..n-1 for every key, and keys give different orders", "[slides][sampling]") {
   for (const std::uint64_t n : {1ULL, 2ULL, 3ULL, 7ULL, 64ULL, 1000ULL, 4097ULL}) {
     std::vector<std::uint64_t> first;
     for (const std::uint64_t key : {0ULL, 1ULL, 0xdeadbeefULL}) {

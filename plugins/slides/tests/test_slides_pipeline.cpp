@@ -1,6 +1,7 @@
 // Slides in, end to end, on a generated cohort whose tissue layout is known exactly (layout.json).
 #include <openslide/openslide.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
@@ -9,6 +10,7 @@
 
 #include "histoflow/harness.hpp"
 #include "openslide_pool.hpp"
+#include "slide_properties.hpp"
 #include "support/fresh_folder.hpp"
 #include "support/graph_helpers.hpp"
 #include "support/test_stages.hpp"
@@ -397,4 +399,133 @@ TEST_CASE("slide_tile_sampler: a manifest without a tissue tile stops the run, n
                               "\"\nassume_mpp = 0.5\nsize = 2048\nmin_tissue = 1.0";
   CHECK_THROWS_WITH(StageHarness(snippet, out), Catch::Contains("no tissue tile in any of the") && Catch::Contains("manifest.csv") &&
                                                 Catch::Contains("no tissue tile ("));
+}
+
+namespace {
+
+// The corrupt-tile fixture tiled on the TIFF's own 256-pixel tile grid, so exactly one grid tile covers the
+// corrupted TIFF tile: its references, and that tile's position from layout.json.
+struct CorruptSlideTiles {
+  std::filesystem::path path;
+  std::vector<PacketPtr> refs;
+  std::int64_t x = 0, y = 0;
+};
+
+CorruptSlideTiles corrupt_slide_tiles() {
+  CorruptSlideTiles c;
+  for (const auto& f : layout()["bad"]["files"])
+    if (f["kind"] == "corrupt_tile") {
+      c.path = kCohort / "bad" / f["file"].get<std::string>();
+      c.x = f["corrupt_tile"]["x"];
+      c.y = f["corrupt_tile"]["y"];
+      REQUIRE(f["corrupt_tile"]["width"] == 256);
+    }
+  REQUIRE(!c.path.empty());
+  StageHarness tiler("use = \"tissue_tiler\"\nassume_mpp = 0.5\nmpp = 0.5\nsize = 256\nmin_tissue = 0.25");
+  const auto out = tiler.push(slide_packet(c.path, "corrupt"));
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (tiler.ports()[i] == 0) c.refs.push_back(out[i]);
+  REQUIRE(*c.refs.front()->attribute<std::int64_t>("read_size") == 256);  // level-0 pixels: aligned with the TIFF tiles
+  return c;
+}
+
+bool is_at(const PacketPtr& ref, std::int64_t x, std::int64_t y) { return ref->provenance.tile->x == x && ref->provenance.tile->y == y; }
+
+}  // namespace
+
+TEST_CASE("on_tile_error: skip_tile leaves out the unreadable tile and names it, fail_slide fails it", "[slides][reading][skip_tile]") {
+  shared_loader();
+  const CorruptSlideTiles slide = corrupt_slide_tiles();
+  const auto n = static_cast<std::int64_t>(slide.refs.size());
+  REQUIRE(std::count_if(slide.refs.begin(), slide.refs.end(), [&](const PacketPtr& r) { return is_at(r, slide.x, slide.y); }) == 1);
+
+  SECTION("skip_tile: every other tile is read, the corrupt one goes to 'skipped' with the reason") {
+    StageHarness reader("use = \"tile_reader\"\non_tile_error = \"skip_tile\"\nmax_skipped_fraction = 0.05");
+    std::int64_t tiles = 0, skipped = 0;
+    for (const auto& ref : slide.refs) {
+      const auto out = reader.push(ref);
+      REQUIRE(out.size() == 1);
+      if (reader.ports()[0] == 0) {
+        ++tiles;
+        CHECK(out[0]->tensor.shape() == std::vector<std::int64_t>{256, 256, 3});
+        CHECK_FALSE(is_at(out[0], slide.x, slide.y));
+      } else {
+        ++skipped;
+        CHECK(out[0]->kind == "tile_ref");
+        CHECK(is_at(out[0], slide.x, slide.y));
+        CHECK_FALSE(out[0]->require<std::string>("read_error").empty());
+      }
+    }
+    CHECK(tiles == n - 1);
+    CHECK(skipped == 1);
+    CHECK(reader.errors().size() == 0);
+    // One warning for the slide, when its last tile had been read: count, fraction, position, reason.
+    const auto warnings = reader.errors().warnings();
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0].item == "corrupt");
+    CHECK_THAT(warnings[0].message, Catch::Contains(slide.path.string()) && Catch::Contains("skipped 1 of " + std::to_string(n) + " tiles") &&
+                                        Catch::Contains("(" + std::to_string(slide.x) + ", " + std::to_string(slide.y) + ") level 0: "));
+    reader.flush();
+    CHECK(reader.errors().warnings().size() == 1);  // nothing left over to report again
+  }
+
+  SECTION("skip_tile above max_skipped_fraction: the slide is refused, naming file, stage, count and fraction") {
+    // 1 of n tiles is more than 0.5 / n of them.
+    const double fraction = 0.5 / static_cast<double>(n);
+    StageHarness reader("use = \"tile_reader\"\non_tile_error = \"skip_tile\"\nmax_skipped_fraction = " + std::to_string(fraction));
+    std::size_t refusals = 0;
+    for (const auto& ref : slide.refs) {
+      if (!is_at(ref, slide.x, slide.y)) {
+        CHECK(reader.push(ref).size() == 1);
+        continue;
+      }
+      ++refusals;
+      CHECK_THROWS_WITH(reader.push(ref), Catch::Contains("slide 'corrupt' ('" + slide.path.string() + "')") &&
+                                              Catch::Contains("stage 'under_test'") && Catch::Contains("1 of " + std::to_string(n) + " tiles (") &&
+                                              Catch::Contains("more than max_skipped_fraction") && Catch::Contains("refused") &&
+                                              Catch::Contains("cannot read the tile at (" + std::to_string(slide.x)));
+    }
+    CHECK(refusals == 1);
+    CHECK(reader.errors().warnings().empty());  // a refused slide is an error, not a warning
+  }
+
+  SECTION("fail_slide (the default): the corrupt tile is an error, the others are read") {
+    StageHarness reader("use = \"tile_reader\"");
+    for (const auto& ref : slide.refs) {
+      if (is_at(ref, slide.x, slide.y)) {
+        CHECK_THROWS_WITH(reader.push(ref), Catch::Contains("slide 'corrupt': cannot read the tile at (" + std::to_string(slide.x) + ", " +
+                                                            std::to_string(slide.y) + ") level 0: "));
+      } else {
+        CHECK(reader.push(ref).size() == 1);
+        CHECK(reader.ports()[0] == 0);
+      }
+    }
+    CHECK(reader.errors().warnings().empty());
+  }
+}
+
+TEST_CASE("on_tile_error: max_skipped_fraction without skip_tile is a validation error", "[slides][skip_tile]") {
+  shared_loader();
+  CHECK_THROWS_WITH(StageHarness("use = \"tile_reader\"\nmax_skipped_fraction = 0.1"),
+                    Catch::Contains("max_skipped_fraction applies only with on_tile_error = \"skip_tile\""));
+  CHECK_NOTHROW(StageHarness("use = \"tile_reader\"\non_tile_error = \"skip_tile\"\nmax_skipped_fraction = 0.1"));
+}
+
+TEST_CASE("non-square pixels: refused naming the slide file and both values, unless the manifest gives the mpp", "[slides][mpp]") {
+  slides::SlideProperties square;
+  square.mpp_x = 0.5;
+  square.mpp_y = 0.5 * 1.009;  // within the 1% a file's rounding may leave
+  square.mpp_source = "openslide.mpp-x";
+  CHECK(slides::resolve_mpp("s", "/slides/s.tiff", std::nullopt, square, std::nullopt) == 0.5);
+
+  slides::SlideProperties stretched = square;
+  stretched.mpp_y = 0.5 * 1.02;
+  CHECK_THROWS_WITH(slides::resolve_mpp("s", "/slides/s.tiff", std::nullopt, stretched, std::nullopt),
+                    Catch::Contains("slide 's' ('/slides/s.tiff') has non-square pixels") && Catch::Contains("mpp-x 0.5 ") &&
+                        Catch::Contains("mpp-y 0.51 ") && Catch::Contains("openslide.mpp-x") && Catch::Contains("differ by 2%"));
+  stretched.mpp_x = 0.51;  // the other way round too
+  stretched.mpp_y = 0.5;
+  CHECK_THROWS_WITH(slides::resolve_mpp("s", "/slides/s.tiff", std::nullopt, stretched, 0.5), Catch::Contains("non-square pixels"));
+  // The manifest's value stands for the file's (whose tags may be wrong): taken as square.
+  CHECK(slides::resolve_mpp("s", "/slides/s.tiff", 0.25, stretched, std::nullopt) == 0.25);
 }

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "encoder_fixtures.hpp"
 #include "hf_vit.hpp"
 #include "histoflow/harness.hpp"
 #include "histoflow/torch_encoders/backbone.hpp"
@@ -18,26 +19,9 @@
 
 using namespace histoflow;
 using namespace histoflow::torch_encoders;
+using namespace histoflow::torch_encoders::fixtures;
 
 namespace {
-
-const std::filesystem::path kFixtures = std::filesystem::path(HISTOFLOW_SOURCE_DIR) / "tests" / "fixtures" / "encoders";
-
-// A fixture file's tensors, read with histoflow's own safetensors reader.
-std::map<std::string, torch::Tensor> fixture(const std::string& name) {
-  return read_weights(kFixtures / (name + ".safetensors")).tensors;
-}
-
-double relative_error(const torch::Tensor& ours, const torch::Tensor& reference) {
-  return ((ours.to(torch::kFloat64) - reference.to(torch::kFloat64)).norm() / reference.to(torch::kFloat64).norm()).item<double>();
-}
-
-torch::Tensor preprocess(const torch::Tensor& uint8_nhwc) {
-  auto x = uint8_nhwc.permute({0, 3, 1, 2}).to(torch::kFloat32).div(255.0);
-  const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
-  const auto std = torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
-  return (x - mean) / std;
-}
 
 std::unique_ptr<Backbone> initialised(std::unique_ptr<Backbone> backbone) {
   deterministic_init(backbone->module());
@@ -140,23 +124,29 @@ TEST_CASE("DINOv2 ViTs match the official code: plain, registers, SwiGLU, other 
   }
 }
 
-TEST_CASE("timm-layout ViTs match timm: UNI-style and Virchow2/UNI2-h-style", "[torch][parity][timm]") {
+TEST_CASE("timm-layout ViTs match timm: UNI-, Virchow2- and UNI2-h-style", "[torch][parity][timm]") {
   VitConfig uni;
   uni.timm = true, uni.img_size = 224, uni.patch_size = 16, uni.dim = 64, uni.depth = 2, uni.heads = 2;
   uni.interpolate_antialias = true, uni.interpolate_offset = 0.0;
-  VitConfig virchow = uni;
+  VitConfig virchow = uni;  // Virchow2: position embeddings for cls, the 4 registers and the patches
   virchow.patch_size = 14, virchow.dim = 96, virchow.mlp_ratio = 5.3375, virchow.swiglu_packed = true;
-  virchow.registers = 4, virchow.no_embed_class = true;
-  for (const auto& [name, config] : {std::pair{std::string("timm_uni_tiny"), uni}, std::pair{std::string("timm_virchow_tiny"), virchow}}) {
+  virchow.registers = 4, virchow.position_prefix_tokens = 5;
+  VitConfig uni2 = virchow;  // UNI2-h: no_embed_class, position embeddings for the patches only
+  uni2.mlp_ratio = 2.66667 * 2, uni2.registers = 8, uni2.position_prefix_tokens = 0;
+  for (const auto& [name, config] : {std::pair{std::string("timm_uni_tiny"), uni}, std::pair{std::string("timm_virchow_tiny"), virchow},
+                                     std::pair{std::string("timm_uni2_tiny"), uni2}}) {
     auto net = initialised(make_vit(config));
     CHECK(keys_of(net->module()) == reference_keys(name));
     const auto f = fixture(name);
     torch::NoGradGuard no_grad;
     const auto y = net->forward(preprocess(f.at("input")));
     const double cls = relative_error(y.cls, f.at("cls")), patches = relative_error(y.patch_tokens, f.at("patch_tokens"));
-    INFO(name << ": cls " << cls << ", patch tokens " << patches);
+    // timm's resample to a 168 px grid keeps the embedded prefix rows: checked on its own (the init makes them tiny).
+    const double pos = relative_error(vit_position_embeddings(*net, 168, 168), f.at("pos_embed_interp"));
+    INFO(name << ": cls " << cls << ", patch tokens " << patches << ", position embeddings at 168 px " << pos);
     CHECK(cls < 1e-4);
     CHECK(patches < 1e-4);
+    CHECK(pos < 1e-5);
   }
   // The registered full-size configurations build with the layouts these tiny ones test.
   for (const char* name : {"uni", "virchow2", "uni2_h"}) CHECK(find_backbone(name).family == "vit");
@@ -190,21 +180,6 @@ TEST_CASE("the torch_encoder stage reproduces the reference through its own prep
 
 namespace {
 
-// name -> shape, as a .keys.txt fixture lists a reference state_dict ("name [d0, d1] dtype" per line).
-std::vector<std::pair<std::string, std::vector<std::int64_t>>> reference_shapes(const std::string& name) {
-  std::ifstream in(kFixtures / (name + ".keys.txt"));
-  REQUIRE(in);
-  std::vector<std::pair<std::string, std::vector<std::int64_t>>> shapes;
-  for (std::string line; std::getline(in, line);) {
-    const auto open = line.find('['), close = line.find(']');
-    std::vector<std::int64_t> shape;
-    std::istringstream dims(line.substr(open + 1, close - open - 1));
-    for (std::string d; std::getline(dims, d, ',');) shape.push_back(std::stoll(d));
-    shapes.emplace_back(line.substr(0, line.find(' ')), shape);
-  }
-  return shapes;
-}
-
 // Every name and shape a module stores, plus what it computes instead of storing (Swin's buffers).
 std::string state_keys_of(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& computed = {}) {
   std::map<std::string, std::string> lines;
@@ -219,14 +194,6 @@ std::string state_keys_of(torch::nn::Module& module, const std::map<std::string,
   std::string text;
   for (const auto& [k, v] : lines) text += k + " " + v + "\n";
   return text;
-}
-
-// A state_dict with a reference's names and shapes and no memory behind it (zeros broadcast to each shape).
-LoadedWeights weights_shaped_like(const std::string& keys_fixture) {
-  LoadedWeights w;
-  for (const auto& [name, shape] : reference_shapes(keys_fixture))
-    w.tensors[name] = shape.empty() ? torch::zeros({}) : torch::zeros({1}).expand(shape);
-  return w;
 }
 
 bool same_state(torch::nn::Module& a, torch::nn::Module& b) {
@@ -247,11 +214,6 @@ VitConfig phikon_tiny() {  // VIT_TINY there: Phikon's layout in small
   c.timm = true, c.layer_scale = false, c.eps = 1e-12;
   c.img_size = 224, c.patch_size = 16, c.dim = 32, c.depth = 2, c.heads = 2;
   return c;
-}
-
-void report(const std::string& what, double error) {
-  std::cout << "parity " << what << ": relative L2 error " << error << std::endl;
-  CHECK(error < 1e-4);
 }
 
 }  // namespace

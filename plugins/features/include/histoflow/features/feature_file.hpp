@@ -36,6 +36,7 @@ struct SlideFeatures {
   std::vector<std::int64_t> coords;  // rows * 2: x0, y0, x1, y1, ...
   AttributeMap attributes;
   AttributeMap coords_attributes;    // CLAM/TRIDENT read patch_size, patch_level, ... from the coords dataset
+  AttributeMap features_attributes;  // TRIDENT names the encoder on the features dataset
 };
 
 struct PatchFeatures {
@@ -54,8 +55,23 @@ void write_patch_features(const std::filesystem::path& file, const PatchFeatures
                           const std::string& identity = "{}");
 
 // Read (verifying the checksum first unless told not to); errors name the file and what is wrong.
-SlideFeatures read_slide_features(const std::filesystem::path& file, bool verify = true);
-PatchFeatures read_patch_features(const std::filesystem::path& file, bool verify = true);
+// require_coords false: a file without /coords reads with no coordinates (features from other tools).
+SlideFeatures read_slide_features(const std::filesystem::path& file, bool verify = true, bool require_coords = true);
+
+// A coordinates-only file (CLAM's and TRIDENT's patch files): /coords [N, 2] with its attributes, sealed.
+void write_coordinates(const std::filesystem::path& file, const std::vector<std::int64_t>& coords, const AttributeMap& attributes);
+SlideFeatures read_coordinates(const std::filesystem::path& file);  // coords and coords_attributes only; not verified
+// complete false: /paths and the class_names attribute may be missing (patch features from other tools).
+PatchFeatures read_patch_features(const std::filesystem::path& file, bool verify = true, bool complete = true);
+
+// What a slide file holds, from its metadata only (no dataset is read, nothing verified): a cohort's files
+// checked before their features are needed.
+struct FeatureFileShape {
+  std::int64_t rows = 0, dim = 0;
+  bool has_coords = false;  // a /coords [rows, 2] dataset
+  AttributeMap attributes, features_attributes;
+};
+FeatureFileShape read_feature_shape(const std::filesystem::path& file);
 
 // Only the root attributes (cheap: no dataset is read).
 AttributeMap read_feature_attributes(const std::filesystem::path& file);

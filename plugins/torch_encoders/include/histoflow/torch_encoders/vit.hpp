@@ -18,12 +18,15 @@ struct VitConfig {
   bool interpolate_antialias = false;
   double interpolate_offset = 0.1;  // DINOv2's historical +0.1; 0 for the register models
   double eps = 1e-6;
-  // timm's layout (UNI, Virchow2, UNI2-h): reg_token instead of register_tokens, no mask_token, a packed
-  // SwiGLU (mlp.fc1 of width int(dim * mlp_ratio), halves gated), and, with no_embed_class, position
-  // embeddings for the patches only, added before the class and register tokens are prepended.
+  // timm's layout (UNI, Virchow2, UNI2-h): reg_token instead of register_tokens, no mask_token, and a packed
+  // SwiGLU (mlp.fc1 of width int(dim * mlp_ratio), halves gated).
   bool timm = false;
   bool swiglu_packed = false;
-  bool no_embed_class = false;
+  // How many of the leading tokens [cls, registers...] carry a position embedding (pos_embed holds these rows,
+  // then the patch grid; interpolation keeps them as they are): 1 for DINOv2 (registers are inserted after the
+  // embeddings are added) and for timm's default without registers; 1 + registers for timm's default with
+  // reg_tokens (Virchow2); 0 for timm's no_embed_class (UNI2-h: patches only).
+  int position_prefix_tokens = 1;
 };
 
 // How a position embedding is brought to a new square grid once, before training at another crop size.

@@ -25,6 +25,9 @@ LoadedWeights read_weights(const std::filesystem::path& file);
 // Chooses the prefix under which the backbone's keys are found, then copies the tensors into the module.
 // Returns the prefix used ("" when none).
 std::string load_into(Backbone& backbone, const LoadedWeights& weights, const std::filesystem::path& file);
+// load_into's strict match without the copy (the backbone still takes its position grid from the checkpoint):
+// whether a checkpoint fits, for files too large to load just to find out. Returns the prefix; throws as load_into.
+std::string check_fits(Backbone& backbone, const LoadedWeights& weights, const std::filesystem::path& file);
 
 // Deterministic pseudo-random weights ("histoflow-init-v1"), identical to tools/parity/histoflow_init.py:
 // for tests and benchmarks, where real weights are neither needed nor available.

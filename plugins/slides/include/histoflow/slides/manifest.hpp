@@ -17,11 +17,14 @@ struct ManifestOptions {
   std::string mpp_column;                  // optional: overrides the slide's own mpp
   char delimiter = ',';
   bool skip_missing = false;               // on_missing = "skip"
+  // false: slide files need not exist (a cohort known by its feature files), and with an id_column the slide
+  // column may be absent.
+  bool require_slide_files = true;
 };
 
 struct SlideEntry {
   std::string id;
-  std::filesystem::path path;  // absolute
+  std::filesystem::path path;  // absolute; empty when the manifest has no slide column (require_slide_files false)
   std::string patient;
   std::map<std::string, std::string> labels;
   std::string cohort;

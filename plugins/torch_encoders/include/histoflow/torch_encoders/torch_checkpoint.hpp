@@ -1,9 +1,10 @@
 #pragma once
-// PyTorch checkpoints written by torch.save (the zip format of PyTorch >= 1.6), read without Python and
+// PyTorch files written by torch.save (the zip format of PyTorch >= 1.6), read without Python and
 // without LibTorch's unpickler (which turns the OrderedDicts every state_dict is saved as into None).
 // A small pickle machine understands what torch.save writes: dicts, OrderedDicts, tuples, lists, numbers,
 // strings, storages (persistent ids) and _rebuild_tensor_v2 / _rebuild_parameter; other objects (argparse
 // namespaces, optimiser state) are kept opaque so they do not stop the tensors from loading.
+// No LibTorch here (library histoflow_torch_files): the feature store reads and writes CLAM's .pt files with it.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,5 +29,12 @@ struct Checkpoint {
 // `bytes` is the whole file; `name` appears in every error.
 Checkpoint read_torch_checkpoint(const std::string& bytes, const std::string& name);
 bool looks_like_zip(const std::string& bytes);
+
+// A file holding one tensor at the top, as torch.save(tensor) writes (CLAM's and TRIDENT's .pt feature files).
+CheckpointTensor read_torch_tensor(const std::string& bytes, const std::string& name);
+
+// The bytes torch.save would write for one contiguous float32 tensor (its row-major `values`), readable by
+// torch.load; `archive` is the folder name inside the zip (torch.save uses the file's stem).
+std::string write_torch_tensor(const std::vector<std::int64_t>& shape, const float* values, const std::string& archive);
 
 }  // namespace histoflow::torch_encoders

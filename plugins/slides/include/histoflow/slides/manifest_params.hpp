@@ -5,7 +5,7 @@
 
 #include "histoflow/contract.hpp"
 #include "histoflow/params.hpp"
-#include "manifest.hpp"
+#include "histoflow/slides/manifest.hpp"
 
 namespace histoflow::slides {
 
