@@ -22,13 +22,13 @@ std::optional<fs::path> existing(const fs::path& file) {
   return fs::is_regular_file(file, ec) ? std::optional<fs::path>(file) : std::nullopt;
 }
 
-// The slide store's name: <slide>-<first 12 hex digits of the fingerprint>.h5.
-bool is_histoflow_name(const std::string& name, const std::string& slide_id) {
-  if (name.size() != slide_id.size() + 1 + 12 + 3 || name.compare(0, slide_id.size(), slide_id) != 0) return false;
-  if (name[slide_id.size()] != '-' || name.compare(name.size() - 3, 3, ".h5") != 0) return false;
-  for (std::size_t i = slide_id.size() + 1; i < name.size() - 3; ++i)
-    if (!std::isxdigit(static_cast<unsigned char>(name[i]))) return false;
-  return true;
+// The slide id in the slide store's name, <slide>-<first 12 hex digits of the fingerprint>.h5; empty otherwise.
+std::string histoflow_slide_id(const std::string& name) {
+  constexpr std::size_t kTail = 1 + 12 + 3;
+  if (name.size() <= kTail || name[name.size() - kTail] != '-' || name.compare(name.size() - 3, 3, ".h5") != 0) return "";
+  for (std::size_t i = name.size() - kTail + 1; i < name.size() - 3; ++i)
+    if (!std::isxdigit(static_cast<unsigned char>(name[i]))) return "";
+  return name.substr(0, name.size() - kTail);
 }
 
 std::string read_bytes(const fs::path& file) {
@@ -153,7 +153,7 @@ double magnification_of_mpp(double mpp) {
   if (mpp < 0.6) return 20;
   if (mpp < 1.2) return 10;
   if (mpp < 2.4) return 5;
-  throw std::runtime_error("slide mpp " + std::to_string(mpp) + " is below any magnification TRIDENT knows");
+  throw std::runtime_error("slide mpp " + std::to_string(mpp) + " is coarser than any magnification TRIDENT knows (5x: below 2.4)");
 }
 
 Geometry geometry_of(const SlideFeatures& content, const std::string& slide_id) {
@@ -208,38 +208,52 @@ std::string layout_name(FeatureLayout layout) {
   return "?";
 }
 
-std::optional<FeatureFileRef> find_slide_features(FeatureLayout layout, const fs::path& root, const std::string& slide_id) {
-  switch (layout) {
+FeatureFolder::FeatureFolder(FeatureLayout layout, fs::path root) : layout_(layout), root_(std::move(root)) {
+  if (layout_ != FeatureLayout::Histoflow) return;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    const std::string id = histoflow_slide_id(entry.path().filename().string());
+    if (!id.empty()) histoflow_files_[id].push_back(entry.path());
+  }
+  if (ec) throw std::runtime_error("cannot list '" + root_.string() + "': " + ec.message());
+}
+
+std::optional<FeatureFileRef> FeatureFolder::find(const std::string& slide_id) const {
+  switch (layout_) {
     case FeatureLayout::Histoflow: {
-      std::optional<FeatureFileRef> found;
-      std::error_code ec;
-      for (const auto& entry : fs::directory_iterator(root, ec)) {
-        if (!is_histoflow_name(entry.path().filename().string(), slide_id)) continue;
-        if (found)
-          throw std::runtime_error("slide '" + slide_id + "' has two feature files in '" + root.string() + "' (" +
-                                   found->file.filename().string() + ", " + entry.path().filename().string() +
-                                   "): two different slide files under one id");
-        found = FeatureFileRef{entry.path(), "histoflow", {}};
-      }
-      if (ec) throw std::runtime_error("cannot list '" + root.string() + "': " + ec.message());
-      return found;
+      const auto it = histoflow_files_.find(slide_id);
+      if (it == histoflow_files_.end()) return std::nullopt;
+      if (it->second.size() > 1)
+        throw std::runtime_error("slide '" + slide_id + "' has " + std::to_string(it->second.size()) + " feature files in '" +
+                                 root_.string() + "' (" + it->second[0].filename().string() + ", " +
+                                 it->second[1].filename().string() + "): different slide files under one id");
+      return FeatureFileRef{it->second[0], "histoflow", {}};
     }
     case FeatureLayout::Clam: {
-      const auto h5 = existing(root / "h5_files" / (slide_id + ".h5"));
+      const auto h5 = existing(root_ / "h5_files" / (slide_id + ".h5"));
       if (h5) return FeatureFileRef{*h5, "h5", {}};
-      const auto pt = existing(root / "pt_files" / (slide_id + ".pt"));
+      const auto pt = existing(root_ / "pt_files" / (slide_id + ".pt"));
       if (!pt) return std::nullopt;
-      return FeatureFileRef{*pt, "pt", existing(root / "patches" / (slide_id + ".h5")).value_or(fs::path())};
+      return FeatureFileRef{*pt, "pt", existing(root_ / "patches" / (slide_id + ".h5")).value_or(fs::path())};
     }
     case FeatureLayout::Trident: {
-      if (const auto h5 = existing(root / (slide_id + ".h5"))) return FeatureFileRef{*h5, "h5", {}};
-      const auto pt = existing(root / (slide_id + ".pt"));
+      if (const auto h5 = existing(root_ / (slide_id + ".h5"))) return FeatureFileRef{*h5, "h5", {}};
+      const auto pt = existing(root_ / (slide_id + ".pt"));
       if (!pt) return std::nullopt;
       // TRIDENT's patches sit beside the features_<encoder> folder.
-      return FeatureFileRef{*pt, "pt", existing(root.parent_path() / "patches" / (slide_id + "_patches.h5")).value_or(fs::path())};
+      return FeatureFileRef{*pt, "pt", existing(root_.parent_path() / "patches" / (slide_id + "_patches.h5")).value_or(fs::path())};
     }
   }
   return std::nullopt;
+}
+
+std::string FeatureFolder::where_it_looks(const std::string& id) const {
+  switch (layout_) {
+    case FeatureLayout::Histoflow: return (root_ / (id + "-<fingerprint>.h5")).string();
+    case FeatureLayout::Clam: return (root_ / "h5_files" / (id + ".h5")).string() + " or " + (root_ / "pt_files" / (id + ".pt")).string();
+    case FeatureLayout::Trident: return (root_ / (id + ".h5")).string() + " or " + (root_ / (id + ".pt")).string();
+  }
+  return root_.string();
 }
 
 SlideFeatures read_slide_features(const FeatureFileRef& ref) {

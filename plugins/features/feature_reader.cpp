@@ -21,15 +21,6 @@ std::string encoder_from_folder(FeatureLayout layout, const fs::path& root) {
   return "";
 }
 
-std::string where_it_looked(FeatureLayout layout, const fs::path& root, const std::string& id) {
-  switch (layout) {
-    case FeatureLayout::Histoflow: return (root / (id + "-<fingerprint>.h5")).string();
-    case FeatureLayout::Clam: return (root / "h5_files" / (id + ".h5")).string() + " or " + (root / "pt_files" / (id + ".pt")).string();
-    case FeatureLayout::Trident: return (root / (id + ".h5")).string() + " or " + (root / (id + ".pt")).string();
-  }
-  return root.string();
-}
-
 class FeatureReader final : public Stage {
  public:
   explicit FeatureReader(const StageContext& context)
@@ -48,14 +39,21 @@ class FeatureReader final : public Stage {
   void open() override {
     std::error_code ec;
     if (!fs::is_directory(root_, ec)) throw FatalError("feature folder '" + root_.string() + "' does not exist");
+    folder_.emplace(layout_, root_);
     manifest_ = slides::load_manifest(manifest_file_, options_);
     // A wrong root or layout would otherwise fail every slide one by one.
     std::size_t found = 0;
-    for (const auto& slide : manifest_.slides) found += find_slide_features(layout_, root_, slide.id).has_value();
+    for (const auto& slide : manifest_.slides) {
+      try {
+        found += folder_->find(slide.id).has_value();
+      } catch (const std::exception&) {
+        ++found;  // two files for one id: that slide's own error, in generate()
+      }
+    }
     if (found == 0 && !manifest_.slides.empty())
       throw FatalError("no feature file of the manifest's " + std::to_string(manifest_.slides.size()) + " slides is in '" +
                        root_.string() + "' (layout " + layout_name(layout_) + "; for slide '" + manifest_.slides[0].id +
-                       "' it looked for " + where_it_looked(layout_, root_, manifest_.slides[0].id) + ")");
+                       "' it looked for " + folder_->where_it_looks(manifest_.slides[0].id) + ")");
   }
 
   std::int64_t size_hint() const override { return static_cast<std::int64_t>(manifest_.slides.size()); }
@@ -76,8 +74,8 @@ class FeatureReader final : public Stage {
 
  private:
   Packet read(const slides::SlideEntry& slide, std::size_t index) {
-    const auto ref = find_slide_features(layout_, root_, slide.id);
-    if (!ref) throw std::runtime_error("slide '" + slide.id + "': no feature file (looked for " + where_it_looked(layout_, root_, slide.id) + ")");
+    const auto ref = folder_->find(slide.id);
+    if (!ref) throw std::runtime_error("slide '" + slide.id + "': no feature file (looked for " + folder_->where_it_looks(slide.id) + ")");
     FeatureFileShape content;
     try {
       content = read_feature_shape(*ref);
@@ -133,6 +131,7 @@ class FeatureReader final : public Stage {
   bool require_coords_;
   slides::ManifestOptions options_;
   slides::Manifest manifest_;
+  std::optional<FeatureFolder> folder_;  // listed at open
   std::size_t next_ = 0;  // generate() runs on one thread at a time
   std::string first_;     // the file that set the width
 };
@@ -151,9 +150,9 @@ void register_feature_reader(Registry& registry) {
           "  trident    root/<slide>.h5 or .pt, root being TRIDENT's features_<encoder> folder\n"
           "  histoflow  root/<slide>-<fingerprint>.h5, root being one of slide_store's lineage folders\n"
           "Each file's shape is checked here (HDF5 metadata only; mil_cv reads the features): a missing file, an\n"
-          "unreadable one, one without rows, one whose width differs from the first file's (or from `dim`), or\n"
-          "one without coordinates (unless require_coords = false) fails that slide with a recorded error naming\n"
-          "the file; the other slides go on. A manifest none of whose\n"
+          "unreadable one, one without rows, one whose width differs from the first file's (or from `dim`),\n"
+          "one without coordinates (unless require_coords = false), or two histoflow files for one id fails that\n"
+          "slide with a recorded error naming the file; the other slides go on. A manifest none of whose\n"
           "slides has a file stops the run before any work (wrong root or layout). Slide files need not exist;\n"
           "with an id_column (CLAM's CSVs: slide_id) the manifest needs no slide column at all.";
   c.outputs = {{"files", kFeatureFileKind, "one packet per slide whose features were read"}};

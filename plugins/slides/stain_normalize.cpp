@@ -43,6 +43,7 @@ class StainNormalize final : public Stage {
       : method_(context.params.get_string("method") == "macenko" ? StainMethod::Macenko : StainMethod::Reinhard),
         reference_(context.params.get_string("reference")),
         per_slide_(context.params.get_string("fit") == "slide"),
+        reference_is_slide_(context.params.get_string("reference_fit") == "slide"),
         slide_fit_width_(static_cast<int>(context.params.get_int("slide_fit_width"))) {
     options_.light_intensity = context.params.get_float("light_intensity");
     options_.beta = context.params.get_float("beta");
@@ -52,9 +53,13 @@ class StainNormalize final : public Stage {
 
   void open() override {
     ensure_vips();
-    const RgbImage image = decode_rgb(reference_);  // throws naming the file
-    const std::size_t pixels = static_cast<std::size_t>(image.width) * image.height;
-    StainFitResult fitted = fit_stains(method_, image.pixels.data(), pixels, options_);
+    std::vector<std::uint8_t> rgb;
+    if (reference_is_slide_) {
+      rgb = slide_tissue_pixels(reference_.string(), slide_fit_width_);  // a reference slide's tissue, as fit = "slide"
+    } else {
+      rgb = decode_rgb(reference_).pixels;  // throws naming the file
+    }
+    StainFitResult fitted = fit_stains(method_, rgb.data(), rgb.size() / 3, options_);
     if (!fitted.fit)
       throw std::runtime_error("reference image '" + reference_.string() + "' cannot be fitted (" + method_name(method_) +
                                "): " + fitted.problem + "; choose a reference showing stained tissue");
@@ -107,6 +112,7 @@ class StainNormalize final : public Stage {
   StainMethod method_;
   std::filesystem::path reference_;
   bool per_slide_;
+  bool reference_is_slide_;
   int slide_fit_width_;
   StainOptions options_;
   StainFit target_;
@@ -132,11 +138,16 @@ void register_stain_normalize(Registry& registry) {
           "(the tile's 'path' attribute, as tile_reader emits) on the tissue of its thumbnail (slide_fit_width wide,\n"
           "saturation + Otsu mask), and every tile of the slide, background ones included, uses that fit; a slide\n"
           "whose tissue cannot be fitted makes each of its tiles an error record. Outputs are rounded and clamped,\n"
-          "never NaN. Attributes and provenance are kept. The reference file's SHA-256 is part of the lineage.";
+          "never NaN. Attributes and provenance are kept. The reference file's SHA-256 is part of the lineage.\n"
+          "reference_fit = \"slide\": the reference is a whole-slide file, fitted on its tissue as fit = \"slide\"\n"
+          "fits a source slide (a reference slide of the cohort rather than one tile).";
   c.inputs = {{"tiles", kTileKind, "uint8 [H, W, 3] RGB tiles (tile_reader, patch_folder)"}};
   c.outputs = {{"tiles", kTileKind, "the normalised tiles, same shape and attributes"}};
   c.params = {param_string("method", "macenko", "Stain normalisation method", {"macenko", "reinhard"}),
-              param_required("reference", ParamType::Path, "Reference image (PNG, JPEG, TIFF) whose stains the tiles are given"),
+              param_required("reference", ParamType::Path, "Reference whose stains the tiles are given: an image (PNG, JPEG, TIFF), or a whole-slide file with reference_fit = \"slide\""),
+              param_string("reference_fit", "image",
+                           "How the reference is read: every pixel of an image, or the tissue of a whole-slide file",
+                           {"image", "slide"}),
               param_string("fit", "tile", "Where source stains are estimated: each tile, or once per slide on its tissue",
                            {"tile", "slide"}),
               param_float("light_intensity", 240.0, "Io of the optical density -ln((I + 1) / Io): the brightness of glass", 1, 255),

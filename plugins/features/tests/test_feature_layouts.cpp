@@ -169,6 +169,12 @@ TEST_CASE("feature_reader fails the slides whose files are missing, unreadable, 
   StageHarness lenient(reader(c, clam, "clam", "require_coords = false\n"));
   const auto more = lenient.generate_all();
   CHECK(more.size() == 13);
+  // A store folder with two files for one slide id (two different slide files): that slide fails.
+  fs::copy_file(c.store / "S0-0123456789ab.h5", c.store / "S0-ba9876543210.h5");
+  StageHarness store(reader(c, c.store, "histoflow"));
+  CHECK(store.generate_all().size() == 15);
+  REQUIRE(store.errors().snapshot().size() == 1);
+  CHECK_THAT(store.errors().snapshot()[0].message, Catch::Contains("slide 'S0' has 2 feature files"));
   // A folder none of whose files match the manifest: the run stops before any work.
   CHECK_THROWS_AS(StageHarness(reader(c, c.store, "clam")), FatalError);
 }

@@ -243,6 +243,9 @@ TEST_CASE("stain_normalize fit = slide uses the slide's tissue, for every tile o
   const auto same = per_slide.push(tile_packet(sample.tile, "train_001", slide.string()));
   REQUIRE(same.size() == 1);
   CHECK(difference(image_of(same[0]), sample.tile).max <= 1);
+  // The slide itself as the reference (reference_fit = "slide"): fitted on the same tissue, the same identity.
+  StageHarness slide_reference(snippet("reinhard", slide, "reference_fit = \"slide\"\nfit = \"slide\"\n" + width));
+  CHECK(difference(image_of(slide_reference.push(tile_packet(sample.tile, "train_001", slide.string()))[0]), sample.tile).max <= 1);
   StageHarness per_tile(snippet("reinhard", dir / "slide_tissue.png", "fit = \"tile\"\n"));
   CHECK(difference(image_of(per_tile.push(tile_packet(sample.tile, "train_001", slide.string()))[0]), sample.tile).max > 1);
 

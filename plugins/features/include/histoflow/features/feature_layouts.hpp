@@ -11,8 +11,10 @@
 //
 // Coordinates are level-0 pixels of each tile's top-left corner in every layout.
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "histoflow/features/feature_file.hpp"
 
@@ -31,11 +33,21 @@ struct FeatureFileRef {
   std::filesystem::path coords_file;  // "pt": the HDF5 whose /coords belong to these rows; empty: none
 };
 
-// Where `layout` keeps `slide_id`'s features under `root`; nullopt when there is no file. CLAM: h5_files
-// first (it has coordinates), else pt_files (with h5_files' or patches/' coordinates when present).
-// Throws when the slide id matches more than one histoflow file (two fingerprints: two different slides).
-std::optional<FeatureFileRef> find_slide_features(FeatureLayout layout, const std::filesystem::path& root,
-                                                  const std::string& slide_id);
+// A folder of per-slide feature files in one layout. find() says where a slide's features are; nullopt when
+// there is no file. CLAM: h5_files first (it has coordinates), else pt_files (with patches/' coordinates when
+// present). A histoflow folder is listed once, here (a cohort has thousands of files); find() throws when the
+// slide id has more than one file (two fingerprints: two different slides under one id).
+class FeatureFolder {
+ public:
+  FeatureFolder(FeatureLayout layout, std::filesystem::path root);
+  std::optional<FeatureFileRef> find(const std::string& slide_id) const;
+  std::string where_it_looks(const std::string& slide_id) const;  // for messages
+
+ private:
+  FeatureLayout layout_;
+  std::filesystem::path root_;
+  std::map<std::string, std::vector<std::filesystem::path>> histoflow_files_;  // slide id -> its files
+};
 
 // Reads any of the formats; errors name the file. A "pt" file without coords_file gives no coordinates.
 SlideFeatures read_slide_features(const FeatureFileRef& ref);
