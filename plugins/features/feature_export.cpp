@@ -26,10 +26,12 @@ class FeatureExport final : public Stage {
       throw std::invalid_argument("feature_export takes slide files (slide_store, feature_reader); '" +
                                   file.require<std::string>("path") + "' is a " + content + " file");
     const std::string& slide_id = file.require<std::string>("slide_id");
-    FeatureFileRef ref{file.require<std::string>("path"), "histoflow", {}};
-    if (const auto* format = file.attribute<std::string>("format")) ref.format = *format;
-    if (const auto* coords = file.attribute<std::string>("coords_path")) ref.coords_file = *coords;
-    export_slide_features(layout_, root_, slide_id, read_slide_features(ref));
+    // The tiling geometry each tool's attributes are derived from is in a store's files only.
+    if (const auto* format = file.attribute<std::string>("format"); format && *format != "histoflow")
+      throw std::invalid_argument("slide '" + slide_id + "': feature_export writes a store's files (slide_store, or feature_reader "
+                                  "with layout = \"histoflow\"); '" + file.require<std::string>("path") + "' is another tool's (" +
+                                  *format + "), without the tiling geometry");
+    export_slide_features(layout_, root_, slide_id, read_slide_features(FeatureFileRef{file.require<std::string>("path"), "histoflow", {}}));
     ++exported_;
   }
 
@@ -50,7 +52,8 @@ void register_feature_export(Registry& registry) {
   StageContract c;
   c.type = "feature_export";
   c.summary = "Writes slide feature files in CLAM's or TRIDENT's layout, where their code reads them";
-  c.doc = "Each incoming slide file (slide_store's, or feature_reader's) is written again under `root`:\n"
+  c.doc = "Each incoming store file (slide_store's, or feature_reader's with layout = \"histoflow\") is written again\n"
+          "under `root` (other tools' files lack the tiling geometry and are refused, naming the file):\n"
           "  clam     h5_files/<slide>.h5 (features float32 [N, D], coords int64 [N, 2]), pt_files/<slide>.pt\n"
           "           (torch.save of the features) and patches/<slide>.h5 (coords); coords attributes patch_size =\n"
           "           pixels read at patch_level, the region CLAM's Whole_Slide_Bag_FP reads for each coordinate\n"
@@ -60,7 +63,7 @@ void register_feature_export(Registry& registry) {
           "           target_magnification, overlap, level0_width, level0_height; features attribute encoder\n"
           "Coordinates are level-0 pixels, as in both tools. Every file is written to a temporary name and renamed;\n"
           "a rerun rewrites them (cheap: no slide is read).";
-  c.inputs = {{"files", kFeatureFileKind, "slide feature files (slide_store or feature_reader)"}};
+  c.inputs = {{"files", kFeatureFileKind, "slide feature files (slide_store, or feature_reader of a store folder)"}};
   ParamSpec layout = param_required("layout", ParamType::String, "The tool whose layout is written");
   layout.choices = {"clam", "trident"};
   c.params = {layout, not_affecting_output(param_path("root", "Folder to write into; unset: <experiment output>/export/<layout>"))};

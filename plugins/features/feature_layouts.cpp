@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "histoflow/atomic_file.hpp"
+#include "histoflow/cache_folder.hpp"
 #include "histoflow/torch_encoders/torch_checkpoint.hpp"
 
 namespace histoflow::features {
@@ -171,15 +172,20 @@ Geometry geometry_of(const SlideFeatures& content, const std::string& slide_id) 
   g.read_size = attribute<std::int64_t>(a, "read_size").value_or(std::llround(extent / downsample));
   const auto stride = attribute<std::int64_t>(a, "stride").value_or(g.target_size);
   g.overlap = std::max<std::int64_t>(0, g.target_size - stride);
-  const double slide_mpp = need(attribute<double>(a, "slide_mpp"), "slide_mpp");
-  const double mpp = need(attribute<double>(a, "mpp"), "mpp");
-  g.level0_magnification = attribute<double>(a, "objective_power").value_or(magnification_of_mpp(slide_mpp));
-  g.target_magnification = g.level0_magnification * slide_mpp / mpp;
-  if (std::abs(g.target_magnification - std::round(g.target_magnification)) < 0.01 * g.target_magnification)
-    g.target_magnification = std::round(g.target_magnification);
   // "4096x3072 @1.000000; ...": level 0 comes first.
   if (const auto levels = attribute<std::string>(a, "levels")) std::sscanf(levels->c_str(), "%" SCNd64 "x%" SCNd64, &g.width, &g.height);
   return g;
+}
+
+// TRIDENT's magnifications: the slide's objective power (else TRIDENT's mpp convention), and the tiles'.
+void add_magnifications(Geometry& g, const AttributeMap& a, const std::string& slide_id) {
+  const auto slide_mpp = attribute<double>(a, "slide_mpp"), mpp = attribute<double>(a, "mpp");
+  if (!slide_mpp || !mpp) throw std::runtime_error("slide '" + slide_id + "': the feature file has no slide_mpp or mpp attribute");
+  const auto objective = attribute<double>(a, "objective_power");
+  g.level0_magnification = objective ? *objective : magnification_of_mpp(*slide_mpp);
+  g.target_magnification = g.level0_magnification * *slide_mpp / *mpp;
+  if (std::abs(g.target_magnification - std::round(g.target_magnification)) < 0.01 * g.target_magnification)
+    g.target_magnification = std::round(g.target_magnification);
 }
 
 std::string magnification_text(double m) {
@@ -209,11 +215,12 @@ std::string layout_name(FeatureLayout layout) {
 }
 
 FeatureFolder::FeatureFolder(FeatureLayout layout, fs::path root) : layout_(layout), root_(std::move(root)) {
+  if (root_.filename().empty()) root_ = root_.parent_path();  // "features_uni/": its parent is TRIDENT's job folder
   if (layout_ != FeatureLayout::Histoflow) return;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root_, ec)) {
-    const std::string id = histoflow_slide_id(entry.path().filename().string());
-    if (!id.empty()) histoflow_files_[id].push_back(entry.path());
+    const std::string name = histoflow_slide_id(entry.path().filename().string());
+    if (!name.empty()) histoflow_files_[name].push_back(entry.path());
   }
   if (ec) throw std::runtime_error("cannot list '" + root_.string() + "': " + ec.message());
 }
@@ -221,7 +228,7 @@ FeatureFolder::FeatureFolder(FeatureLayout layout, fs::path root) : layout_(layo
 std::optional<FeatureFileRef> FeatureFolder::find(const std::string& slide_id) const {
   switch (layout_) {
     case FeatureLayout::Histoflow: {
-      const auto it = histoflow_files_.find(slide_id);
+      const auto it = histoflow_files_.find(cache_file_name(slide_id, "", ""));  // the store's spelling of the id
       if (it == histoflow_files_.end()) return std::nullopt;
       if (it->second.size() > 1)
         throw std::runtime_error("slide '" + slide_id + "' has " + std::to_string(it->second.size()) + " feature files in '" +
@@ -294,7 +301,10 @@ PatchFeatures read_patch_features(const FeatureFileRef& ref, const std::vector<s
     if (label < 0) throw std::runtime_error("'" + ref.file.string() + "': label " + std::to_string(label) + " is negative");
     classes = std::max(classes, label + 1);
   }
-  if (!class_names.empty()) {
+  if (!out.class_names.empty() && !class_names.empty() && out.class_names != class_names)
+    throw std::runtime_error("'" + ref.file.string() + "' names its classes itself, otherwise than the class_names given: "
+                             "leave class_names out, or give the file's order");
+  if (out.class_names.empty() && !class_names.empty()) {
     if (classes > static_cast<std::int64_t>(class_names.size()))
       throw std::runtime_error("'" + ref.file.string() + "': label " + std::to_string(classes - 1) + " has no name among the " +
                                std::to_string(class_names.size()) + " class_names given");
@@ -312,7 +322,7 @@ PatchFeatures read_patch_features(const FeatureFileRef& ref, const std::vector<s
 
 std::vector<fs::path> export_slide_features(FeatureLayout layout, const fs::path& root, const std::string& slide_id,
                                             const SlideFeatures& content) {
-  const Geometry g = geometry_of(content, slide_id);
+  Geometry g = geometry_of(content, slide_id);
   const auto encoder = attribute<std::string>(content.attributes, "encoder").value_or("features");
   std::vector<fs::path> written;
   if (layout == FeatureLayout::Clam) {
@@ -329,20 +339,21 @@ std::vector<fs::path> export_slide_features(FeatureLayout layout, const fs::path
     write_slide_features(written.back(), out, StorageType::Float32);
     written.push_back(root / "pt_files" / (slide_id + ".pt"));
     write_file_atomically(written.back(), torch_encoders::write_torch_tensor({content.features.rows, content.features.dim},
-                                                                             content.features.values.data(), slide_id));
+                                                                             content.features.values.data(), "archive"));
     written.push_back(root / "patches" / (slide_id + ".h5"));
     write_coordinates(written.back(), content.coords, coords);
     return written;
   }
   if (layout == FeatureLayout::Trident) {
+    add_magnifications(g, content.attributes, slide_id);
     // TRIDENT's job folder: <magnification>x_<size>px_<overlap>px_overlap/{patches,features_<encoder>}.
     const fs::path job = root / (magnification_text(g.target_magnification) + "x_" + std::to_string(g.target_size) + "px_" +
                                  std::to_string(g.overlap) + "px_overlap");
     AttributeMap coords{{"patch_size", g.target_size}, {"patch_size_level0", g.extent_level0},
                         {"level0_magnification", magnification_attribute(g.level0_magnification)},
                         {"target_magnification", magnification_attribute(g.target_magnification)},
-                        {"overlap", g.overlap}, {"name", slide_id}, {"savetodir", (job / "patches").string()},
-                        {"level0_width", g.width}, {"level0_height", g.height}};
+                        {"overlap", g.overlap}, {"name", slide_id}, {"savetodir", (job / "patches").string()}};
+    if (g.width > 0 && g.height > 0) coords["level0_width"] = g.width, coords["level0_height"] = g.height;
     const fs::path features_folder = job / ("features_" + encoder);
     SlideFeatures out;
     out.features = content.features;

@@ -84,6 +84,10 @@ class FeatureReader final : public Stage {
     }
     const std::int64_t rows = content.rows, dim = content.dim;
     if (rows == 0) throw std::runtime_error("slide '" + slide.id + "': '" + ref->file.string() + "' holds no feature rows");
+    // A store's file names its slide: ids that the store's file names spell alike must not share a file.
+    if (const auto it = content.attributes.find("slide_id"); ref->format == "histoflow" && it != content.attributes.end())
+      if (const auto* stored = std::get_if<std::string>(&it->second); stored && *stored != slide.id)
+        throw std::runtime_error("slide '" + slide.id + "': '" + ref->file.string() + "' holds slide '" + *stored + "'");
     if (require_coords_ && !content.has_coords)
       throw std::runtime_error("slide '" + slide.id + "': '" + ref->file.string() + "' has no coordinates" +
                                (ref->format == "pt" ? " (a .pt file holds features only, and no coordinates file was found beside it)" : "") +
@@ -149,7 +153,7 @@ void register_feature_reader(Registry& registry) {
           "             coordinates from root/patches/<slide>.h5 when present)\n"
           "  trident    root/<slide>.h5 or .pt, root being TRIDENT's features_<encoder> folder\n"
           "  histoflow  root/<slide>-<fingerprint>.h5, root being one of slide_store's lineage folders\n"
-          "Each file's shape is checked here (HDF5 metadata only; mil_cv reads the features): a missing file, an\n"
+          "Each file's shape is checked here (HDF5 metadata; a .pt file is read whole): a missing file, an\n"
           "unreadable one, one without rows, one whose width differs from the first file's (or from `dim`),\n"
           "one without coordinates (unless require_coords = false), or two histoflow files for one id fails that\n"
           "slide with a recorded error naming the file; the other slides go on. A manifest none of whose\n"

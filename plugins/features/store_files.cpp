@@ -15,6 +15,8 @@ std::string describe_encoder(const AttributeMap& attributes) {
       if (const auto* value = std::get_if<std::string>(&it->second))
         text += (text.empty() ? "" : ", ") + std::string(key) + " " +
                 (std::string(key) == "weights_sha256" ? value->substr(0, 12) : *value);
+      else if (const auto* number = std::get_if<std::int64_t>(&it->second))
+        text += (text.empty() ? "" : ", ") + std::string(key) + " " + std::to_string(*number);
   return text.empty() ? "(no encoder attributes)" : text;
 }
 }  // namespace

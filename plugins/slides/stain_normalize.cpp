@@ -8,6 +8,7 @@
 #include "histoflow/slides/slide_reader.hpp"
 #include "histoflow/stage.hpp"
 #include "once_per_key.hpp"
+#include "slide_fingerprint.hpp"
 #include "slide_stages.hpp"
 #include "stain_methods.hpp"
 #include "tissue_mask.hpp"
@@ -64,7 +65,8 @@ class StainNormalize final : public Stage {
       throw std::runtime_error("reference image '" + reference_.string() + "' cannot be fitted (" + method_name(method_) +
                                "): " + fitted.problem + "; choose a reference showing stained tissue");
     target_ = *fitted.fit;
-    identity_ = "reference sha256 " + sha256_file(reference_);
+    // A reference slide (gigabytes) is known by its fingerprint, as cached results are; an image by its SHA-256.
+    identity_ = reference_is_slide_ ? "reference slide " + slide_fingerprint(reference_) : "reference sha256 " + sha256_file(reference_);
   }
 
   std::string identity() const override { return identity_; }

@@ -390,6 +390,8 @@ std::size_t element_size(const std::string& dtype) {
 
 // Every tensor must lie inside its storage.
 void check_inside_storage(const std::string& key, const CheckpointTensor& t) {
+  for (const auto extent : t.shape)
+    if (extent == 0) return;  // no element: nothing to read (torch.zeros(0, D) has an empty storage)
   std::int64_t last = t.offset;
   for (std::size_t i = 0; i < t.shape.size(); ++i)
     if (t.shape[i] > 0) last += (t.shape[i] - 1) * t.strides.at(i);

@@ -165,6 +165,10 @@ TEST_CASE("feature_reader fails the slides whose files are missing, unreadable, 
   CHECK_THAT(errors["S4"], Catch::Contains("h5_files/S4.h5"));
   CHECK_THAT(errors["S5"], Catch::Contains("has 4 features per row") && Catch::Contains("has 8"));
 
+  // Other tools' files carry no tiling geometry: feature_export refuses them, naming the file.
+  StageHarness exporter("use = \"feature_export\"\nlayout = \"trident\"\nroot = \"" + (c.folder / "again").string() + "\"\n");
+  CHECK_THROWS_WITH(exporter.push(files[0]), Catch::Contains("h5_files/S0.h5") && Catch::Contains("another tool's (h5)"));
+
   // Without coordinates required, S2's .pt is taken (mil_cv needs none).
   StageHarness lenient(reader(c, clam, "clam", "require_coords = false\n"));
   const auto more = lenient.generate_all();
@@ -179,7 +183,7 @@ TEST_CASE("feature_reader fails the slides whose files are missing, unreadable, 
   CHECK_THROWS_AS(StageHarness(reader(c, c.store, "clam")), FatalError);
 }
 
-TEST_CASE("torch.save tensor files: written and read without LibTorch, any float dtype", "[features][layouts]") {
+TEST_CASE("torch.save tensor files: float32 written and read back without LibTorch; empty tensors too", "[features][layouts]") {
   const std::vector<float> values{1.5f, -2.0f, 3.25f, 0.0f, 1e-3f, 7.0f};
   const std::string bytes = torch_encoders::write_torch_tensor({2, 3}, values.data(), "S0");
   const auto t = torch_encoders::read_torch_tensor(bytes, "S0.pt");
@@ -189,6 +193,9 @@ TEST_CASE("torch.save tensor files: written and read without LibTorch, any float
   REQUIRE(t.storage->size() == values.size() * 4);
   CHECK(std::memcmp(t.storage->data(), values.data(), t.storage->size()) == 0);
   CHECK_THROWS_WITH(torch_encoders::read_torch_tensor(bytes.substr(0, bytes.size() / 2), "half.pt"), Catch::Contains("half.pt"));
+  // A slide without tiles: [0, D], an empty storage, is a tensor of no rows (not one outside its storage).
+  const auto empty = torch_encoders::read_torch_tensor(torch_encoders::write_torch_tensor({0, 3}, values.data(), "archive"), "empty.pt");
+  CHECK(empty.shape == std::vector<std::int64_t>{0, 3});
 }
 
 namespace {
@@ -245,6 +252,12 @@ TEST_CASE("patch_feature_reader: a .pt dict and a bare HDF5 file become patch da
   CHECK(from_reader.size() == 4);
   CHECK(from_reader.at("5-NN") > 0.6);  // three separated classes: well above chance
   CHECK(from_reader == knn_accuracy(own("foreign_train_expected.h5", "train"), own("foreign_test_expected.h5", "test"), folder / "knn-own"));
+
+  // A file that names its classes keeps its names: class_names in another order is refused, not applied.
+  const auto named = own("foreign_test_expected.h5", "named");
+  CHECK_THROWS_WITH(StageHarness("use = \"patch_feature_reader\"\nfile = \"" + named->require<std::string>("path") +
+                                 "\"\nclass_names = [\"TUM\", \"STR\", \"ADI\"]\n", folder / "reordered"),
+                    Catch::Contains("names its classes itself"));
 
   // A label without a name stops the run before any work.
   CHECK_THROWS_WITH(StageHarness("use = \"patch_feature_reader\"\nfile = \"" + (kFixtures / "foreign_test.h5").string() +
