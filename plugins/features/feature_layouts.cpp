@@ -47,6 +47,25 @@ float half_to_float(std::uint16_t h) {
   return sign ? -value : value;
 }
 
+float bfloat16_to_float(std::uint16_t h) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
+  float value;
+  std::memcpy(&value, &bits, 4);
+  return value;
+}
+
+// Copies the elements of a strided [rows, cols] view of `base` (elements of type Stored) into `out`, row-major.
+template <typename Stored, typename Convert>
+void copy_matrix(const char* base, std::int64_t offset, std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
+                 std::int64_t col_stride, float* out, Convert convert) {
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < cols; ++c) {
+      Stored value;
+      std::memcpy(&value, base + (offset + r * row_stride + c * col_stride) * static_cast<std::int64_t>(sizeof(Stored)), sizeof(Stored));
+      *out++ = convert(value);
+    }
+}
+
 // A saved [N, D] tensor (any strides; float32, float16, bfloat16 or float64) as a row-major matrix.
 FeatureMatrix matrix_of(const torch_encoders::CheckpointTensor& t, const fs::path& file) {
   std::vector<std::int64_t> shape = t.shape, strides = t.strides;
@@ -57,30 +76,14 @@ FeatureMatrix matrix_of(const torch_encoders::CheckpointTensor& t, const fs::pat
   m.rows = shape[0];
   m.dim = shape[1];
   m.values.resize(static_cast<std::size_t>(m.rows * m.dim));
-  const char* base = t.storage->data();
-  for (std::int64_t r = 0; r < m.rows; ++r)
-    for (std::int64_t c = 0; c < m.dim; ++c) {
-      const std::int64_t at = t.offset + r * strides[0] + c * strides[1];
-      float& out = m.values[static_cast<std::size_t>(r * m.dim + c)];
-      if (t.dtype == "F32") {
-        std::memcpy(&out, base + at * 4, 4);
-      } else if (t.dtype == "F64") {
-        double v;
-        std::memcpy(&v, base + at * 8, 8);
-        out = static_cast<float>(v);
-      } else if (t.dtype == "F16" || t.dtype == "BF16") {
-        std::uint16_t h;
-        std::memcpy(&h, base + at * 2, 2);
-        if (t.dtype == "F16") {
-          out = half_to_float(h);
-        } else {
-          const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
-          std::memcpy(&out, &bits, 4);
-        }
-      } else {
-        throw std::runtime_error("'" + file.string() + "': features of dtype " + t.dtype + " (floating point expected)");
-      }
-    }
+  const auto copy = [&](auto stored, auto convert) {
+    copy_matrix<decltype(stored)>(t.storage->data(), t.offset, m.rows, m.dim, strides[0], strides[1], m.values.data(), convert);
+  };
+  if (t.dtype == "F32") copy(float{}, [](float v) { return v; });
+  else if (t.dtype == "F64") copy(double{}, [](double v) { return static_cast<float>(v); });
+  else if (t.dtype == "F16") copy(std::uint16_t{}, half_to_float);
+  else if (t.dtype == "BF16") copy(std::uint16_t{}, bfloat16_to_float);
+  else throw std::runtime_error("'" + file.string() + "': features of dtype " + t.dtype + " (floating point expected)");
   return m;
 }
 
@@ -138,7 +141,7 @@ std::optional<T> attribute(const AttributeMap& attributes, const std::string& ke
 // The tiling geometry the store recorded, in the terms CLAM and TRIDENT use.
 struct Geometry {
   std::int64_t level = 0;          // pyramid level read
-  std::int64_t read_size = 0;      // pixels read at that level per tile side
+  std::int64_t read_size = 0;      // pixels read at that level per tile side (CLAM's patch_size)
   std::int64_t target_size = 0;    // the encoder's input side
   std::int64_t extent_level0 = 0;  // a tile's side in level-0 pixels
   std::int64_t overlap = 0;        // target pixels shared by neighbouring tiles
@@ -166,10 +169,8 @@ Geometry geometry_of(const SlideFeatures& content, const std::string& slide_id) 
   Geometry g;
   g.level = need(attribute<std::int64_t>(a, "level"), "level");
   g.target_size = need(attribute<std::int64_t>(a, "tile_size"), "tile_size");
-  const double extent = need(attribute<double>(a, "extent_level0"), "extent_level0");
-  g.extent_level0 = std::llround(extent);
-  const double downsample = need(attribute<double>(a, "downsample"), "downsample");
-  g.read_size = attribute<std::int64_t>(a, "read_size").value_or(std::llround(extent / downsample));
+  g.extent_level0 = std::llround(need(attribute<double>(a, "extent_level0"), "extent_level0"));
+  g.read_size = need(attribute<std::int64_t>(a, "read_size"), "read_size");
   const auto stride = attribute<std::int64_t>(a, "stride").value_or(g.target_size);
   g.overlap = std::max<std::int64_t>(0, g.target_size - stride);
   // "4096x3072 @1.000000; ...": level 0 comes first.
@@ -321,22 +322,22 @@ PatchFeatures read_patch_features(const FeatureFileRef& ref, const std::vector<s
 }
 
 std::vector<fs::path> export_slide_features(FeatureLayout layout, const fs::path& root, const std::string& slide_id,
-                                            const SlideFeatures& content) {
+                                            SlideFeatures content) {
   Geometry g = geometry_of(content, slide_id);
   const auto encoder = attribute<std::string>(content.attributes, "encoder").value_or("features");
   std::vector<fs::path> written;
+  // The store's content rewritten: its features and coordinates as they are, the attributes each tool's.
   if (layout == FeatureLayout::Clam) {
     // CLAM reads patch_size pixels at patch_level (dataset_h5.Whole_Slide_Bag_FP).
     AttributeMap coords{{"patch_size", g.read_size}, {"patch_level", g.level}, {"name", slide_id},
                         {"save_path", (root / "patches").string()}};
-    SlideFeatures out;
-    out.features = content.features;
-    out.coords = content.coords;
-    out.coords_attributes = coords;
-    for (const char* key : {"encoder", "weights_sha256", "output", "precision", "slide_id"})  // for readers other than CLAM
-      if (auto it = content.attributes.find(key); it != content.attributes.end()) out.attributes[key] = it->second;
+    content.coords_attributes = coords;
+    AttributeMap identity;  // for readers other than CLAM
+    for (const char* key : {"encoder", "weights_sha256", "output", "precision", "slide_id"})
+      if (auto it = content.attributes.find(key); it != content.attributes.end()) identity[key] = it->second;
+    content.attributes = std::move(identity);
     written.push_back(root / "h5_files" / (slide_id + ".h5"));
-    write_slide_features(written.back(), out, StorageType::Float32);
+    write_slide_features(written.back(), content, StorageType::Float32);
     written.push_back(root / "pt_files" / (slide_id + ".pt"));
     write_file_atomically(written.back(), torch_encoders::write_torch_tensor({content.features.rows, content.features.dim},
                                                                              content.features.values.data(), "archive"));
@@ -355,13 +356,11 @@ std::vector<fs::path> export_slide_features(FeatureLayout layout, const fs::path
                         {"overlap", g.overlap}, {"name", slide_id}, {"savetodir", (job / "patches").string()}};
     if (g.width > 0 && g.height > 0) coords["level0_width"] = g.width, coords["level0_height"] = g.height;
     const fs::path features_folder = job / ("features_" + encoder);
-    SlideFeatures out;
-    out.features = content.features;
-    out.coords = content.coords;
-    out.coords_attributes = coords;
-    out.features_attributes = {{"name", slide_id}, {"savetodir", features_folder.string()}, {"encoder", encoder}};
+    content.attributes.clear();  // TRIDENT's files carry theirs on the datasets
+    content.coords_attributes = coords;
+    content.features_attributes = {{"name", slide_id}, {"savetodir", features_folder.string()}, {"encoder", encoder}};
     written.push_back(features_folder / (slide_id + ".h5"));
-    write_slide_features(written.back(), out, StorageType::Float32);
+    write_slide_features(written.back(), content, StorageType::Float32);
     written.push_back(job / "patches" / (slide_id + "_patches.h5"));
     write_coordinates(written.back(), content.coords, coords);
     return written;

@@ -8,6 +8,7 @@
 #include "histoflow/features/feature_layouts.hpp"
 #include "histoflow/slides/manifest_params.hpp"
 #include "histoflow/stage.hpp"
+#include "store_files.hpp"
 
 namespace histoflow::features {
 namespace {
@@ -97,24 +98,16 @@ class FeatureReader final : public Stage {
       throw std::runtime_error("slide '" + slide.id + "': '" + ref->file.string() + "' has " + std::to_string(dim) +
                                " features per row, " + (first_.empty() ? "the dim parameter says " + std::to_string(dim_)
                                                                         : "'" + first_ + "' has " + std::to_string(dim_)));
-    Packet packet;
-    packet.kind = kFeatureFileKind;
-    packet.provenance.item_id = slide.id;
-    packet.provenance.sequence = index;
-    packet.attributes["slide_id"] = slide.id;
-    packet.attributes["patient"] = slide.patient;
-    if (!slide.cohort.empty()) packet.attributes["cohort"] = slide.cohort;
-    if (!slide.path.empty()) packet.attributes["slide_path"] = slide.path.string();
-    for (const auto& [column, value] : slide.labels) packet.attributes["label:" + column] = value;
-    packet.attributes["content"] = std::string("slide");
-    packet.attributes["path"] = fs::absolute(ref->file).string();
+    Provenance provenance;
+    provenance.item_id = slide.id;
+    provenance.sequence = index;
+    AttributeMap stored = content.attributes;  // the packet takes the encoder's identity from it
+    stored["encoder"] = encoder_for(content);
+    stored["rows"] = rows;
+    stored["dim"] = dim;
+    Packet packet = feature_file_packet(provenance, slides::slide_attributes(slide), stored, ref->file, "slide");
     packet.attributes["format"] = ref->format;
     if (!ref->coords_file.empty()) packet.attributes["coords_path"] = fs::absolute(ref->coords_file).string();
-    packet.attributes["encoder"] = encoder_for(content);
-    for (const char* key : {"weights_sha256", "output", "precision"})
-      if (auto it = content.attributes.find(key); it != content.attributes.end()) packet.attributes[key] = it->second;
-    packet.attributes["rows"] = rows;
-    packet.attributes["dim"] = dim;
     return packet;
   }
 

@@ -6,6 +6,7 @@
 #include "histoflow/features/feature_file_kind.hpp"
 #include "histoflow/features/feature_layouts.hpp"
 #include "histoflow/stage.hpp"
+#include "store_files.hpp"
 
 namespace histoflow::features {
 namespace {
@@ -54,12 +55,10 @@ class PatchFeatureReader final : public Stage {
   }
 
   bool generate(Emitter& out) override {
-    Packet packet;
-    packet.kind = kFeatureFileKind;
-    packet.provenance.item_id = dataset_;
-    packet.attributes = {{"path", fs::absolute(target_).string()}, {"content", std::string("patches")}, {"dataset", dataset_},
-                         {"encoder", encoder_}, {"rows", rows_}, {"dim", dim_}};
-    out.emit(std::move(packet));
+    Provenance provenance;
+    provenance.item_id = dataset_;
+    out.emit(feature_file_packet(provenance, {}, {{"dataset", dataset_}, {"encoder", encoder_}, {"rows", rows_}, {"dim", dim_}},
+                                 target_, "patches"));
     return false;
   }
 

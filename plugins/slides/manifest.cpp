@@ -23,6 +23,14 @@ std::string columns_of(const CsvTable& table) {
 
 }  // namespace
 
+std::map<std::string, Attribute> slide_attributes(const SlideEntry& slide) {
+  std::map<std::string, Attribute> attributes{{"slide_id", slide.id}, {"patient", slide.patient}};
+  if (!slide.path.empty()) attributes["path"] = slide.path.string();
+  if (!slide.cohort.empty()) attributes["cohort"] = slide.cohort;
+  for (const auto& [column, value] : slide.labels) attributes["label:" + column] = value;
+  return attributes;
+}
+
 Manifest load_manifest(const std::filesystem::path& file, const ManifestOptions& options) {
   const CsvTable table = read_csv(file, options.delimiter);
   const std::string name = file.string();

@@ -32,14 +32,10 @@ class SlideSource final : public Stage {
     packet.kind = kSlideKind;
     packet.provenance.item_id = slide.id;
     packet.provenance.sequence = index;
-    packet.attributes["slide_id"] = slide.id;
-    packet.attributes["path"] = slide.path.string();
+    packet.attributes = slide_attributes(slide);
     // What cached results (tile grids, feature files) are keyed by; an unreadable file is an error record.
     packet.attributes["slide_fingerprint"] = slide_fingerprint(slide.path);
-    packet.attributes["patient"] = slide.patient;
-    if (!slide.cohort.empty()) packet.attributes["cohort"] = slide.cohort;
     if (slide.mpp) packet.attributes["mpp"] = *slide.mpp;
-    for (const auto& [column, value] : slide.labels) packet.attributes["label:" + column] = value;
     out.emit(std::move(packet));
     return next_ < manifest_.slides.size();
   }

@@ -21,16 +21,7 @@ const char* method_name(StainMethod method) { return method == StainMethod::Mace
 // The slide's tissue pixels, gathered: its thumbnail `width` pixels wide (or the coarsest level, if narrower)
 // under its tissue mask (saturation + Otsu with tissue_mask's defaults).
 std::vector<std::uint8_t> slide_tissue_pixels(const std::string& path, int width) {
-  RgbImage thumbnail;
-  // A failed read retires the handle: one more try on a fresh one, as tile_reader does.
-  for (int attempt = 0;; ++attempt) {
-    try {
-      thumbnail = SlideReader(path).thumbnail(width);
-      break;
-    } catch (const SlideReadError&) {
-      if (attempt == 1) throw;
-    }
-  }
+  const RgbImage thumbnail = read_with_retry(path, [&](const SlideReader& slide) { return slide.thumbnail(width); });
   const Mask mask = tissue_mask(thumbnail, TissueMaskOptions{}).mask;
   std::vector<std::uint8_t> pixels;
   for (std::size_t i = 0; i < mask.data.size(); ++i)

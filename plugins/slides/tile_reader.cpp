@@ -35,17 +35,13 @@ class TileReader final : public Stage {
     tile.provenance = ref->provenance;
     tile.attributes = ref->attributes;
     tile.tensor = Tensor::zeros(DType::UInt8, {size, size, 3});
-    // A shared handle enters OpenSlide's sticky error state when any read on it fails, so a failed read is
-    // tried once more on a fresh handle (the reader retires the failed one): only a tile that fails twice is
-    // really broken. Returns the reason then.
+    // Only a tile that fails twice (read_with_retry) is really broken: the reason, then.
     const auto read = [&](std::uint8_t* rgb) -> std::optional<std::string> {
-      for (int attempt = 0;; ++attempt) {
-        try {
-          SlideReader(path).read_region(where.x, where.y, where.level, read_size, read_size, rgb);
-          return std::nullopt;
-        } catch (const SlideReadError& e) {
-          if (attempt == 1) return e.reason();
-        }
+      try {
+        read_with_retry(path, [&](const SlideReader& slide) { slide.read_region(where.x, where.y, where.level, read_size, read_size, rgb); });
+        return std::nullopt;
+      } catch (const SlideReadError& e) {
+        return e.reason();
       }
     };
     std::optional<std::string> failure;

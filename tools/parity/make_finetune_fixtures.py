@@ -387,16 +387,13 @@ def install_shims(dinov2_src, threads=THREADS):
     if _STATE:
         _STATE["torch"].set_num_threads(threads)
         return _STATE["ns"]
-    os.environ["XFORMERS_DISABLED"] = "1"
     src = os.path.abspath(dinov2_src)
     if not os.path.isfile(os.path.join(src, "dinov2", "train", "ssl_meta_arch.py")):
         sys.exit(f"--dinov2-src {src}: no dinov2/train/ssl_meta_arch.py there")
-    sys.path.insert(0, src)
     import warnings
 
-    warnings.filterwarnings("ignore", message="xFormers is")
     warnings.filterwarnings("ignore", message="Default upsampling behavior")
-    torch, sdpa_shimmed = mef.setup_torch()
+    torch, sdpa_shimmed = mef.import_dinov2(src)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     _install_stub_modules()

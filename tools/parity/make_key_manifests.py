@@ -34,11 +34,13 @@ The phikon and ctranspath manifests come from tools/parity/make_ctranspath_phiko
 import argparse
 import os
 import sys
-import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+
+import make_encoder_fixtures as mef  # noqa: E402  (the official DINOv2 import, keys_text)
+import make_timm_fixtures as mtf  # noqa: E402  (timm imported with its optional packages stubbed)
 
 DINOV2 = {  # name -> (arch, ffn_layer, registers)
     "dinov2_vits14": ("vit_small", "mlp", 0),
@@ -52,7 +54,6 @@ DINOV2 = {  # name -> (arch, ffn_layer, registers)
 }
 TIMM = ("uni", "uni2_h", "virchow2")
 MANIFESTS = tuple(DINOV2) + TIMM + ("resnet50",)
-OPTIONAL_MODULES = ("huggingface_hub", "huggingface_hub.utils", "safetensors", "safetensors.torch")
 
 
 def meta_device_mode(torch):
@@ -102,28 +103,6 @@ def timm_model(torch, name):
     raise ValueError(name)
 
 
-def import_timm(src):
-    """timm from SRC; optional packages it imports at module level are stubbed (as make_timm_fixtures.py does)."""
-    sys.path.insert(0, src)
-    stubbed = []
-    while True:
-        try:
-            import timm  # noqa: F401
-            import timm.models.vision_transformer  # noqa: F401
-            return stubbed
-        except ModuleNotFoundError as e:
-            if e.name not in OPTIONAL_MODULES or e.name in stubbed:
-                raise
-            for mod in [m for m in sys.modules if m == "timm" or m.startswith("timm.")]:
-                del sys.modules[mod]
-            sys.modules[e.name] = types.ModuleType(e.name)
-            stubbed.append(e.name)
-
-
-def keys_text(sd):
-    return "".join(f"{k} {list(v.shape)} {str(v.dtype).replace('torch.', '')}\n" for k, v in sd.items())
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dinov2-src", required=True, help="folder holding the dinov2 package")
@@ -132,13 +111,8 @@ def main():
     ap.add_argument("--manifests", default=",".join(MANIFESTS), help="subset of: " + ", ".join(MANIFESTS))
     args = ap.parse_args()
 
-    os.environ["XFORMERS_DISABLED"] = "1"
-    import warnings
-
-    warnings.filterwarnings("ignore", message="xFormers is")
-    sys.path.insert(0, os.path.abspath(args.dinov2_src))
-    stubbed = import_timm(os.path.abspath(args.timm_src))
-    import torch
+    torch, _ = mef.import_dinov2(args.dinov2_src)
+    _, stubbed = mtf.import_timm(os.path.abspath(args.timm_src))
     import torchvision
 
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}; timm stubs: {', '.join(stubbed) or 'none'}")
@@ -158,7 +132,7 @@ def main():
         path = os.path.join(args.out, name + ".keys.txt")
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            f.write(keys_text(sd))
+            f.write(mef.keys_text(sd))
         os.replace(tmp, path)
         params = sum(v.numel() for v in sd.values() if v.dtype.is_floating_point)
         print(f"{path}: {len(sd)} entries, {params / 1e6:.1f} M values; pos_embed "

@@ -67,6 +67,6 @@ PatchFeatures read_patch_features(const FeatureFileRef& ref, const std::vector<s
 //   trident: features_<encoder>/<slide>.h5 (TRIDENT's coords and features attributes), patches/<slide>_patches.h5
 // `content` is the store's file as read (attributes included: tiling geometry, encoder). Returns the files written.
 std::vector<std::filesystem::path> export_slide_features(FeatureLayout layout, const std::filesystem::path& root,
-                                                         const std::string& slide_id, const SlideFeatures& content);
+                                                         const std::string& slide_id, SlideFeatures content);
 
 }  // namespace histoflow::features

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "histoflow/packet.hpp"
+
 namespace histoflow::slides {
 
 struct ManifestOptions {
@@ -37,6 +39,10 @@ struct Manifest {
   std::vector<SlideEntry> slides;
   std::vector<std::string> skipped;  // "manifest.csv:7: slide 'x': file not found: /abs/x.svs"
 };
+
+// What a slide's packets carry from its manifest row: slide_id, path (when the manifest names a file), patient,
+// cohort (when given) and label:<column> for each label column. Stages add what they know beyond it.
+std::map<std::string, Attribute> slide_attributes(const SlideEntry& slide);
 
 // Reads and checks the whole manifest; throws std::runtime_error listing every problem found, one per
 // line, each as "file:line: message" (missing files listed together, duplicate ids naming both lines).

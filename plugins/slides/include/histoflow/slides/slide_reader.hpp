@@ -84,4 +84,16 @@ class SlideReader {
   std::unique_ptr<Lease> lease_;
 };
 
+// read(reader) on a pooled handle of `path`. A handle enters OpenSlide's sticky error state when any read on it
+// fails (the reader then retires it), so a read that throws SlideReadError is tried once more on a fresh handle:
+// only a read that fails twice is really broken, and its SlideReadError propagates.
+template <typename Read>
+auto read_with_retry(const std::filesystem::path& path, Read&& read) {
+  try {
+    return read(SlideReader(path));
+  } catch (const SlideReadError&) {
+    return read(SlideReader(path));
+  }
+}
+
 }  // namespace histoflow::slides
