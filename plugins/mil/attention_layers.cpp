@@ -1,16 +1,21 @@
 #include "attention_layers.hpp"
 
-#include <algorithm>
 #include <cmath>
+
+#include "attention_dropout.hpp"
+#include "blocked_attention.hpp"
+#include "recompute_in_backward.hpp"
 
 namespace histoflow::mil {
 namespace {
-// Scoring a bag whose [heads, T, T] attention exceeds 16 Mi floats (64 MiB) goes in blocks of queries of at
-// most 1 Mi weights (4 MiB): small enough to stay in cache and to be reused by malloc rather than mapped and
-// faulted in anew for every block.
-constexpr std::int64_t kWholeAttentionLimit = std::int64_t{1} << 24;
-constexpr std::int64_t kAttentionBlockElements = std::int64_t{1} << 20;
+// A layer keeps about 15 tensors of its input's size for backward: above 4 Mi values each (16 MiB; 8,192
+// tokens of width 512) it recomputes them instead.
+constexpr std::int64_t kRecomputeAbove = std::int64_t{1} << 22;
 }  // namespace
+
+bool recompute_layer_in_backward(const torch::nn::Module& layer, const torch::Tensor& x) {
+  return layer.is_training() && torch::GradMode::is_enabled() && x.numel() > kRecomputeAbove;
+}
 
 GatedAttentionImpl::GatedAttentionImpl(std::int64_t dim, std::int64_t attention_dim) {
   v = register_module("v", torch::nn::Linear(dim, attention_dim));
@@ -37,33 +42,32 @@ SelfAttentionLayerImpl::SelfAttentionLayerImpl(std::int64_t dim, std::int64_t he
 
 torch::Tensor SelfAttentionLayerImpl::forward(const torch::Tensor& x, double dropout, torch::Generator& generator,
                                               torch::Tensor* cls_attention) {
+  if (!recompute_layer_in_backward(*this, x)) return compute(x, dropout, generator, cls_attention);
+  // The class token's attention comes from the first run; the rerun in backward needs none.
+  return recompute_in_backward(
+      [this, dropout, cls_attention](const torch::Tensor& input, torch::Generator& g) mutable {
+        auto y = compute(input, dropout, g, cls_attention);
+        cls_attention = nullptr;
+        return y;
+      },
+      x, parameters(), generator);
+}
+
+torch::Tensor SelfAttentionLayerImpl::compute(const torch::Tensor& x, double dropout, torch::Generator& generator,
+                                              torch::Tensor* cls_attention) {
   const std::int64_t tokens = x.size(0), dim = x.size(1), head_dim = dim / heads;
   auto q_k_v = qkv(norm1(x)).view({tokens, 3, heads, head_dim}).permute({1, 2, 0, 3});  // [3, H, T, d]
-  auto q = q_k_v[0], k = q_k_v[1], v = q_k_v[2];
-  const double root = std::sqrt(static_cast<double>(head_dim));
-  torch::Tensor attended;
-  if (!is_training() && heads * tokens * tokens > kWholeAttentionLimit) {
-    // Inference on a large bag (validation, test, external): the full [H, T, T] weights of a 10,000-tile bag
-    // take 3.2 GB, several times over with the temporaries. Each query row's softmax needs only its own
-    // scores, so blocks of queries give the same result in bounded memory. (Nothing is stored for a backward
-    // pass in eval mode; training bags are bounded by the trainer's max_tiles instead.)
-    const std::int64_t block = std::max<std::int64_t>(1, kAttentionBlockElements / (heads * tokens));
-    const auto keys = k.transpose(1, 2).contiguous(), values = v.contiguous();  // once, not per block
-    std::vector<torch::Tensor> parts;
-    for (std::int64_t q0 = 0; q0 < tokens; q0 += block) {
-      auto scores = torch::matmul(q.slice(1, q0, q0 + block), keys);  // [H, b, T]
-      const auto w = torch::softmax(scores.div_(root), -1);
-      if (cls_attention && q0 == 0) *cls_attention = w.select(1, 0).mean(0).detach();  // [T]
-      parts.push_back(torch::matmul(w, values));  // no dropout: not training
-    }
-    attended = torch::cat(parts, 1).permute({1, 0, 2}).reshape({tokens, dim});
-  } else {
-    auto weights = torch::softmax(torch::matmul(q, k.transpose(1, 2)) / root, -1);
-    if (cls_attention) *cls_attention = weights.select(1, 0).mean(0).detach();  // [T]
-    weights = seeded_dropout(weights, dropout, is_training(), generator);
-    attended = torch::matmul(weights, v).permute({1, 0, 2}).reshape({tokens, dim});
-  }
-  auto y = x + seeded_dropout(proj(attended), dropout, is_training(), generator);
+  const auto q = q_k_v[0], k = q_k_v[1], v = q_k_v[2];
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  const double attention_dropout = is_training() ? dropout : 0.0;
+  const std::uint64_t seed = attention_dropout > 0 ? draw_attention_seed(generator) : 0;
+  // Whole weights for small bags; blocks above 16 Mi weights (a 10,000-tile bag's whole weights take 3.2 GB),
+  // with the same result and gradients.
+  const auto attended = attention(q, k, v, scale, attention_dropout, seed);
+  if (cls_attention)
+    *cls_attention = attention_weights_of_query(q, k, scale, attended.log_sum_exp, 0).mean(0);  // [T]
+  auto y = x + seeded_dropout(proj(attended.values.permute({1, 0, 2}).reshape({tokens, dim})), dropout, is_training(),
+                              generator);
   if (!fc1) return y;
   auto m = fc2(seeded_dropout(torch::gelu(fc1(norm2(y))), dropout, is_training(), generator));
   return y + seeded_dropout(m, dropout, is_training(), generator);

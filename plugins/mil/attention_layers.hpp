@@ -13,7 +13,10 @@ struct GatedAttentionImpl : torch::nn::Module {
 };
 TORCH_MODULE(GatedAttention);
 
-// x + Attention(LayerNorm(x)) [+ x + MLP(LayerNorm(x)) when mlp_dim > 0]; x is [T, dim].
+// x + Attention(LayerNorm(x)) [+ x + MLP(LayerNorm(x)) when mlp_dim > 0]; x is [T, dim]. Memory linear in T:
+// above 16 Mi attention weights the attention is computed in blocks (blocked_attention.hpp), and a training
+// step on more than 4 Mi activation values per tensor (T × dim) recomputes the layer in the backward pass
+// (recompute_in_backward.hpp).
 struct SelfAttentionLayerImpl : torch::nn::Module {
   SelfAttentionLayerImpl(std::int64_t dim, std::int64_t heads, std::int64_t mlp_dim);
   // `cls_attention`, when given, receives the attention of token 0 to every token, averaged over heads, [T].
@@ -22,7 +25,13 @@ struct SelfAttentionLayerImpl : torch::nn::Module {
   std::int64_t heads;
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   torch::nn::Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
+
+ private:
+  torch::Tensor compute(const torch::Tensor& x, double dropout, torch::Generator& generator, torch::Tensor* cls_attention);
 };
 TORCH_MODULE(SelfAttentionLayer);
+
+// Whether a training step on `x` recomputes a layer in backward rather than keep its activations.
+bool recompute_layer_in_backward(const torch::nn::Module& layer, const torch::Tensor& x);
 
 }  // namespace histoflow::mil

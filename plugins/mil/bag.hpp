@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,5 +18,12 @@ struct Bag {
   std::vector<std::int64_t> coords;   // N * 2: level-0 x, y of each tile (for heatmaps)
   std::vector<std::int32_t> tile_slide;  // N: index into `slides` of each tile's slide
 };
+
+// A float32 [rows, dim] tensor that takes over `values`' memory: a bag's features without a second copy.
+inline torch::Tensor adopt_as_tensor(std::vector<float>&& values, std::int64_t rows, std::int64_t dim) {
+  auto owner = std::make_shared<std::vector<float>>(std::move(values));
+  float* data = owner->data();
+  return torch::from_blob(data, {rows, dim}, [owner](void*) mutable { owner.reset(); }, torch::kFloat32);
+}
 
 }  // namespace histoflow::mil

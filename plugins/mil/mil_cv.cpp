@@ -219,16 +219,17 @@ class MilCrossValidation final : public Stage {
     const auto class_of = [&](const std::string& label) {
       return static_cast<std::int64_t>(std::find(class_names.begin(), class_names.end(), label) - class_names.begin());
     };
-    const auto to_bag = [&](const std::vector<const SlideInput*>& members, const std::string& id) {
+    // Each slide's features move into its bag's tensor (no copy): the cohort is held once, not twice.
+    const auto to_bag = [&](const std::vector<SlideInput*>& members, const std::string& id) {
       Bag bag;
       bag.id = id;
       bag.patient = members.front()->patient;
       bag.label = class_of(members.front()->label);
       std::vector<torch::Tensor> parts;
       for (std::size_t m = 0; m < members.size(); ++m) {
-        const SlideInput& s = *members[m];
+        SlideInput& s = *members[m];
         bag.slides.push_back(s.slide_id);
-        parts.push_back(torch::from_blob(const_cast<float*>(s.features.data()), {s.rows, s.dim}, torch::kFloat32).clone());
+        parts.push_back(adopt_as_tensor(std::move(s.features), s.rows, s.dim));
         bag.coords.insert(bag.coords.end(), s.coords.begin(), s.coords.end());
         bag.tile_slide.insert(bag.tile_slide.end(), static_cast<std::size_t>(s.rows), static_cast<std::int32_t>(m));
         slide_paths_[s.slide_id] = s.slide_path;
@@ -237,11 +238,11 @@ class MilCrossValidation final : public Stage {
       return bag;
     };
     if (bag_mode_ == "slide") {
-      for (const auto& s : slides_) (s.cohort == external_cohort_ ? external : bags).push_back(to_bag({&s}, s.slide_id));
+      for (auto& s : slides_) (s.cohort == external_cohort_ ? external : bags).push_back(to_bag({&s}, s.slide_id));
       return;
     }
-    std::map<std::pair<bool, std::string>, std::vector<const SlideInput*>> patients;  // (external, patient)
-    for (const auto& s : slides_) patients[{s.cohort == external_cohort_, s.patient}].push_back(&s);
+    std::map<std::pair<bool, std::string>, std::vector<SlideInput*>> patients;  // (external, patient)
+    for (auto& s : slides_) patients[{s.cohort == external_cohort_, s.patient}].push_back(&s);
     for (const auto& [key, members] : patients) {
       std::set<std::string> distinct;
       for (const auto* m : members) distinct.insert(m->label);
@@ -294,9 +295,10 @@ void register_mil_cv(Registry& registry) {
       "label:<column>. Slides whose cohort equals `external_cohort` form the external test set; the others are\n"
       "split by patient into stratified folds (no patient in two folds), each with an inner validation split\n"
       "(by patient) for early stopping and model selection. Bags are slides or patients (`bag`). Training:\n"
-      "AdamW, one bag per step, class-weighted cross-entropy, training bags subsampled to `max_tiles` (this\n"
-      "bounds training memory; validation, test and external bags are scored whole, the transformer's and\n"
-      "TransMIL's attention in blocks of queries, so a 10,000-tile bag needs no [heads, N, N] matrix).\n"
+      "AdamW, one bag per step, class-weighted cross-entropy, training bags subsampled to `max_tiles`;\n"
+      "validation, test and external bags are scored whole. Memory is linear in a bag's tiles either way (the\n"
+      "transformer's attention in blocks, large layers recomputed in backward, TransMIL's Nystrom attention):\n"
+      "a 50,000-tile bag needs no [heads, N, N] matrix.\n"
       "Metrics (scikit-learn definitions): AUROC (macro one-vs-rest for more than two classes), balanced\n"
       "accuracy, F1 (binary: class 1 = the second class; else macro); in-domain mean ± sd over folds with a\n"
       "bootstrap 95% CI of the pooled out-of-fold predictions; external mean ± sd over fold models and the\n"
@@ -328,8 +330,8 @@ void register_mil_cv(Registry& registry) {
       param_float("learning_rate", 1e-4, "AdamW learning rate", 0, 1),
       param_float("weight_decay", 1e-2, "AdamW weight decay", 0, 10),
       param_int("max_tiles", 512,
-                "Tiles sampled at random (seeded) from a training bag at each step (0 = all: the transformer's and "
-                "TransMIL's training memory then grows with the square of the bag size)", 0),
+                "Tiles sampled at random (seeded) from a training bag at each step (0 = all: memory stays linear in "
+                "the bag size, the transformer's training time grows with its square)", 0),
       param_int("hidden_dim", 512, "Width of the aggregator (the transformer's model width)", 8, 8192),
       param_float("dropout", 0.25, "Dropout rate in the aggregator", 0, 0.9),
       param_bool("class_weighting", true, "Weight the loss by inverse class frequency of the training bags"),

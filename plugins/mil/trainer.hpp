@@ -20,8 +20,8 @@ struct TrainingOptions {
   double weight_decay = 1e-2;
   int epochs = 30;
   int patience = 5;                  // epochs without a lower validation loss before stopping
-  // Tiles drawn at random (seeded) from a training bag at each step; 0 = all. Also what bounds training memory:
-  // the transformer's and TransMIL's attention grows with the square of the tiles.
+  // Tiles drawn at random (seeded) from a training bag at each step; 0 = all. Memory is linear in the tiles either
+  // way (blocked attention, large layers recomputed in backward); the time of the transformer's attention is not.
   std::int64_t max_tiles = 512;
   bool class_weighting = true;       // weights n / (classes * n_c) over the training bags
   bool standardize = true;           // z-score features with the training tiles' mean and sd
@@ -47,6 +47,14 @@ struct BagPrediction {
 };
 
 BagPrediction predict_bag(const TrainedModel& trained, const Bag& bag, torch::Device device);
+
+// The features as the model takes them: standardised with its input statistics (when it has them), on `device`.
+torch::Tensor standardized(const TrainedModel& model, const torch::Tensor& features, torch::Device device);
+
+// One step of train_aggregator on one bag: at most options.max_tiles of its tiles drawn (seeded), standardised,
+// forward, class-weighted loss, backward, optimizer step. Returns the loss. (Also what tools/bench times.)
+double train_on_bag(TrainedModel& model, torch::optim::Optimizer& optimizer, const Bag& bag,
+                    const std::vector<double>& class_weights, const TrainingOptions& options, torch::Generator& generator);
 
 // The class weights used for `bags` (all 1 when not weighting); classes without bags weigh 0.
 std::vector<double> class_weights(const std::vector<const Bag*>& bags, std::int64_t classes, bool balanced);

@@ -1,5 +1,7 @@
 #include "model_cache.hpp"
 
+#include <torch/cuda.h>
+
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -55,6 +57,9 @@ SharedModel load(const ModelRequest& request) {
     model.identity = weights.sha256;
   }
   prepare_for_inference(*model.backbone, spec, request.device, request.dtype);
+  // Copies to the GPU run on the legacy default stream, which the encoder's pooled streams do not wait for: the
+  // model is ready on every stream only once they have finished.
+  if (request.device.is_cuda()) torch::cuda::synchronize(request.device.index());
   return model;
 }
 

@@ -18,7 +18,9 @@ struct ModelRequest {
 };
 
 struct SharedModel {
-  std::shared_ptr<Backbone> backbone;  // ready for inference: on the device, in the dtype, in eval mode
+  // Ready for inference: on the device (its copies finished, so any CUDA stream may use it), in the dtype, in
+  // eval mode. The encoder asks for fp32 on CUDA and runs reduced precision under autocast.
+  std::shared_ptr<Backbone> backbone;
   std::string identity;                // SHA-256 of the weights file, or the synthetic initialisation's name
 };
 

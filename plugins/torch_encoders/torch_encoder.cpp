@@ -1,12 +1,17 @@
 // The encoder stage: batches of uint8 tiles in, one feature row per tile out, with provenance.
-// Preprocessing runs on the target device; the model runs in inference mode at the chosen precision.
+// Preprocessing runs on the target device; the model runs in inference mode at the chosen precision. On the CPU
+// the whole model is cast to that precision; on CUDA it stays fp32 and bf16/fp16 run under autocast, with the
+// batch streamed through pinned buffers (cuda_batches.hpp).
 #include <algorithm>
+#include <optional>
 
 #include "histoflow/kind.hpp"
 #include "histoflow/stage.hpp"
 #include "histoflow/threads.hpp"
+#include "histoflow/torch_encoders/autocast.hpp"
 #include "histoflow/torch_encoders/backbone.hpp"
 #include "histoflow/torch_encoders/vit.hpp"
+#include "cuda_batches.hpp"
 #include "model_cache.hpp"
 #include "torch_stages.hpp"
 
@@ -25,6 +30,7 @@ class TorchEncoder final : public Stage {
     device_text_ = p.get_string("device");
     precision_ = p.get_string("precision");
     threads_ = p.get_int("threads");
+    streams_ = static_cast<int>(p.get_int("streams"));
     output_ = p.get_string("output");
     if (output_ == "auto") output_ = spec_.outputs.front();
     if (std::find(spec_.outputs.begin(), spec_.outputs.end(), output_) == spec_.outputs.end()) {
@@ -49,7 +55,11 @@ class TorchEncoder final : public Stage {
     if (precision_ == "fp16" && !device_.is_cuda()) throw FatalError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32");
     // LibTorch defaults to one intra-op thread here: the encoder owns the cores it is given.
     at::set_num_threads(resolve_thread_count(threads_));
-    dtype_ = precision_ == "bf16" ? torch::kBFloat16 : precision_ == "fp16" ? torch::kFloat16 : torch::kFloat32;
+    const torch::Dtype precision = precision_ == "bf16" ? torch::kBFloat16 : precision_ == "fp16" ? torch::kFloat16 : torch::kFloat32;
+    // CPU: the whole model in the precision (its fast path there). CUDA: fp32 weights, and bf16/fp16 products under
+    // autocast, as torch.autocast runs them (normalisations and softmax in fp32).
+    dtype_ = device_.is_cuda() ? torch::kFloat32 : precision;
+    if (device_.is_cuda() && precision != torch::kFloat32) autocast_ = precision;
     // Stages with the same backbone, weights, device and precision share one model (one load, one copy).
     SharedModel model = shared_model({&spec_, weights_file_, synthetic_, device_, dtype_});
     backbone_ = std::move(model.backbone);
@@ -59,6 +69,7 @@ class TorchEncoder final : public Stage {
     auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
     mean_ = torch::tensor(mean_values_, options).view({1, 3, 1, 1});
     std_ = torch::tensor(std_values_, options).view({1, 3, 1, 1});
+    if (device_.is_cuda()) cuda_ = std::make_unique<CudaBatches>(device_, streams_);
   }
 
   void process(const PacketPtr& batch, std::size_t, Emitter& out) override {
@@ -68,33 +79,25 @@ class TorchEncoder final : public Stage {
       throw std::invalid_argument("stage '" + id_ + "': tile '" + members.front()->provenance.item_id + "' is " + first.describe() +
                                   ", expected uint8 [H, W, 3]");
     const auto h = first.shape()[0], w = first.shape()[1];
-    auto host = torch::empty({static_cast<std::int64_t>(members.size()), h, w, 3},
-                             torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(device_.is_cuda()));
-    auto* dst = host.data_ptr<std::uint8_t>();
-    for (std::size_t i = 0; i < members.size(); ++i) {
-      const Tensor& t = members[i]->tensor;
+    for (const auto& member : members) {
+      const Tensor& t = member->tensor;
       if (t.dtype() != DType::UInt8 || t.shape() != first.shape() || !t.is_contiguous())
-        throw std::invalid_argument("stage '" + id_ + "': tile '" + members[i]->provenance.item_id + "' is " + t.describe() +
+        throw std::invalid_argument("stage '" + id_ + "': tile '" + member->provenance.item_id + "' is " + t.describe() +
                                     ", but the batch's first tile is " + first.describe());
-      std::memcpy(dst + i * t.nbytes(), t.raw_data(), t.nbytes());
     }
-    torch::InferenceMode inference;
-    auto x = host.to(device_, /*non_blocking=*/true).permute({0, 3, 1, 2}).to(torch::kFloat32).div_(255.0);
-    if (h != input_size_ || w != input_size_)
-      x = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
-                                                    .size(std::vector<std::int64_t>{input_size_, input_size_})
-                                                    .mode(torch::kBilinear)
-                                                    .align_corners(false)
-                                                    .antialias(true));
-    x = ((x - mean_) / std_).to(dtype_);
-    if (spec_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-    const BackboneOutput y = backbone_->forward(x);
     torch::Tensor features;
-    if (output_ == "cls") features = y.cls;
-    else if (output_ == "mean_patch") features = y.patch_tokens.mean(1);
-    else if (output_ == "cls+mean_patch") features = torch::cat({y.cls, y.patch_tokens.mean(1)}, 1);
-    else features = y.pooled;
-    features = features.to(torch::kCPU, torch::kFloat32).contiguous();
+    if (cuda_) {
+      std::vector<const std::uint8_t*> tiles;
+      for (const auto& member : members) tiles.push_back(static_cast<const std::uint8_t*>(member->tensor.raw_data()));
+      features = cuda_->encode(tiles, h, w, [this](const torch::Tensor& on_device) { return encode(on_device); });
+    } else {
+      auto host = torch::empty({static_cast<std::int64_t>(members.size()), h, w, 3}, torch::kUInt8);
+      auto* dst = host.data_ptr<std::uint8_t>();
+      for (std::size_t i = 0; i < members.size(); ++i)
+        std::memcpy(dst + i * first.nbytes(), members[i]->tensor.raw_data(), first.nbytes());
+      torch::InferenceMode inference;
+      features = encode(host).to(torch::kCPU, torch::kFloat32).contiguous();
+    }
     if (output_size_ > 0 && features.size(1) != output_size_)
       throw FatalError("the model gives " + std::to_string(features.size(1)) + " features per tile, but output_size = " +
                        std::to_string(output_size_));
@@ -113,6 +116,26 @@ class TorchEncoder final : public Stage {
   }
 
  private:
+  // uint8 [B, H, W, 3] tiles on the device -> the chosen output, [B, D] on the device (inference mode).
+  torch::Tensor encode(const torch::Tensor& tiles) {
+    std::optional<AutocastScope> autocast;
+    if (autocast_) autocast.emplace(device_.type(), *autocast_);
+    auto x = tiles.permute({0, 3, 1, 2}).to(torch::kFloat32).div_(255.0);
+    if (x.size(2) != input_size_ || x.size(3) != input_size_)
+      x = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                                                    .size(std::vector<std::int64_t>{input_size_, input_size_})
+                                                    .mode(torch::kBilinear)
+                                                    .align_corners(false)
+                                                    .antialias(true));
+    x = ((x - mean_) / std_).to(dtype_);
+    if (spec_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    const BackboneOutput y = backbone_->forward(x);
+    if (output_ == "cls") return y.cls;
+    if (output_ == "mean_patch") return y.patch_tokens.mean(1);
+    if (output_ == "cls+mean_patch") return torch::cat({y.cls, y.patch_tokens.mean(1)}, 1);
+    return y.pooled;
+  }
+
   // The model's identity beyond the parameters: what the weights file holds.
   std::string identity() const override { return identity_; }
 
@@ -123,12 +146,15 @@ class TorchEncoder final : public Stage {
   bool synthetic_ = false;
   std::string device_text_, precision_, output_, identity_, name_;
   std::int64_t threads_ = 0, input_size_ = 224, output_size_ = 0;
+  int streams_ = 2;
   int position_grid_ = 0;  // 0: not a vision transformer
   std::vector<double> mean_values_, std_values_;
   torch::Device device_;
-  torch::Dtype dtype_ = torch::kFloat32;
+  torch::Dtype dtype_ = torch::kFloat32;             // the model's and its inputs'
+  std::optional<torch::Dtype> autocast_;             // CUDA bf16/fp16: the products' precision
   std::shared_ptr<Backbone> backbone_;
   torch::Tensor mean_, std_;
+  std::unique_ptr<CudaBatches> cuda_;                // CUDA devices only
 };
 
 }  // namespace
@@ -138,10 +164,11 @@ void register_torch_encoder(Registry& registry) {
   c.type = "torch_encoder";
   c.summary = "Encodes batches of tiles with a foundation-model backbone (LibTorch), one feature row per tile";
   c.doc = "Preprocessing on the target device: float conversion, resize to the backbone's input size when tiles\n"
-          "differ (bilinear, antialiased), mean/std normalisation. Inference mode, no autograd state. The SHA-256\n"
-          "of the weights file is the model's identity (attribute weights_sha256); a vision transformer's packets also\n"
-          "carry position_grid, the grid of position embeddings its weights hold. Backbones: `flowrun describe\n"
-          "torch_encoder` lists them under `backbone`; docs/encoders.md describes each.";
+          "differ (bilinear, antialiased), mean/std normalisation. Inference mode, no autograd state. On CUDA the\n"
+          "model stays fp32 and bf16/fp16 run under autocast, and tiles go through pinned buffers on `streams`\n"
+          "streams. The SHA-256 of the weights file is the model's identity (attribute weights_sha256); a vision\n"
+          "transformer's packets also carry position_grid, the grid of position embeddings its weights hold.\n"
+          "Backbones: `flowrun describe torch_encoder` lists them under `backbone`; docs/encoders.md describes each.";
   c.inputs = {{"tiles", kinds::kTile, "uint8 [H, W, 3] tiles (batched by the framework)"}};
   c.outputs = {{"features", kinds::kFeatures, "float32 [batch, D] with one provenance per row"}};
   ParamSpec backbone = param_required("backbone", ParamType::String, "Backbone configuration (plugins may add more)");
@@ -153,6 +180,10 @@ void register_torch_encoder(Registry& registry) {
               not_affecting_output(param_string("device", "auto", "auto (CUDA when present), cpu, cuda or cuda:N")),
               param_string("precision", "fp32", "fp32; bf16 (CPU with AMX, or GPU); fp16 (GPU only)", {"fp32", "bf16", "fp16"}),
               not_affecting_output(param_int("threads", 0, "Intra-op threads for LibTorch; 0: all cores", 0, 1024)),
+              not_affecting_output(param_int("streams", 2,
+                                             "CUDA only: each batch runs as this many micro-batches, each on a stream of its own with "
+                                             "pinned buffers reused across batches, so that copies overlap compute; 1: one stream",
+                                             1, 16)),
               not_affecting_output(param_string_list("row_attributes", kDefaultRowAttributes,
                                                         "Tile attributes kept per feature row (patch datasets: label, class, path)")),
               param_string("output", "auto", "cls, mean_patch or cls+mean_patch (token models), pooled (CNNs); auto: the first the backbone offers",

@@ -233,6 +233,7 @@ struct BlockImpl : torch::nn::Module {
   torch::nn::Linear output_projection() { return packed ? packed->out() : swiglu ? swiglu->out() : mlp->out(); }
 
   // x += scale * (h W^T + b) with the product accumulated straight into x (one pass over the stream, no temporary).
+  // Under autocast (fp32 weights, bf16/fp16 activations) the in-place product is not cast for us: the weight is.
   void add_residual(torch::Tensor& x, torch::nn::Linear& linear, const torch::Tensor& h, const LayerScale& scale) {
     auto stream = x.view({-1, x.size(-1)});
     const auto rows = h.reshape({-1, h.size(-1)});
@@ -241,7 +242,7 @@ struct BlockImpl : torch::nn::Module {
       return;
     }
     if (linear->bias.defined()) stream.add_(linear->bias);
-    stream.addmm_(rows, linear->weight.t());
+    stream.addmm_(rows, cast_parameter(linear->weight, rows.scalar_type()).t());
   }
 
   bool layer_scale_folded = false;

@@ -164,15 +164,25 @@ torch::Tensor deterministic_values(const std::string& name, const std::vector<st
   float* data = out.data_ptr<float>();
   const double fan_in = shape.empty() ? 1.0 : static_cast<double>(n) / static_cast<double>(shape[0]);
   const bool one_d = shape.size() == 1;
+  // What the name says the values are, decided once per tensor (not per element: ViT-g has 1.1e9 of them).
+  enum class Kind { RunningVar, RunningMean, Scale, Shift, Uniform };
+  const Kind kind = ends_with(name, "running_var")                                           ? Kind::RunningVar
+                    : ends_with(name, "running_mean")                                        ? Kind::RunningMean
+                    : one_d && (ends_with(name, ".weight") || ends_with(name, ".gamma")) ? Kind::Scale
+                    : one_d && ends_with(name, ".bias")                                      ? Kind::Shift
+                                                                                             : Kind::Uniform;
+  const double bound = std::sqrt(3.0 / (one_d ? static_cast<double>(n) : fan_in));
   for (std::int64_t i = 0; i < n; ++i) {
     const double u = static_cast<double>(splitmix(seed, static_cast<std::uint64_t>(i)) >> 11) * 0x1.0p-53;
     const double v = 2 * u - 1;
     double value;
-    if (ends_with(name, "running_var")) value = 1 + 0.5 * u;
-    else if (ends_with(name, "running_mean")) value = 0.1 * v;
-    else if (one_d && (ends_with(name, ".weight") || ends_with(name, ".gamma"))) value = 1 + 0.1 * v;
-    else if (one_d && ends_with(name, ".bias")) value = 0.1 * v;
-    else value = v * std::sqrt(3.0 / (one_d ? static_cast<double>(n) : fan_in));
+    switch (kind) {
+      case Kind::RunningVar: value = 1 + 0.5 * u; break;
+      case Kind::RunningMean: value = 0.1 * v; break;
+      case Kind::Scale: value = 1 + 0.1 * v; break;
+      case Kind::Shift: value = 0.1 * v; break;
+      default: value = v * bound;
+    }
     data[i] = static_cast<float>(value);
   }
   return out;

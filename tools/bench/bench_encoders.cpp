@@ -1,11 +1,14 @@
 // Encoder throughput: images per second, achieved GFLOP/s, and that figure as a fraction of a matrix-multiply
 // peak measured in the same run on the same machine, for each backbone, precision and batch size.
 //   build/bin/bench_encoders [--backbones resnet50,dinov2_vits14] [--batches 16,32] [--precisions fp32,bf16]
-//                            [--threads N] [--seconds S] [--json FILE]
+//                            [--threads N] [--seconds S] [--json FILE] [--device cpu|cuda|cuda:N]
+// On the CPU the model is cast to the precision, as the encoder does there; on CUDA it stays fp32 and bf16/fp16
+// run under autocast (the encoder's CUDA path), each forward pass timed to its end on the device.
 #include <algorithm>
 #include <chrono>
 #include <functional>
 #include <cstdio>
+#include <optional>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -14,6 +17,7 @@
 
 #include "histoflow/cpu_kernels.hpp"
 #include "histoflow/threads.hpp"
+#include "histoflow/torch_encoders/autocast.hpp"
 #include "histoflow/torch_encoders/backbone.hpp"
 #include "histoflow/torch_encoders/vit.hpp"
 #include "histoflow/torch_encoders/weights.hpp"
@@ -30,18 +34,22 @@ std::vector<std::string> split(const std::string& text) {
   return out;
 }
 
-// Multiply-adds counted as two FLOPs, for one image of `size` x `size` pixels.
-double vit_flops(const BackboneSpec& spec, int size) {
-  const bool swiglu = spec.name.find("vitg") != std::string::npos;
-  const double d = spec.dim, patches = std::pow(size / 14, 2);
-  const double depth = spec.name.find("vits") != std::string::npos || spec.name.find("vitb") != std::string::npos ? 12
-                       : spec.name.find("vitl") != std::string::npos                                               ? 24
-                                                                                                                   : 40;
-  const double n = patches + 1 + (spec.name.find("_reg") != std::string::npos ? 4 : 0);
-  const double hidden = swiglu ? swiglu_hidden_width(static_cast<int>(d), 4.0) : 4 * d;
-  const double mlp = swiglu ? 2 * n * d * 2 * hidden + 2 * n * hidden * d : 2 * 2 * n * d * hidden;
-  const double block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + mlp;
-  return depth * block + 2 * patches * 3 * 14 * 14 * d;
+// Multiply-adds counted as two FLOPs, for one image of `size` x `size` pixels, read off the model itself (patch
+// size, width, depth, the blocks' projection matrices, register tokens), so every ViT layout counts right.
+double vit_flops(Backbone& backbone, int size) {
+  TrainableVit& vit = *backbone.trainable_vit();
+  const double d = vit.dim(), patches = std::pow(size / vit.patch_size(), 2);
+  double projections = 0, prefix = 1;  // weights of the blocks' linear layers; class token plus registers
+  for (const auto& p : backbone.module().named_parameters(true)) {
+    if (p.key().rfind("blocks.", 0) == 0 && p.value().dim() == 2) projections += static_cast<double>(p.value().numel());
+    if (p.key() == "register_tokens" || p.key() == "reg_token") prefix += static_cast<double>(p.value().size(1));
+  }
+  const double n = patches + prefix;
+  return 2 * n * projections + vit.depth() * 2 * 2 * n * n * d + 2 * patches * 3 * vit.patch_size() * vit.patch_size() * d;
+}
+
+void synchronize(torch::Device device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
 }
 
 double resnet_flops(bool truncated, int size) {
@@ -81,13 +89,24 @@ std::vector<double> rates_per_window(const std::function<void()>& step, double s
   return rates;
 }
 
-// The machine's matrix-multiply rate for this dtype and thread count: a 2048^3 product, the best of several
-// windows (the fairest ceiling on a shared machine: the fraction of peak is then, if anything, understated).
-double peak_gflops(torch::Dtype dtype, double seconds) {
-  const auto a = torch::randn({2048, 2048}).to(dtype), b = torch::randn({2048, 2048}).to(dtype);
+// The machine's matrix-multiply rate for this dtype and thread count: a 2048^3 product on the CPU, 8192^3 on a
+// GPU, the best of several windows (the fairest ceiling on a shared machine: the fraction of peak is then, if
+// anything, understated).
+double peak_gflops(torch::Dtype dtype, double seconds, torch::Device device) {
+  const std::int64_t n = device.is_cuda() ? 8192 : 2048;
+  const auto a = torch::randn({n, n}).to(device, dtype), b = torch::randn({n, n}).to(device, dtype);
   torch::InferenceMode guard;
   torch::mm(a, b);
-  return rates_per_window([&] { torch::mm(a, b); }, seconds).back() * 2.0 * 2048 * 2048 * 2048 / 1e9;
+  synchronize(device);
+  const auto step = [&] {
+    torch::mm(a, b);
+    synchronize(device);
+  };
+  return rates_per_window(step, seconds).back() * 2.0 * static_cast<double>(n * n * n) / 1e9;
+}
+
+torch::Dtype dtype_of(const std::string& precision) {
+  return precision == "bf16" ? torch::kBFloat16 : precision == "fp16" ? torch::kHalf : torch::kFloat32;
 }
 
 }  // namespace
@@ -98,7 +117,7 @@ int main(int argc, char** argv) {
   std::vector<int> batches{16, 32};
   int threads = 0;  // 0: every core
   double seconds = 4;
-  std::string json_file;
+  std::string json_file, device_text = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (key == "--backbones") backbones = split(value);
@@ -109,6 +128,7 @@ int main(int argc, char** argv) {
     } else if (key == "--threads") threads = std::stoi(value);
     else if (key == "--seconds") seconds = std::stod(value);
     else if (key == "--json") json_file = value;
+    else if (key == "--device") device_text = value;
     else {
       std::cerr << "unknown option " << key << "\n";
       return 2;
@@ -116,34 +136,49 @@ int main(int argc, char** argv) {
   }
   threads = histoflow::resolve_thread_count(threads);
   at::set_num_threads(threads);
+  const torch::Device device = parse_device(device_text);
   std::map<std::string, double> peak;
-  for (const auto& p : precisions) peak[p] = peak_gflops(p == "bf16" ? torch::kBFloat16 : torch::kFloat32, 3.0);
-  std::printf("encoder benchmark: %d threads; matrix-multiply peak (2048^3, best of 5):", threads);
+  for (const auto& p : precisions) peak[p] = peak_gflops(dtype_of(p), 3.0, device);
+  std::printf("encoder benchmark: %s, %d threads; matrix-multiply peak (%s, best of 5):", device.str().c_str(), threads,
+              device.is_cuda() ? "8192^3" : "2048^3");
   for (const auto& [p, g] : peak) std::printf(" %s %.0f GFLOP/s", p.c_str(), g);
   std::printf("\n%-16s %-5s %6s %10s %10s %9s\n", "backbone", "prec", "batch", "images/s", "GFLOP/s", "of peak");  // images/s: median of 5 windows
   nlohmann::json results = nlohmann::json::array();
   for (const auto& name : backbones) {
     const BackboneSpec& spec = find_backbone(name);
-    const double flops = spec.family == "vit" ? vit_flops(spec, 224) : resnet_flops(name == "resnet50_trunc", 224);
     for (const auto& precision : precisions) {
-      const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+      const auto dtype = dtype_of(precision);
+      // CUDA: fp32 weights and inputs, the products in the precision under autocast.
+      const bool autocast = device.is_cuda() && dtype != torch::kFloat32;
+      const auto model_dtype = autocast ? torch::kFloat32 : dtype;
       auto backbone = spec.create();
       deterministic_init(backbone->module());
-      prepare_for_inference(*backbone, spec, torch::kCPU, dtype);
+      // Counted for ViTs and ResNets; other families show 0 GFLOP/s.
+      const double flops = backbone->trainable_vit() ? vit_flops(*backbone, 224)
+                           : spec.family == "resnet"  ? resnet_flops(name == "resnet50_trunc", 224)
+                                                      : 0.0;
+      prepare_for_inference(*backbone, spec, device, model_dtype);
       for (const int batch : batches) {
         torch::InferenceMode guard;
-        auto x = torch::randn({batch, 3, 224, 224}).to(dtype);
+        std::optional<AutocastScope> mixed;
+        if (autocast) mixed.emplace(device.type(), dtype);
+        auto x = torch::randn({batch, 3, 224, 224}).to(device, model_dtype);
         if (spec.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-        backbone->forward(x);  // warm-up: oneDNN primitive creation, allocator
+        const auto step = [&] {
+          backbone->forward(x);
+          synchronize(device);
+        };
+        for (int i = 0; i < (device.is_cuda() ? 3 : 1); ++i) step();  // warm-up: oneDNN primitives, cuBLAS handles, allocator
         // The median of five windows: one slow window on a shared machine does not move it.
-        const auto rates = rates_per_window([&] { backbone->forward(x); }, seconds);
+        const auto rates = rates_per_window(step, seconds);
         const double images = rates[rates.size() / 2] * batch, gflops = images * flops / 1e9;
         std::printf("%-16s %-5s %6d %10.1f %10.1f %8.0f%%\n", name.c_str(), precision.c_str(), batch, images, gflops,
                     100 * gflops / peak[precision]);
         std::fflush(stdout);
         results.push_back({{"backbone", name}, {"precision", precision}, {"batch", batch}, {"images_per_second", images},
                            {"gflops", gflops}, {"peak_gflops", peak[precision]}, {"threads", threads},
-                           {"best_images_per_second", rates.back() * batch}});
+                           {"best_images_per_second", rates.back() * batch}, {"device", device.str()},
+                           {"autocast", autocast}});
       }
     }
   }

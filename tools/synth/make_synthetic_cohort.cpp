@@ -50,7 +50,8 @@ options:
   --seed N                 random seed (default 7)
   --slides N               training slides, >= 2 (default 20)
   --external N             external-cohort slides, >= 0 (default 8)
-  --width W --height H     level-0 size in pixels, each >= 1024 (default 6144 x 4096)
+  --width W --height H     level-0 size in pixels, each >= 1024 (default 6144 x 4096); a slide is painted in
+                           memory, about 5 bytes per pixel per thread (40,000 x 30,000: 6 GB)
   --mpp X                  microns per pixel written as the Aperio MPP field (default 0.5)
   --without-mpp N          the first N training slides omit the MPP field (default 2)
   --patches-per-class N    training patches per class; the test split gets N/2 (default 40, 0 = none)
@@ -164,8 +165,10 @@ Options parse_args(int argc, char** argv) {
   if (o.without_mpp > o.slides)
     throw UsageError("--without-mpp (" + std::to_string(o.without_mpp) + ") exceeds --slides (" +
                      std::to_string(o.slides) + ")");
-  if (double(o.width) * o.height > 4.0e8)
-    throw UsageError("--width x --height is too large (at most 400 megapixels per slide)");
+  // A slide is painted in memory (5 bytes per pixel: RGB, tissue and zone maps) before libvips writes its pyramid:
+  // 2 gigapixels (a 40,000 x 50,000 slide) need about 10 GB per thread.
+  if (double(o.width) * o.height > 2.0e9)
+    throw UsageError("--width x --height is too large (at most 2000 megapixels per slide)");
   if (o.threads == 0) o.threads = int(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
   return o;
 }

@@ -210,7 +210,10 @@ void check_case(const std::string& name) {
       for (auto& [param, tensor] : network->named_parameters()) {
         INFO(prefix << param);
         const bool fused = param.find("attn.qkv") != std::string::npos;
-        CHECK(relative_error(f, prefix + param, tensor, param) < (fused ? 1e-3 : 1e-6));
+        // The patch embedding's weight gradient sums over every patch of every crop; on an AMD Zen 4 CPU (AVX-512,
+        // no AMX) oneDNN's reduction order differs from the fixture machine's, and after the step it was 1.24e-6.
+        const bool patch_embedding = param.find("patch_embed.proj.weight") != std::string::npos;
+        CHECK(relative_error(f, prefix + param, tensor, param) < (fused ? 1e-3 : patch_embedding ? 2e-6 : 1e-6));
         if (fused && !f.sketched.count(prefix + param) && tensor.dim() == 1) {
           const auto width = tensor.size(0) / 3;
           const auto reference = f[prefix + param].to(torch::kFloat64);

@@ -188,26 +188,10 @@ TEST_CASE("cross-validation reports every epoch of every fold, and the memory it
   for (const auto& fold : result.folds) CHECK(fold.peak_resident_bytes > 0);
 }
 
-TEST_CASE("self-attention over a large bag in eval mode: blocks of queries give the full computation's result", "[mil][aggregators]") {
-  // 8 heads x 1,501^2 tokens is above the block threshold; training mode without dropout computes it whole.
-  torch::Generator generator = at::detail::createCPUGenerator(3);
-  SelfAttentionLayer layer(32, 8, 32);
-  initialise_parameters(*layer, generator);
-  const auto x = torch::randn({1501, 32}, generator);
-  torch::NoGradGuard no_grad;
-  torch::Tensor blocked_attention, whole_attention;
-  layer->eval();
-  const auto blocked = layer->forward(x, 0.0, generator, &blocked_attention);
-  layer->train();
-  const auto whole = layer->forward(x, 0.0, generator, &whole_attention);
-  CHECK(torch::allclose(blocked, whole, 1e-5, 1e-5));
-  CHECK(torch::allclose(blocked_attention, whole_attention, 1e-5, 1e-7));
-}
-
 TEST_CASE("the transformer trains on and scores a 10,000-tile bag in bounded memory", "[mil][aggregators][memory]") {
   // Whole-bag attention of 10,000 tiles is [8, 10001, 10001] floats, 3.2 GB per temporary: resident memory
   // swung between 2 and 9 GB. Training draws max_tiles tiles per bag; validation and prediction compute the
-  // attention in blocks of queries.
+  // attention in blocks (whole-bag training: test_mil_attention.cpp).
   const std::int64_t tiles = 10000, dim = 384;
   torch::Generator generator = at::detail::createCPUGenerator(5);
   std::vector<Bag> bags(3);

@@ -9,7 +9,10 @@
 
 using namespace histoflow::patch_eval;
 
-TEST_CASE("linear probe balanced accuracy within 0.5 points of scikit-learn's LogisticRegression at the same C") {
+// docs/patch-benchmark.md: the same predictions as scikit-learn's LogisticRegression at each C, hence the same
+// balanced accuracy. Not fragile: at sklearn's optimum the nearest test row is 1e-3 logits from a tie (C = 0.001),
+// far more than the solver's gradient tolerance can move them.
+TEST_CASE("linear probe predicts as scikit-learn's LogisticRegression at the same C: every test row, same balanced accuracy") {
   const auto f = patch_eval_test::load_fixture("linear.json");
   const auto dim = f["dim"].get<std::int64_t>();
   const auto classes = f["classes"].get<std::int64_t>();
@@ -18,9 +21,7 @@ TEST_CASE("linear probe balanced accuracy within 0.5 points of scikit-learn's Lo
   const auto test = patch_eval_test::matrix(f["test_x"], f["test_rows"].get<std::int64_t>(), dim);
   const auto train_y = f["train_y"].get<std::vector<std::int64_t>>();
   const auto test_y = f["test_y"].get<std::vector<std::int64_t>>();
-  LogisticFitOptions options;
-  options.max_iterations = 2000;
-  options.gradient_tolerance = 1e-7;
+  const LogisticFitOptions options;  // linear_probe's defaults: what the documented agreement is about
   for (const auto& fit : f["fits"]) {
     const double C = fit["C"].get<double>();
     const double lambda = 1.0 / (C * static_cast<double>(n));  // sklearn's C -> our lambda
@@ -29,12 +30,13 @@ TEST_CASE("linear probe balanced accuracy within 0.5 points of scikit-learn's Lo
     const double ours = histoflow::evaluation_common::classification_metrics(test_y, predicted, classes).balanced_accuracy;
     const double theirs = fit["balanced_accuracy"].get<double>();
     const auto sklearn_predictions = fit["predictions"].get<std::vector<std::int64_t>>();
+    REQUIRE(predicted.size() == sklearn_predictions.size());
     int same = 0;
     for (std::size_t i = 0; i < predicted.size(); ++i) same += predicted[i] == sklearn_predictions[i];
     INFO("C = " << C << " (lambda " << lambda << "): ours " << ours << ", sklearn " << theirs << ", same predictions "
                 << same << "/" << predicted.size() << ", " << model.evaluations << " evaluations");
-    CHECK(std::abs(ours - theirs) <= 0.005);
-    CHECK(same >= static_cast<int>(predicted.size()) - 2);
+    CHECK(same == static_cast<int>(sklearn_predictions.size()));
+    CHECK(std::abs(ours - theirs) <= 1e-12);  // the same predictions: equal but for summation order
   }
 }
 

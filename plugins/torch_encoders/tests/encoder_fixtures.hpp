@@ -2,14 +2,37 @@
 // Reading the reference fixtures of tests/fixtures/encoders (tools/parity/make_*.py) and comparing against them:
 // shared by the encoder test files.
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "histoflow/torch_encoders/backbone.hpp"
 #include "histoflow/torch_encoders/weights.hpp"
 
 namespace histoflow::torch_encoders::fixtures {
+
+// Where the parity tests run their models: HISTOFLOW_TEST_DEVICE (cpu, cuda or cuda:N; default cpu), so that
+// tools/gpu/check runs the same comparisons on a GPU. There TF32 is off: the tolerances are fp32's.
+inline torch::Device test_device() {
+  static const torch::Device device = [] {
+    const char* text = std::getenv("HISTOFLOW_TEST_DEVICE");
+    const torch::Device chosen = parse_device(text && *text ? text : "cpu");
+    if (chosen.is_cuda()) {
+      at::globalContext().setAllowTF32CuDNN(false);
+      at::globalContext().setAllowTF32CuBLAS(false);
+    }
+    return chosen;
+  }();
+  return device;
+}
+
+// `net` with its parameters and buffers on the test device.
+inline std::unique_ptr<Backbone> on_test_device(std::unique_ptr<Backbone> net) {
+  net->module().to(test_device());
+  return net;
+}
 
 inline const std::filesystem::path kFixtures = std::filesystem::path(HISTOFLOW_SOURCE_DIR) / "tests" / "fixtures" / "encoders";
 
@@ -18,11 +41,13 @@ inline std::map<std::string, torch::Tensor> fixture(const std::string& name) {
   return read_weights(kFixtures / (name + ".safetensors")).tensors;
 }
 
+// Computed in float64 on the CPU, wherever `ours` was computed.
 inline double relative_error(const torch::Tensor& ours, const torch::Tensor& reference) {
-  return ((ours.to(torch::kFloat64) - reference.to(torch::kFloat64)).norm() / reference.to(torch::kFloat64).norm()).item<double>();
+  const auto a = ours.to(torch::kCPU, torch::kFloat64), b = reference.to(torch::kCPU, torch::kFloat64);
+  return ((a - b).norm() / b.norm()).item<double>();
 }
 
-// uint8 NHWC tiles -> the ImageNet-normalised float NCHW batch the references were given.
+// uint8 NHWC tiles -> the ImageNet-normalised float NCHW batch the references were given (on the CPU).
 inline torch::Tensor preprocess(const torch::Tensor& uint8_nhwc) {
   auto x = uint8_nhwc.permute({0, 3, 1, 2}).to(torch::kFloat32).div(255.0);
   const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});

@@ -1,7 +1,8 @@
 // Parity with the reference implementations: torchvision's ResNet-50, the official DINOv2 code, timm (UNI- and
 // Virchow-style ViTs, CTransPath's Swin-T, Phikon's ViT in HuggingFace names), on
 // deterministic weights (histoflow-init-v1, generated identically on both sides) and a deterministic input.
-// Fixtures come from tools/parity/make_*_fixtures.py; the tests need no Python.
+// Fixtures come from tools/parity/make_*_fixtures.py; the tests need no Python. The [parity] and [stage] cases run
+// their models on HISTOFLOW_TEST_DEVICE (default cpu; tools/gpu/check runs them on CUDA).
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <iostream>
@@ -86,9 +87,9 @@ TEST_CASE("parameter names and shapes are exactly DINOv2's", "[torch][vit]") {
 TEST_CASE("ResNet-50, full and truncated, match torchvision", "[torch][parity][resnet]") {
   for (const std::string name : {"resnet50_full", "resnet50_trunc"}) {
     const auto f = fixture(name);
-    auto net = initialised(find_backbone(name == "resnet50_full" ? "resnet50" : "resnet50_trunc").create());
+    auto net = on_test_device(initialised(find_backbone(name == "resnet50_full" ? "resnet50" : "resnet50_trunc").create()));
     torch::NoGradGuard no_grad;
-    const auto out = net->forward(preprocess(f.at("input"))).pooled;
+    const auto out = net->forward(preprocess(f.at("input")).to(test_device())).pooled;
     const double error = relative_error(out, f.at("features"));
     INFO(name << ": relative L2 error " << error);
     CHECK(error < 1e-4);
@@ -108,9 +109,9 @@ TEST_CASE("DINOv2 ViTs match the official code: plain, registers, SwiGLU, other 
   };
   for (const auto& c : cases) {
     const auto f = fixture(c.fixture);
-    auto net = initialised(c.make());
+    auto net = on_test_device(initialised(c.make()));
     torch::NoGradGuard no_grad;
-    const auto x = preprocess(f.at("input"));
+    const auto x = preprocess(f.at("input")).to(test_device());
     const auto y = net->forward(x);
     const double cls = relative_error(y.cls, f.at("cls"));
     const double mean_patch = relative_error(y.patch_tokens.mean(1), f.at("patch_mean"));
@@ -135,11 +136,11 @@ TEST_CASE("timm-layout ViTs match timm: UNI-, Virchow2- and UNI2-h-style", "[tor
   uni2.mlp_ratio = 2.66667 * 2, uni2.registers = 8, uni2.position_prefix_tokens = 0;
   for (const auto& [name, config] : {std::pair{std::string("timm_uni_tiny"), uni}, std::pair{std::string("timm_virchow_tiny"), virchow},
                                      std::pair{std::string("timm_uni2_tiny"), uni2}}) {
-    auto net = initialised(make_vit(config));
+    auto net = on_test_device(initialised(make_vit(config)));
     CHECK(keys_of(net->module()) == reference_keys(name));
     const auto f = fixture(name);
     torch::NoGradGuard no_grad;
-    const auto y = net->forward(preprocess(f.at("input")));
+    const auto y = net->forward(preprocess(f.at("input")).to(test_device()));
     const double cls = relative_error(y.cls, f.at("cls")), patches = relative_error(y.patch_tokens, f.at("patch_tokens"));
     // timm's resample to a 168 px grid keeps the embedded prefix rows: checked on its own (the init makes them tiny).
     const double pos = relative_error(vit_position_embeddings(*net, 168, 168), f.at("pos_embed_interp"));
@@ -155,7 +156,8 @@ TEST_CASE("timm-layout ViTs match timm: UNI-, Virchow2- and UNI2-h-style", "[tor
 TEST_CASE("the torch_encoder stage reproduces the reference through its own preprocessing", "[torch][stage]") {
   testing::shared_loader();
   const auto f = fixture("dinov2_vits14");
-  StageHarness encoder("use = \"torch_encoder\"\nbackbone = \"dinov2_vits14\"\nsynthetic_weights = true\noutput = \"cls+mean_patch\"\nthreads = 2");
+  StageHarness encoder("use = \"torch_encoder\"\nbackbone = \"dinov2_vits14\"\nsynthetic_weights = true\noutput = \"cls+mean_patch\"\nthreads = 2\n"
+                       "device = \"" + test_device().str() + "\"");
   std::vector<PacketPtr> tiles;
   const auto input = f.at("input").contiguous();
   for (std::int64_t i = 0; i < input.size(0); ++i) {
@@ -224,7 +226,8 @@ TEST_CASE("CTransPath (Swin-T with a convolutional stem) matches timm, current a
   torch::NoGradGuard no_grad;
   auto net = initialised(make_swin(ctranspath_tiny()));
   SECTION("deterministic weights") {
-    report("ctranspath_tiny pooled (histoflow-init-v1)", relative_error(net->forward(x).pooled, f.at("pooled")));
+    auto on_device = on_test_device(initialised(make_swin(ctranspath_tiny())));
+    report("ctranspath_tiny pooled (histoflow-init-v1)", relative_error(on_device->forward(x.to(test_device())).pooled, f.at("pooled")));
   }
 
   SECTION("the published checkpoint layout (timm 0.5.4, under 'model', buffers stored) loads and gives the same features") {
@@ -237,7 +240,8 @@ TEST_CASE("CTransPath (Swin-T with a convolutional stem) matches timm, current a
     CHECK(load_into(*loaded, w, file).empty());
     loaded->module().eval();
     CHECK(same_state(loaded->module(), net->module()));
-    report("ctranspath_tiny pooled (published checkpoint)", relative_error(loaded->forward(x).pooled, f.at("pooled")));
+    loaded->module().to(test_device());
+    report("ctranspath_tiny pooled (published checkpoint)", relative_error(loaded->forward(x.to(test_device())).pooled, f.at("pooled")));
   }
   SECTION("timm >= 0.9 layout: merges at the start of the next stage, no stored buffers") {
     LoadedWeights w = read_weights(kFixtures / "ctranspath_tiny_published.pth");
@@ -297,7 +301,7 @@ TEST_CASE("Phikon (HuggingFace ViT layout) matches the reference ViT with eps 1e
   torch::NoGradGuard no_grad;
   auto net = initialised(make_hf_vit(phikon_tiny()));
   SECTION("deterministic weights") {
-    const auto y = net->forward(x);
+    const auto y = on_test_device(initialised(make_hf_vit(phikon_tiny())))->forward(x.to(test_device()));
     report("phikon_tiny cls (histoflow-init-v1)", relative_error(y.cls, f.at("cls")));
     report("phikon_tiny patch tokens (histoflow-init-v1)", relative_error(y.patch_tokens, f.at("patch_tokens")));
     report("phikon_tiny mean patch (histoflow-init-v1)", relative_error(y.patch_tokens.mean(1), f.at("patch_mean")));
@@ -312,7 +316,8 @@ TEST_CASE("Phikon (HuggingFace ViT layout) matches the reference ViT with eps 1e
     CHECK(load_into(*loaded, w, file).empty());
     loaded->module().eval();
     CHECK(same_state(loaded->module(), net->module()));
-    report("phikon_tiny cls (HF checkpoint)", relative_error(loaded->forward(x).cls, f.at("cls")));
+    loaded->module().to(test_device());
+    report("phikon_tiny cls (HF checkpoint)", relative_error(loaded->forward(x.to(test_device())).cls, f.at("cls")));
     // ViTForImageClassification keeps the model under "vit." next to its classifier.
     LoadedWeights wrapped;
     for (const auto& [key, tensor] : w.tensors) wrapped.tensors["vit." + key] = tensor;
@@ -362,7 +367,8 @@ TEST_CASE("Phikon's registered configuration takes the published HuggingFace nam
 TEST_CASE("ctranspath and phikon run through the torch_encoder stage with their default outputs", "[torch][stage]") {
   testing::shared_loader();
   for (const auto& [backbone, width] : {std::pair{std::string("ctranspath"), 768}, std::pair{std::string("phikon"), 768}}) {
-    StageHarness encoder("use = \"torch_encoder\"\nbackbone = \"" + backbone + "\"\nsynthetic_weights = true\nthreads = 2");
+    StageHarness encoder("use = \"torch_encoder\"\nbackbone = \"" + backbone + "\"\nsynthetic_weights = true\nthreads = 2\ndevice = \"" +
+                         test_device().str() + "\"");
     Packet tile;
     tile.kind = "tile";
     tile.provenance.item_id = "tile-0";
