@@ -185,6 +185,14 @@ TEST_CASE("Nystrom attention computes nystrom-attention's formula, forward and g
   CHECK(torch::allclose(expected_input_grad, reference_input.grad(), 1e-10, 1e-10));
 }
 
+// AddressSanitizer keeps up to 256 MiB of freed memory in quarantine and adds its shadow (an eighth): both count
+// as resident. Still far below the whole matrix's 2.2 GB.
+#ifdef __SANITIZE_ADDRESS__
+constexpr std::int64_t kLinearMemoryBound = std::int64_t{640} << 20;
+#else
+constexpr std::int64_t kLinearMemoryBound = std::int64_t{256} << 20;
+#endif
+
 TEST_CASE("attention aggregators train on whole bags in memory linear in the tiles", "[mil][attention][memory]") {
   // 3,000 tiles, 8 heads: the whole attention weights are 72 M values (288 MB) per tensor, and autograd keeps
   // several per layer (scores, weights, dropout mask, dropped weights): over 2 GB for the transformer. Blocks
@@ -207,7 +215,7 @@ TEST_CASE("attention aggregators train on whole bags in memory linear in the til
     const auto prediction = predict_bag(trained, bag, torch::kCPU);
     const std::int64_t growth = memory.peak_bytes() - memory.start_bytes();
     INFO("resident memory grew by " << growth / (1 << 20) << " MiB");
-    CHECK(growth < std::int64_t{256} << 20);
+    CHECK(growth < kLinearMemoryBound);
     CHECK(std::isfinite(trained.train_loss.at(0)));
     CHECK(prediction.probabilities.size() == 2);
   }
