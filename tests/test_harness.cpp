@@ -92,6 +92,21 @@ TEST_CASE("harness: synthetic_tiles is deterministic by seed and honours count",
   CHECK(any_difference);
 }
 
+TEST_CASE("harness: synthetic_tiles with a pool replays its first tiles in turn, each in its own buffer", "[harness][core]") {
+  shared_loader();
+  StageHarness painted("use = \"synthetic_tiles\"\ncount = 7\nsize = 16\nseed = 11");
+  StageHarness pooled("use = \"synthetic_tiles\"\ncount = 7\nsize = 16\nseed = 11\npool = 3");
+  const auto tp = painted.generate_all(), tq = pooled.generate_all();
+  REQUIRE(tq.size() == 7);
+  for (std::size_t i = 0; i < 7; ++i) {
+    const auto expected = tp[i % 3]->tensor.span<std::uint8_t>(), got = tq[i]->tensor.span<std::uint8_t>();
+    CHECK(std::equal(got.begin(), got.end(), expected.begin(), expected.end()));
+    CHECK(tq[i]->attributes.at("label") == tp[i % 3]->attributes.at("label"));
+    CHECK(tq[i]->provenance.item_id == "synthetic-" + std::to_string(i));
+  }
+  CHECK(tq[0]->tensor.raw_data() != tq[3]->tensor.raw_data());  // a copy per packet, not the pooled tile itself
+}
+
 TEST_CASE("harness: csv_writer writes the file only at flush, sorted", "[harness][core]") {
   shared_loader();
   const auto out = fresh_folder("csv");

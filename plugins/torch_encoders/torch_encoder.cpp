@@ -10,6 +10,7 @@
 #include "histoflow/threads.hpp"
 #include "histoflow/torch_encoders/autocast.hpp"
 #include "histoflow/torch_encoders/backbone.hpp"
+#include "histoflow/torch_encoders/cpu_tensor_cache.hpp"
 #include "histoflow/torch_encoders/vit.hpp"
 #include "cuda_batches.hpp"
 #include "model_cache.hpp"
@@ -55,13 +56,17 @@ class TorchEncoder final : public Stage {
     if (precision_ == "fp16" && !device_.is_cuda()) throw FatalError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32");
     // LibTorch defaults to one intra-op thread here: the encoder owns the cores it is given.
     at::set_num_threads(resolve_thread_count(threads_));
+    if (device_.is_cpu()) install_cpu_tensor_cache();  // no page faults for each batch's activations
     const torch::Dtype precision = precision_ == "bf16" ? torch::kBFloat16 : precision_ == "fp16" ? torch::kFloat16 : torch::kFloat32;
     // CPU: the whole model in the precision (its fast path there). CUDA: fp32 weights, and bf16/fp16 products under
     // autocast, as torch.autocast runs them (normalisations and softmax in fp32).
     dtype_ = device_.is_cuda() ? torch::kFloat32 : precision;
     if (device_.is_cuda() && precision != torch::kFloat32) autocast_ = precision;
     // Stages with the same backbone, weights, device and precision share one model (one load, one copy).
-    SharedModel model = shared_model({&spec_, weights_file_, synthetic_, device_, dtype_});
+    SharedModel model = [&] {
+      CpuTensorCacheBypass loading;
+      return shared_model({&spec_, weights_file_, synthetic_, device_, dtype_});
+    }();
     backbone_ = std::move(model.backbone);
     identity_ = std::move(model.identity);
     // A ViT's weights fix its position grid (a teacher finetuned at 224 px holds 16 x 16, the hub models 37 x 37).

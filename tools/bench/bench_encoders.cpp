@@ -19,6 +19,7 @@
 #include "histoflow/threads.hpp"
 #include "histoflow/torch_encoders/autocast.hpp"
 #include "histoflow/torch_encoders/backbone.hpp"
+#include "histoflow/torch_encoders/cpu_tensor_cache.hpp"
 #include "histoflow/torch_encoders/vit.hpp"
 #include "histoflow/torch_encoders/weights.hpp"
 
@@ -137,6 +138,7 @@ int main(int argc, char** argv) {
   threads = histoflow::resolve_thread_count(threads);
   at::set_num_threads(threads);
   const torch::Device device = parse_device(device_text);
+  if (device.is_cpu()) install_cpu_tensor_cache();  // as the torch_encoder stage does
   std::map<std::string, double> peak;
   for (const auto& p : precisions) peak[p] = peak_gflops(dtype_of(p), 3.0, device);
   std::printf("encoder benchmark: %s, %d threads; matrix-multiply peak (%s, best of 5):", device.str().c_str(), threads,
