@@ -24,6 +24,28 @@ class SyntheticTiles final : public Stage {
 
   std::int64_t size_hint() const override { return count_; }
 
+  // A pool of distinct tiles painted once, before any is emitted: a benchmark's encoder-only baseline then times the
+  // encoder, not the painting.
+  void open() override {
+    for (std::int64_t i = 0; i < std::min(pool_, count_); ++i) pooled_.push_back(paint(i));
+  }
+
+  bool generate(Emitter& out) override {
+    if (next_ >= count_) return false;
+    const std::int64_t index = next_++;
+    Painted painted = pooled_.empty() ? paint(index) : copy(pooled_[static_cast<std::size_t>(index % pool_)]);
+    Packet packet;
+    packet.kind = kTileKind;
+    packet.provenance.item_id = prefix_ + "-" + std::to_string(index);
+    packet.provenance.sequence = static_cast<std::uint64_t>(index);
+    packet.provenance.tile = TileCoord{(index % 64) * size_, (index / 64) * size_, 0, static_cast<std::int32_t>(size_)};
+    packet.tensor = std::move(painted.tile);
+    packet.attributes["label"] = painted.label;
+    out.emit(std::move(packet));
+    return next_ < count_;
+  }
+
+ private:
   struct Painted {
     Tensor tile;
     std::int64_t label;  // -1: background
@@ -73,28 +95,6 @@ class SyntheticTiles final : public Stage {
     return {std::move(tile), background ? std::int64_t{-1} : label};
   }
 
-  // A pool of distinct tiles painted once, before any is emitted: a benchmark's encoder-only baseline then times the
-  // encoder, not the painting.
-  void open() override {
-    for (std::int64_t i = 0; i < std::min(pool_, count_); ++i) pooled_.push_back(paint(i));
-  }
-
-  bool generate(Emitter& out) override {
-    if (next_ >= count_) return false;
-    const std::int64_t index = next_++;
-    Painted painted = pooled_.empty() ? paint(index) : copy(pooled_[static_cast<std::size_t>(index % pool_)]);
-    Packet packet;
-    packet.kind = kTileKind;
-    packet.provenance.item_id = prefix_ + "-" + std::to_string(index);
-    packet.provenance.sequence = static_cast<std::uint64_t>(index);
-    packet.provenance.tile = TileCoord{(index % 64) * size_, (index / 64) * size_, 0, static_cast<std::int32_t>(size_)};
-    packet.tensor = std::move(painted.tile);
-    packet.attributes["label"] = painted.label;
-    out.emit(std::move(packet));
-    return next_ < count_;
-  }
-
- private:
   std::int64_t count_, size_, classes_;
   double background_;
   std::string prefix_;
