@@ -67,7 +67,6 @@ class CachingCpuAllocator final : public c10::Allocator {
     return {reused_, allocated_, cached_, limit_};
   }
 
-
  private:
   c10::DataPtr allocate_block(std::size_t bytes) {
     const c10::Device cpu(c10::DeviceType::CPU);

@@ -35,7 +35,7 @@ p.add_argument("--out", required=True)
 p.add_argument("--batch", type=int, default=32)
 p.add_argument("--threads", type=int, default=os.cpu_count())
 p.add_argument("--workers", type=int, default=os.cpu_count())
-p.add_argument("--bf16", choices=["cast", "autocast"], default="autocast")
+p.add_argument("--bf16", choices=["cast", "autocast"], default="cast")  # cast: the faster on the CPU
 p.add_argument("--dinov2-src", default="")
 args = p.parse_args()
 warnings.filterwarnings("ignore")  # tracing and read-only numpy notices, on every worker
