@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "histoflow/cpu_kernels.hpp"
 #include "histoflow/errors.hpp"
+#include "histoflow/malloc_thresholds.hpp"
 #include "histoflow/sanitizer_options.hpp"
 #include "histoflow/version.hpp"
 
@@ -32,6 +33,7 @@ void print_usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  histoflow::hold_malloc_thresholds();   // before anything is allocated and freed
   histoflow::use_widest_cpu_kernels();  // before any plugin runs a LibTorch kernel
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

@@ -101,6 +101,22 @@ void SlidePool::give_back(const std::filesystem::path& path, openslide_t* slide)
   evict_locked();
 }
 
+void SlidePool::close_when_idle(const std::filesystem::path& path) {
+  std::lock_guard lock(mutex_);
+  const auto found = entries_.find(path);
+  if (found == entries_.end()) return;
+  Entry& entry = found->second;
+  for (auto it = entry.handles.begin(); it != entry.handles.end();) {
+    if (it->users > 0) {
+      (it++)->retired = true;  // give_back closes it when its last user is done
+    } else {
+      openslide_close(it->slide);
+      it = entry.handles.erase(it);
+    }
+  }
+  if (entry.handles.empty() && entry.opening == 0) entries_.erase(found);
+}
+
 // Keeps at most max_slides_ slides open: the least recently used unused ones are closed first.
 void SlidePool::evict_locked() {
   while (entries_.size() > max_slides_) {

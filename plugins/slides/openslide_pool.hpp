@@ -40,6 +40,9 @@ class SlidePool {
   Lease acquire(const std::filesystem::path& path);
   std::uint64_t opens() const;  // handles opened so far (for tests: reuse means few opens)
 
+  // Closes the slide's handles as soon as no lease holds them (now, for idle ones); a later acquire opens it again.
+  void close_when_idle(const std::filesystem::path& path);
+
   static SlidePool& shared();  // the process-wide pool used by the slide stages
 
  private:

@@ -61,6 +61,8 @@ SlideReader::SlideReader(const std::filesystem::path& path) : lease_(new Lease{S
 SlideReader::SlideReader(SlideReader&&) noexcept = default;
 SlideReader::~SlideReader() = default;
 
+void SlideReader::close_when_idle(const std::filesystem::path& path) { SlidePool::shared().close_when_idle(path); }
+
 const std::filesystem::path& SlideReader::path() const { return lease_->handle.path(); }
 
 SlideProperties SlideReader::properties() const {

@@ -2,7 +2,9 @@
 // antialiasing when the pyramid has no level at exactly the target resolution. A tile that cannot be read fails
 // that tile, naming the slide (on_tile_error = "fail_slide"), or is left out and reported on output 'skipped'
 // (on_tile_error = "skip_tile") until too many of the slide's tiles are lost.
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -55,6 +57,7 @@ class TileReader final : public Stage {
         resize_rgb(rgb.data(), static_cast<int>(read_size), static_cast<int>(read_size), tile.tensor.data<std::uint8_t>(),
                    static_cast<int>(size), static_cast<int>(size));
     }
+    count_read(path, ref->require<std::int64_t>("tiles_in_slide"));
     const std::string unreadable = failure ? "cannot read the tile at (" + std::to_string(where.x) + ", " + std::to_string(where.y) +
                                                  ") level " + std::to_string(where.level) + ": " + *failure
                                            : std::string();
@@ -93,6 +96,18 @@ class TileReader final : public Stage {
   }
 
  private:
+  // After a slide's last tile its OpenSlide handles are closed (once idle): each keeps up to 32 MiB of decoded tiles
+  // that the next slides do not use, and a run's peak memory grew by that on large slides. A sampler's random draws
+  // reach the count too, about once an epoch: the slide is then opened again, which costs milliseconds.
+  void count_read(const std::string& path, std::int64_t tiles_in_slide) {
+    {
+      std::lock_guard lock(counts_mutex_);
+      if (++tiles_read_[path] < tiles_in_slide) return;
+      tiles_read_.erase(path);
+    }
+    SlideReader::close_when_idle(path);
+  }
+
   // One warning per slide that lost tiles and still goes on: how many, which and why.
   void report(const std::string& slide, const SlideTally& tally) const {
     if (tally.refused || tally.skipped.empty()) return;  // refused slides have their error records
@@ -103,6 +118,8 @@ class TileReader final : public Stage {
 
   StageContext context_;
   std::unique_ptr<SkippedTileLedger> ledger_;  // only under skip_tile
+  std::mutex counts_mutex_;
+  std::map<std::string, std::int64_t> tiles_read_;  // tiles read so far of each slide not finished yet
 };
 
 }  // namespace
@@ -111,7 +128,8 @@ void register_tile_reader(Registry& registry) {
   StageContract c;
   c.type = "tile_reader";
   c.summary = "Reads the pixels of each tile (RGBA over white) and resizes them to the target size";
-  c.doc = "Slides are opened through a process-wide pool of OpenSlide handles (a few per slide, reused). OpenSlide's\n"
+  c.doc = "Slides are opened through a process-wide pool of OpenSlide handles (a few per slide, reused); after a slide's\n"
+          "last tile (tiles_in_slide of them read) its handles are closed, with OpenSlide's cache of decoded tiles. OpenSlide's\n"
           "error state is checked after every read, and a failed read is tried once more on a fresh handle: a tile\n"
           "that still cannot be read is never a white tile. on_tile_error says what it is instead:\n"
           "  fail_slide: an error record naming the slide and the tile; the slide's other tiles are read, but a\n"

@@ -342,6 +342,21 @@ TEST_CASE("the handle pool reuses handles, closes the least recently used slides
   CHECK_THROWS_WITH(pool.acquire(kCohort / "bad" / "empty.tiff"), Catch::Contains("the file is empty"));
 }
 
+TEST_CASE("tile_reader closes a slide's handle after its last tile, not before", "[slides][pool]") {
+  shared_loader();
+  const auto path = kCohort / layout()["slides"][1]["path"].get<std::string>();
+  StageHarness tiler("use = \"tissue_tiler\"\nassume_mpp = 0.5"), reader("use = \"tile_reader\"");
+  const auto refs = tiler.push(slide_packet(path, "s"));  // the grid, then the tile references
+  REQUIRE(refs.size() > 3);
+  slides::SlidePool& pool = slides::SlidePool::shared();
+  const std::uint64_t opened = pool.opens();
+  for (std::size_t i = 1; i + 1 < refs.size(); ++i) reader.push(refs[i]);
+  reader.push(refs[1]);  // a tile read twice counts twice: the slide's count is now complete
+  CHECK(pool.opens() == opened);  // the tiler's handle, reused for every tile
+  reader.push(refs[2]);  // the handle was closed after the count was reached: opened again
+  CHECK(pool.opens() == opened + 1);
+}
+
 TEST_CASE("slide_tile_sampler: shuffled epochs over every tissue tile of the cohort, from the tiler's grids", "[slides][sampling]") {
   shared_loader();
   const auto out = fresh_folder("tile-sampler");

@@ -79,6 +79,10 @@ class SlideReader {
   // keeping level 0's aspect ratio.
   RgbImage thumbnail(int max_width) const;
 
+  // Nothing needs the slide for now: its pooled handles, each with OpenSlide's cache of up to 32 MiB of decoded
+  // tiles, are closed as soon as no SlideReader holds them. A SlideReader made later opens the slide again.
+  static void close_when_idle(const std::filesystem::path& path);
+
  private:
   struct Lease;
   std::unique_ptr<Lease> lease_;
