@@ -324,6 +324,37 @@ file = "items.tsv"
     CHECK(entry.path().filename().string().find(".tmp-") == std::string::npos);
 }
 
+TEST_CASE("cancellation reaches long work at end of stream: the run stops within a step", "[runtime][cancel]") {
+  Observed::instance().reset();
+  Observed::instance().training_steps = 0;
+  const auto out = fresh_folder("cancel-flush");
+  const GraphSpec spec = load_valid(graph_text(R"(
+[stage.src]
+use = "test_source"
+count = 10
+[stage.train]
+use = "test_trainer"
+input = "src"
+steps = 100000
+)", out));
+  std::atomic<bool> cancel{false};
+  std::chrono::steady_clock::time_point cancelled_at;
+  std::thread canceller([&] {
+    while (Observed::instance().training_steps.load() < 50) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    cancelled_at = std::chrono::steady_clock::now();
+    cancel = true;
+  });
+  RunOptions options;
+  options.cancel = &cancel;
+  const RunResult result = run_quietly(spec, options);
+  const auto stopped_at = std::chrono::steady_clock::now();
+  canceller.join();
+  CHECK(result.status == RunStatus::Cancelled);  // not failed, and no error record for the stage
+  CHECK(result.errors.empty());
+  CHECK(stopped_at - cancelled_at < std::chrono::seconds(2));  // 100 s of steps were left
+  CHECK(Observed::instance().training_steps.load() < 100000);
+}
+
 TEST_CASE("the demo pipeline of core stages writes a complete, sorted CSV", "[runtime][core]") {
   const auto out = fresh_folder("core");
   const GraphSpec spec = load_valid(graph_text(R"(

@@ -23,8 +23,23 @@ namespace {
 constexpr int kInvalid = 2;
 
 std::atomic<bool> interrupted{false};
-void on_interrupt(int) {
-  if (interrupted.exchange(true)) ::_exit(130);  // a second Ctrl-C leaves at once
+// SIGINT (Ctrl-C) or SIGTERM (Slurm's scancel, a time limit): the run stops within a step of its current work,
+// writes its run summary (status "cancelled") and keeps what finished; the same command resumes the rest. A second
+// Ctrl-C leaves at once; a repeated SIGTERM changes nothing (Slurm's SIGKILL comes after its grace period anyway).
+void on_interrupt(int signal) {
+  static constexpr char kTerm[] = "\nflowrun: SIGTERM: stopping; finished work is kept and the same command resumes the rest\n";
+  static constexpr char kInt[] = "\nflowrun: interrupted: stopping; finished work is kept and the same command resumes the rest "
+                                 "(Ctrl-C again quits at once)\n";
+  if (interrupted.exchange(true)) {
+    if (signal == SIGINT) ::_exit(130);
+    return;
+  }
+  // write(2) is async-signal-safe; its result is of no use here.
+  if (signal == SIGTERM) {
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, kTerm, sizeof kTerm - 1);
+  } else {
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, kInt, sizeof kInt - 1);
+  }
 }
 
 // Loads the default plugins; errors are printed, and make commands that need stages fail.
@@ -80,6 +95,9 @@ int command_run(const std::vector<std::string>& args) {
   const auto parsed = parse_args(args, {{"--set", true, true}, {"--trace", true}, {"--threads", true}, {"--dry-run"},
                                         {"--progress", true}});
   const std::string file = single_positional(parsed, "graph file");
+  // From the start: a signal while plugins load or the graph validates must not kill the process without a summary.
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
   PluginLoader loader;
   GraphLoad load;
   if (!load_and_report(file, parsed, loader, load)) return kInvalid;
@@ -109,8 +127,6 @@ int command_run(const std::vector<std::string>& args) {
     return 0;
   }
 
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
   options.cancel = &interrupted;
   const RunResult result = run_graph(load.spec, options);
   std::signal(SIGINT, SIG_DFL);

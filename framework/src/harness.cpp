@@ -1,6 +1,7 @@
 // The stage harness: one stage, validated exactly as in a graph, driven by hand.
 #include "histoflow/harness.hpp"
 
+#include <atomic>
 #include <mutex>
 #include <sstream>
 
@@ -51,9 +52,12 @@ class HarnessStream final : public StreamControl {
     ended_ = true;
   }
   bool sources_ended() const override { return ended_; }
+  bool cancelled() const override { return cancelled_.load(); }
+  void cancel() { cancelled_.store(true); }
   const std::string& reason() const { return reason_; }
 
  private:
+  std::atomic<bool> cancelled_{false};  // may be read by a stage's own threads
   bool ended_ = false;
   std::string reason_;
 };
@@ -117,6 +121,8 @@ std::vector<PacketPtr> StageHarness::generate_all() {
 }
 
 std::string StageHarness::sources_ended() const { return stream_->reason(); }
+
+void StageHarness::cancel() { stream_->cancel(); }
 
 std::vector<PacketPtr> StageHarness::flush() {
   std::vector<PacketPtr> out;

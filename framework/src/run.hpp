@@ -63,20 +63,24 @@ class NodeProgress final : public StageProgress {
 };
 
 // A stage's request to end the input (StreamControl): sources stop asking for items; the run then ends as usual.
+// Also where stages see that the run was cancelled.
 class RunStream final : public StreamControl {
  public:
+  explicit RunStream(const std::atomic<bool>* cancel) : cancel_(cancel) {}
   void end_sources(const std::string& reason) override {
     std::lock_guard lock(mutex_);
     if (!ended_.load()) reason_ = reason;
     ended_.store(true);
   }
   bool sources_ended() const override { return ended_.load(); }
+  bool cancelled() const override { return cancel_ && cancel_->load(); }
   std::string reason() const {
     std::lock_guard lock(mutex_);
     return reason_;
   }
 
  private:
+  const std::atomic<bool>* cancel_;  // RunOptions::cancel; may be null
   std::atomic<bool> ended_{false};
   mutable std::mutex mutex_;
   std::string reason_;
@@ -85,7 +89,7 @@ class RunStream final : public StreamControl {
 class Run {
  public:
   Run(const GraphSpec& spec, const RunOptions& options)
-      : spec_(spec), options_(options), gate_(spec.run.max_in_flight), tile_gate_(spec.run.max_tiles_in_flight) {}
+      : spec_(spec), options_(options), gate_(spec.run.max_in_flight), tile_gate_(spec.run.max_tiles_in_flight), stream_(options.cancel) {}
   RunResult execute();
   // A packet for a gated output waits here until the tile gate admits it.
   void enqueue_gated(StageNode& node, std::size_t port, Envelope envelope);

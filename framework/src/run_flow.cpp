@@ -22,6 +22,9 @@ void Run::drive_source(StageNode& node) {
     try {
       more = node.stage->generate(emitter);
       consecutive_failures = 0;
+    } catch (const RunCancelled&) {
+      stop.store(true);
+      break;
     } catch (const FatalError& e) {
       fail("source stage '" + node.spec.id + "': " + e.what());
       break;
@@ -124,6 +127,7 @@ void Run::drain() {
 
 void Run::flush_all() {
   for (std::size_t index : spec_.topo_order) {
+    if (options_.cancel && options_.cancel->load()) stop.store(true);  // the monitor no longer watches
     if (stop.load()) return;
     StageNode& node = *nodes_[index];
     if (node.has_pending_batch()) {
@@ -134,6 +138,8 @@ void Run::flush_all() {
     const auto begin = Clock::now();
     try {
       node.stage->flush(emitter);
+    } catch (const RunCancelled&) {  // long work stopped at a step: the run ends cancelled, its state resumable
+      stop.store(true);
     } catch (const FatalError& e) {
       fail("stage '" + node.spec.id + "' at end of stream: " + e.what());
     } catch (const std::exception& e) {

@@ -133,6 +133,7 @@ class MilCrossValidation final : public Stage {
       if (context_.progress) context_.progress->report(what, fraction);
     };
     CrossValidationOptions options = options_;  // the callback refers to this call's locals
+    options.training.on_step = [this] { throw_if_cancelled(context_); };  // SIGTERM stops training within a bag
     options.on_epoch = [&](int fold, int epoch) {
       report("fold " + std::to_string(fold + 1) + "/" + std::to_string(folds) + ", epoch " + std::to_string(epoch) + "/" +
                  std::to_string(epochs),

@@ -110,8 +110,10 @@ TrainedModel train_aggregator(const std::vector<const Bag*>& train, const std::v
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     deterministic_shuffle(order, seed * 31ULL + static_cast<std::uint64_t>(epoch));
     double total = 0;
-    for (std::size_t index : order)
+    for (std::size_t index : order) {
+      if (options.on_step) options.on_step();
       total += train_on_bag(result, optimizer, *train[index], weights, options, generator);
+    }
     result.train_loss.push_back(total / static_cast<double>(train.size()));
     result.epochs_run = epoch;
     if (validation.empty()) {
@@ -123,10 +125,12 @@ TrainedModel train_aggregator(const std::vector<const Bag*>& train, const std::v
     double validation_total = 0;
     {
       torch::NoGradGuard no_grad;
-      for (const Bag* bag : validation)
+      for (const Bag* bag : validation) {
+        if (options.on_step) options.on_step();
         validation_total +=
             weighted_loss(result.model->forward(prepare(bag->features), std::nullopt, generator), bag->label, weights)
                 .item<double>();
+      }
     }
     const double validation_loss = validation_total / static_cast<double>(validation.size());
     result.validation_loss.push_back(validation_loss);

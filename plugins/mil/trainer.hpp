@@ -27,6 +27,7 @@ struct TrainingOptions {
   bool standardize = true;           // z-score features with the training tiles' mean and sd
   torch::Device device = torch::kCPU;
   std::function<void(int epoch)> on_epoch;  // after each epoch (1-based), validation included; may be empty
+  std::function<void()> on_step;  // before each bag's step, validation included; may throw to stop; may be empty
 };
 
 struct TrainedModel {

@@ -74,6 +74,7 @@ void PatchEvaluationStage::evaluate_encoder(const std::string& encoder, const So
 }
 
 void PatchEvaluationStage::report_progress(const std::string& what, double fraction) const {
+  throw_if_cancelled(context_);  // each report is a step of the evaluation
   if (!context_.progress || encoders_ == 0) return;
   context_.progress->report(current_encoder_ + " (" + std::to_string(encoder_index_ + 1) + "/" + std::to_string(encoders_) +
                                 "): " + what,
@@ -102,6 +103,8 @@ void PatchEvaluationStage::flush(Emitter& out) {
     try {
       evaluate_encoder(encoder, source, test == test_.end() ? nullptr : &test->second, done, class_names);
     } catch (const FatalError&) {
+      throw;
+    } catch (const RunCancelled&) {
       throw;
     } catch (const std::exception& error) {
       fail(encoder, error.what());

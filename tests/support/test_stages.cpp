@@ -205,6 +205,23 @@ class TestSink final : public Stage {
   bool record_ = true;
 };
 
+// Long work at end of stream, as mil_cv's training: steps of 1 ms, each a cancellation point.
+class TestTrainer final : public Stage {
+ public:
+  explicit TestTrainer(const StageContext& c) : context_(c), steps_(c.params.get_int("steps")) {}
+  void flush(Emitter&) override {
+    for (std::int64_t step = 0; step < steps_; ++step) {
+      throw_if_cancelled(context_);
+      spin_for(1000);
+      Observed::instance().training_steps.fetch_add(1);
+    }
+  }
+
+ private:
+  StageContext context_;
+  std::int64_t steps_;
+};
+
 class FatalStage final : public Stage {
  public:
   explicit FatalStage(const StageContext& c) : at_(c.params.get_int("at")) {}
@@ -404,6 +421,12 @@ void register_test_stages() {
     line_source.rules = {rule_file_exists("file")};
     register_stage<TestLineSource>(r, line_source);
 
+    StageContract trainer;
+    trainer.type = "test_trainer";
+    trainer.summary = "test sink whose flush trains for `steps` steps of 1 ms";
+    trainer.inputs = {{"items", kItem, ""}};
+    trainer.params = {param_int("steps", 1000, "steps at end of stream", 0, 1e9)};
+    register_stage<TestTrainer>(r, trainer);
     register_stage<TestSink>(r, sink_contract("test_sink", false, false));
     register_stage<TestSink>(r, sink_contract("test_batch_sink", true, false));
     register_stage<TestSink>(r, sink_contract("test_ordered_sink", false, true));

@@ -34,6 +34,8 @@ class Observed {
   std::atomic<std::int64_t> tiles_in_flight{0};
   std::atomic<std::int64_t> peak_tiles_in_flight{0};
   std::atomic<std::int64_t> tiles_seen{0};
+  // Steps test_trainer has taken in its flush.
+  std::atomic<std::int64_t> training_steps{0};
 
  private:
   mutable std::mutex mutex_;
@@ -42,7 +44,7 @@ class Observed {
 };
 
 // Idempotent: registers test_source, test_ender (ends the input after `after` items), test_map, test_expand, test_tiler (gated output), test_tile_counter,
-// test_sink, test_batch_sink, test_ordered_sink, test_fatal and test_resumable / test_ordered_resumable (record "<id>.lineage").
+// test_sink, test_batch_sink, test_ordered_sink, test_trainer (a flush of `steps` 1 ms steps that stops when cancelled), test_fatal and test_resumable / test_ordered_resumable (record "<id>.lineage").
 void register_test_stages();
 
 }  // namespace histoflow::testing

@@ -42,6 +42,9 @@ class StageHarness {
   std::vector<PacketPtr> flush();
   // Why the stage ended the input (StreamControl::end_sources); empty when it did not. generate_all stops then.
   std::string sources_ended() const;
+  // Cancels the run as SIGTERM does under flowrun: from now on StreamControl::cancelled() is true, and long work
+  // that calls throw_if_cancelled throws RunCancelled (from push or flush; the harness lets it propagate).
+  void cancel();
   void close();
 
   // Resumable stages: what a rerun does before `source_item` enters the graph. A harness built from the same

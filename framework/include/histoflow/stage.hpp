@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,16 @@ class StreamControl {
   // reported with the run's result.
   virtual void end_sources(const std::string& reason) = 0;
   virtual bool sources_ended() const = 0;
+  // True once the run is cancelled (flowrun: SIGINT or SIGTERM, as Slurm ends a job). Sources stop at once; work
+  // inside a stage (training at end of stream, an evaluation) stops at its next step through throw_if_cancelled.
+  virtual bool cancelled() const = 0;
+};
+
+// Thrown by throw_if_cancelled. The runtime records the run as cancelled, not failed; a stage that catches
+// exceptions around its steps lets this one through.
+class RunCancelled : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 struct StageContext {
@@ -55,6 +66,12 @@ struct StageContext {
   StageProgress* progress = nullptr; // never null while a graph runs or in the stage harness
   StreamControl* stream = nullptr;    // never null while a graph runs or in the stage harness
 };
+
+// Call at each step of long work (a bag, a batch, an iteration): throws RunCancelled once the run is cancelled, so
+// that a cancelled run stops within a step rather than after the whole task. Cheap: one atomic load.
+inline void throw_if_cancelled(const StageContext& context) {
+  if (context.stream && context.stream->cancelled()) throw RunCancelled("stage '" + context.stage_id + "': the run was cancelled");
+}
 
 // A file or folder a stage wrote for the user to open (a summary, a comparison table, a feature folder).
 struct StageResult {
