@@ -1,22 +1,10 @@
 #include <catch2/catch.hpp>
 
-#include <map>
-
 #include "histoflow/cpu_kernels.hpp"
+#include "support/fake_env.hpp"
 
 using histoflow::choose_cpu_kernels;
-
-namespace {
-
-auto env_of(std::map<std::string, std::string> values) {
-  return [values](const std::string& name) -> std::optional<std::string> {
-    const auto it = values.find(name);
-    if (it == values.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
-}  // namespace
+using histoflow::testing::env_of;
 
 TEST_CASE("ATen's AVX-512 kernels are chosen when the CPU has them and nobody chose otherwise", "[cpu_kernels]") {
   const auto chosen = choose_cpu_kernels(true, env_of({}));

@@ -1,27 +1,16 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
-#include <map>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
 
 #include "histoflow/malloc_thresholds.hpp"
+#include "support/fake_env.hpp"
 
 using histoflow::choose_mmap_threshold;
-
-namespace {
-
-auto env_of(std::map<std::string, std::string> values) {
-  return [values](const std::string& name) -> std::optional<std::string> {
-    const auto it = values.find(name);
-    if (it == values.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
-}  // namespace
+using histoflow::testing::env_of;
 
 TEST_CASE("malloc's mmap threshold is held at 1 MiB unless the user tuned malloc", "[malloc]") {
   CHECK(choose_mmap_threshold(env_of({})) == std::size_t{1} << 20);
