@@ -287,7 +287,8 @@ class Dinov2Finetune final : public Stage {
                                   std::to_string(evaluation_->train_images()) + " + " + std::to_string(evaluation_->test_images()) + " images)",
                               static_cast<double>(iteration) / static_cast<double>(iterations_));
     const EvaluationScore score =
-        evaluation_->evaluate(*trainer_->model().teacher().backbone, torch_encoders::parse_device(config_.device));
+        evaluation_->evaluate(*trainer_->model().teacher().backbone, torch_encoders::parse_device(config_.device),
+                              [this] { throw_if_cancelled(context_); });  // the checkpoint is saved: a rerun redoes only this
     EvaluationPoint point;
     point.iteration = iteration;
     point.training_seconds = seconds_trained_;

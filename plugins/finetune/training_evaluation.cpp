@@ -116,11 +116,12 @@ TrainingEvaluation::ImageSet TrainingEvaluation::load(const std::filesystem::pat
 }
 
 features::PatchFeatures TrainingEvaluation::features_of(torch_encoders::Backbone& backbone, const ImageSet& set,
-                                                        torch::Device device) const {
+                                                        torch::Device device, const std::function<void()>& before_batch) const {
   torch::NoGradGuard no_grad;
   const std::int64_t n = set.images.size(0), size = settings_.image_size;
   std::vector<torch::Tensor> blocks;
   for (std::int64_t start = 0; start < n; start += settings_.batch) {
+    if (before_batch) before_batch();
     const std::int64_t count = std::min(settings_.batch, n - start);
     torch::Tensor batch = torch::empty({count, 3, size, size});
     for (std::int64_t i = 0; i < count; ++i)
@@ -132,10 +133,12 @@ features::PatchFeatures TrainingEvaluation::features_of(torch_encoders::Backbone
   return out;
 }
 
-EvaluationScore TrainingEvaluation::evaluate(torch_encoders::Backbone& backbone, torch::Device device) const {
+EvaluationScore TrainingEvaluation::evaluate(torch_encoders::Backbone& backbone, torch::Device device,
+                                             const std::function<void()>& before_batch) const {
   const auto start = std::chrono::steady_clock::now();
   const auto classes = static_cast<std::int64_t>(train_.rows.class_names.size());
-  const features::PatchFeatures train = features_of(backbone, train_, device), test = features_of(backbone, test_, device);
+  const features::PatchFeatures train = features_of(backbone, train_, device, before_batch),
+                                test = features_of(backbone, test_, device, before_batch);
 
   EvaluationScore score;
   patch_eval::KnnOptions knn;

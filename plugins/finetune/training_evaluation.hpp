@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,7 +47,9 @@ class TrainingEvaluation {
   // classes differ, the memory bank is smaller than k, or (with the linear probe) a class has fewer than 2
   // images in it.
   explicit TrainingEvaluation(const EvaluationSettings& settings);
-  EvaluationScore evaluate(torch_encoders::Backbone& backbone, torch::Device device) const;
+  // `before_batch`, when given, is called before each batch of images is encoded: it may throw to stop (a cancelled run).
+  EvaluationScore evaluate(torch_encoders::Backbone& backbone, torch::Device device,
+                           const std::function<void()>& before_batch = {}) const;
   std::int64_t train_images() const { return train_.images.size(0); }
   std::int64_t test_images() const { return test_.images.size(0); }
 
@@ -58,7 +61,8 @@ class TrainingEvaluation {
 
   ImageSet load(const std::filesystem::path& source) const;
   // The set's rows with the network's CLS features.
-  features::PatchFeatures features_of(torch_encoders::Backbone& backbone, const ImageSet& set, torch::Device device) const;
+  features::PatchFeatures features_of(torch_encoders::Backbone& backbone, const ImageSet& set, torch::Device device,
+                                      const std::function<void()>& before_batch) const;
 
   EvaluationSettings settings_;
   ImageSet train_, test_;
