@@ -11,7 +11,7 @@ flowrun=$1 graph=$2 cohort=$(realpath "$3") work=$(realpath -m "$4")
 rm -rf "$work" && mkdir -p "$work"
 out=$work/out
 sets=(--progress off --set "slides.manifest=$cohort/manifest.csv" --set "experiment.output=$out")
-slides=$(($(wc -l <"$cohort/manifest.csv") - 1))
+slides=$(($(grep -c . "$cohort/manifest.csv") - 1))
 slide_files() { local files=("$out"/features/*/*-????????????.h5); ((${#files[@]})) && printf '%s\n' "${files[@]}"; return 0; }
 summary() { python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$out/run_summary.json" "$1"; }
 fail() { echo "FAIL: $*"; for log in "$work"/*.log; do echo "--- $log"; cat "$log"; done; exit 1; }
@@ -21,7 +21,7 @@ terminate() {
   local name=$1 pid=$2 start status=0
   start=$(date +%s%N)
   kill -TERM "$pid"
-  (sleep 5 && kill -KILL "$pid" 2>/dev/null) &
+  (sleep 5 && kill -KILL "$pid") >/dev/null 2>&1 &  # holds none of ctest's pipes
   local watchdog=$!
   wait "$pid" || status=$?
   kill "$watchdog" 2>/dev/null || true
@@ -64,10 +64,11 @@ python3 -c "import sys; sys.exit(0 if $busy >= 1 else 1)" || fail "training: mil
 echo "training: stopped ${seconds} s after SIGTERM, mil_cv had trained for $busy s; $restored slides restored, not read again"
 
 # 3. The last run: nothing extracted again, mil_cv (a few epochs now) completes.
-before=$(stat -c '%n %i %s %.9Y' $(slide_files))
+mapfile -t all < <(slide_files)
+before=$(stat -c '%n %i %s %.9Y' "${all[@]}")
 "$flowrun" run "$graph" "${sets[@]}" --set mil.epochs=2 --set mil.patience=2 >"$work/final.log" 2>&1 || fail "final run failed"
 [[ $(summary 's["status"]') == completed ]] || fail "final: status is not completed"
-[[ $(stat -c '%n %i %s %.9Y' $(slide_files)) == "$before" ]] || fail "final: slide files were rewritten"
+[[ $(stat -c '%n %i %s %.9Y' "${all[@]}") == "$before" ]] || fail "final: slide files were rewritten"
 restored=$(summary '[x["restored"] for x in s["stages"] if x["id"] == "store"][0]')
 ((restored == slides)) || fail "final: the store restored $restored of $slides slides"
 echo "final: completed; all $slides slides restored, mil_cv finished"

@@ -337,10 +337,11 @@ use = "test_trainer"
 input = "src"
 steps = 100000
 )", out));
-  std::atomic<bool> cancel{false};
+  std::atomic<bool> cancel{false}, run_ended{false};
   std::chrono::steady_clock::time_point cancelled_at;
   std::thread canceller([&] {
-    while (Observed::instance().training_steps.load() < 50) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (Observed::instance().training_steps.load() < 50 && !run_ended.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     cancelled_at = std::chrono::steady_clock::now();
     cancel = true;
   });
@@ -348,11 +349,33 @@ steps = 100000
   options.cancel = &cancel;
   const RunResult result = run_quietly(spec, options);
   const auto stopped_at = std::chrono::steady_clock::now();
+  run_ended = true;  // a run that ended before 50 steps fails the checks below instead of hanging the test
   canceller.join();
   CHECK(result.status == RunStatus::Cancelled);  // not failed, and no error record for the stage
   CHECK(result.errors.empty());
   CHECK(stopped_at - cancelled_at < std::chrono::seconds(2));  // 100 s of steps were left
   CHECK(Observed::instance().training_steps.load() < 100000);
+}
+
+TEST_CASE("a run cancelled before it starts (a signal while plugins load) ends cancelled and runs nothing", "[runtime][cancel]") {
+  Observed::instance().reset();
+  const auto out = fresh_folder("cancel-before");
+  const GraphSpec spec = load_valid(graph_text(R"(
+[stage.src]
+use = "test_source"
+count = 100
+[stage.sink]
+use = "test_sink"
+input = "src"
+)", out));
+  std::atomic<bool> cancel{true};
+  RunOptions options;
+  options.cancel = &cancel;
+  const RunResult result = run_quietly(spec, options);
+  CHECK(result.status == RunStatus::Cancelled);  // not failed
+  CHECK(result.fatal_message.empty());
+  CHECK(Observed::instance().generated == 0);
+  CHECK(std::filesystem::exists(out / "run_summary.json"));
 }
 
 TEST_CASE("the demo pipeline of core stages writes a complete, sorted CSV", "[runtime][core]") {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -34,12 +35,14 @@ void on_interrupt(int signal) {
     if (signal == SIGINT) ::_exit(130);
     return;
   }
-  // write(2) is async-signal-safe; its result is of no use here.
+  // write(2) is async-signal-safe; its result is of no use here, and the interrupted code's errno is kept.
+  const int saved_errno = errno;
   if (signal == SIGTERM) {
     [[maybe_unused]] const auto written = ::write(STDERR_FILENO, kTerm, sizeof kTerm - 1);
   } else {
     [[maybe_unused]] const auto written = ::write(STDERR_FILENO, kInt, sizeof kInt - 1);
   }
+  errno = saved_errno;
 }
 
 // Loads the default plugins; errors are printed, and make commands that need stages fail.

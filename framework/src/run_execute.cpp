@@ -73,6 +73,8 @@ RunResult Run::execute() {
     create_stages();
     plan_resumption();
     open_stages();
+  } catch (const RunCancelled&) {  // a stage's open() stopped at a step: the run is cancelled
+    stop.store(true);
   } catch (const std::exception& e) {  // a FatalError naming the stage, or the resolved graph unwritable
     fail(e.what());
   }
@@ -89,7 +91,10 @@ RunResult Run::execute() {
   }
   ProgressReporter progress(options_.progress, options_.progress_interval, total);
 
-  if (!failed_.load()) {
+  // Cancelled before any item moved (a signal while plugins loaded or stages opened): every stage opened, so that a
+  // stage that cannot open is still reported, but nothing runs.
+  if (options_.cancel && options_.cancel->load()) stop.store(true);
+  if (!failed_.load() && !stop.load()) {
     std::thread progress_thread([&] { report_progress(progress); });
     arena.execute([&] { graph_ = std::make_unique<tbb::flow::graph>(); });
     arena.execute([&] {

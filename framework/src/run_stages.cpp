@@ -70,6 +70,8 @@ void Run::open_stages() {
           inputs.push_back(std::to_string(edge.to_port) + " " + nodes_[edge.from]->lineage + ":" + std::to_string(edge.from_port));
       node.lineage = detail::stage_lineage(node.spec.type, node.contract, node.spec.params, node.stage->identity(), inputs);
       node.stage->set_lineage(node.lineage);
+    } catch (const RunCancelled&) {  // a trainer's open() evaluating its checkpoint stopped at a step
+      throw;
     } catch (...) {
       throw FatalError(stage_failure(node.spec, "cannot be opened", std::current_exception()));
     }

@@ -144,12 +144,14 @@ EvaluationScore TrainingEvaluation::evaluate(torch_encoders::Backbone& backbone,
   patch_eval::KnnOptions knn;
   knn.ks = {settings_.k};
   knn.temperature = settings_.temperature;
+  if (before_batch) knn.on_queries = [&](std::int64_t, std::int64_t) { before_batch(); };
   const auto predicted = patch_eval::knn_classify(train.features, train.labels, classes, test.features, knn);
   score.knn_balanced_accuracy =
       evaluation_common::classification_metrics(test.labels, predicted.front().weighted, classes).balanced_accuracy;
   if (settings_.linear_probe) {
     patch_eval::SweepOptions sweep;
     sweep.seed = settings_.seed;
+    if (before_batch) sweep.on_fit = [&](std::size_t, std::size_t, double) { before_batch(); };
     const auto probe = patch_eval::run_linear_probe(train, test, sweep);
     score.linear_balanced_accuracy = evaluation_common::classification_metrics(test.labels, probe.test_predictions, classes).balanced_accuracy;
   }

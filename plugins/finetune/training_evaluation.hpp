@@ -47,7 +47,8 @@ class TrainingEvaluation {
   // classes differ, the memory bank is smaller than k, or (with the linear probe) a class has fewer than 2
   // images in it.
   explicit TrainingEvaluation(const EvaluationSettings& settings);
-  // `before_batch`, when given, is called before each batch of images is encoded: it may throw to stop (a cancelled run).
+  // `before_batch`, when given, is called before each batch of images is encoded, each block of k-NN queries and each
+  // linear-probe fit: it may throw to stop (a cancelled run).
   EvaluationScore evaluate(torch_encoders::Backbone& backbone, torch::Device device,
                            const std::function<void()>& before_batch = {}) const;
   std::int64_t train_images() const { return train_.images.size(0); }

@@ -173,6 +173,7 @@ class MilCrossValidation final : public Stage {
     if (heatmaps_ && run.has_attention) {
       report("heatmaps", kTrainingShare);
       write_heatmaps(directory_ / "heatmaps", run, top_k_, [&](std::size_t done, std::size_t total) {
+        throw_if_cancelled(context_);  // a slide's heatmap at a time
         report("heatmaps, slide " + std::to_string(done) + "/" + std::to_string(total),
                kTrainingShare + (0.98 - kTrainingShare) * static_cast<double>(done) / static_cast<double>(total));
       });

@@ -98,6 +98,7 @@ void SlidePool::give_back(const std::filesystem::path& path, openslide_t* slide)
     }
     break;
   }
+  if (entry.handles.empty() && entry.opening == 0) entries_.erase(path);  // no empty entry counts as an open slide
   evict_locked();
 }
 
