@@ -176,7 +176,7 @@ void StageNode::process(const Envelope& envelope) {
   try {
     stage->process(envelope.packet, envelope.port, emitter);
   } catch (const RunCancelled&) {  // not an error of the item: a rerun does it again
-    run_.stop.store(true);
+    run_.stop_cancelled();
   } catch (const FatalError& e) {
     run_.fail("stage '" + spec.id + "' (item '" + item_label(*envelope.packet) + "'): " + e.what());
   } catch (const std::exception& e) {

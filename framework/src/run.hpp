@@ -101,6 +101,8 @@ class Run {
   ErrorLog errors;
   void record_error(const StageNode& node, const Packet* packet, std::uint64_t sequence, const std::string& message);
   void fail(const std::string& message);
+  // A stage's long work stopped because the run was cancelled (RunCancelled): the run ends cancelled.
+  void stop_cancelled();
   // Asks the resumable stages behind a source port whether this item's results exist (they emit them).
   std::uint64_t restore_item(StageNode& source, std::size_t port, const Envelope& item);
 

@@ -23,7 +23,7 @@ void Run::drive_source(StageNode& node) {
       more = node.stage->generate(emitter);
       consecutive_failures = 0;
     } catch (const RunCancelled&) {
-      stop.store(true);
+      stop_cancelled();
       break;
     } catch (const FatalError& e) {
       fail("source stage '" + node.spec.id + "': " + e.what());

@@ -140,4 +140,9 @@ void Run::fail(const std::string& message) {
   if (graph_) graph_->cancel();
 }
 
+void Run::stop_cancelled() {
+  stop.store(true);
+  if (graph_) graph_->cancel();  // queued tasks are dropped rather than run as no-ops
+}
+
 }  // namespace histoflow::detail
