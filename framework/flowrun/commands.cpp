@@ -92,7 +92,9 @@ int command_run(const std::vector<std::string>& args) {
                  "Validates GRAPH, then runs it. --set overrides any graph value (repeatable); --trace writes Chrome\n"
                  "trace JSON and prints a per-stage summary; --threads sets worker threads (default: [run] threads,\n"
                  "0 = all cores); --dry-run validates and prints the plan without running.\n"
-                 "Exit status: 0 success, 1 some items failed or the run failed, 2 invalid graph, 130 interrupted.\n";
+                 "Exit status: 0 success, 1 some items failed or the run failed, 2 invalid graph, 130 interrupted\n"
+                 "(SIGINT or SIGTERM: the run stops within a step of its current work, its summary says cancelled, and\n"
+                 "the same command resumes it).\n";
     return 0;
   }
   const auto parsed = parse_args(args, {{"--set", true, true}, {"--trace", true}, {"--threads", true}, {"--dry-run"},
