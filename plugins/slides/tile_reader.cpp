@@ -32,6 +32,7 @@ class TileReader final : public Stage {
     const std::int64_t read_size = ref->require<std::int64_t>("read_size");
     const std::int64_t size = ref->require<std::int64_t>("tile_size");
     const std::string& path = ref->require<std::string>("path");
+    const std::int64_t tiles = ref->require<std::int64_t>("tiles_in_slide");
     Packet tile;
     tile.kind = kTileKind;
     tile.provenance = ref->provenance;
@@ -57,7 +58,7 @@ class TileReader final : public Stage {
         resize_rgb(rgb.data(), static_cast<int>(read_size), static_cast<int>(read_size), tile.tensor.data<std::uint8_t>(),
                    static_cast<int>(size), static_cast<int>(size));
     }
-    count_read(path, ref->require<std::int64_t>("tiles_in_slide"));
+    count_read(path, tiles);
     const std::string unreadable = failure ? "cannot read the tile at (" + std::to_string(where.x) + ", " + std::to_string(where.y) +
                                                  ") level " + std::to_string(where.level) + ": " + *failure
                                            : std::string();
@@ -66,7 +67,6 @@ class TileReader final : public Stage {
       out.emit(std::move(tile));
       return;
     }
-    const std::int64_t tiles = ref->require<std::int64_t>("tiles_in_slide");
     std::optional<SkippedTile> skipped;
     if (failure) skipped = SkippedTile{where.x, where.y, where.level, *failure};
     const auto outcome = ledger_->record(ref->provenance.item_id, path, tiles, std::move(skipped));

@@ -4,8 +4,9 @@
 // glibc serves each allocation above 32 MiB (a ResNet-50 activation at batch 32 is 100 MB) with a fresh mmap and
 // returns it with munmap on free, so every batch the kernel faults in and zeroes the same pages again: 14 million
 // page faults and 38 s of system time in a 94 s resnet50_trunc run on 2 cores. This allocator keeps freed blocks of
-// 1 MiB and more (in 2 MiB units, on transparent huge pages where the kernel offers them) and hands them out again,
-// as PyTorch's CUDA allocator does on the GPU; smaller blocks go to malloc as before. A block not handed out again
+// 1 MiB and more (mapped by itself in 2 MiB units, on transparent huge pages where the kernel offers them, and
+// unmapped when returned, so that its frees do not move glibc's thresholds) and hands them out again, as PyTorch's
+// CUDA allocator does on the GPU; smaller blocks go to malloc as before. A block not handed out again
 // within 2,048 large allocations (several batches) goes back to the system. It is process-wide (LibTorch has one CPU
 // allocator) and installed once, by the first CPU encoder.
 #include <cstddef>
