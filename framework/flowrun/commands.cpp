@@ -15,6 +15,8 @@
 #include "histoflow/plugins.hpp"
 #include "histoflow/registry.hpp"
 #include "histoflow/runtime.hpp"
+#include "histoflow/scale_out.hpp"
+#include "scale_out_files.hpp"
 #include "histoflow/tracer.hpp"
 #include "histoflow/version.hpp"
 
@@ -62,14 +64,32 @@ std::vector<Override> overrides_of(const ParsedArgs& parsed) {
   return overrides;
 }
 
+}  // namespace
 
 // Loads and validates; prints every diagnostic. Returns false when the graph is invalid.
-bool load_and_report(const std::string& file, const ParsedArgs& parsed, PluginLoader& loader, GraphLoad& load) {
+bool load_graph_reporting(const std::string& file, const ParsedArgs& parsed, PluginLoader& loader, GraphLoad& load) {
   const bool plugins_ok = load_plugins(loader);
   load = load_graph(file, overrides_of(parsed), loader);
   for (const auto& d : load.diagnostics) std::cerr << d.format() << '\n';
   if (!load.ok()) std::cerr << file << ": " << load.diagnostics.size() << " error(s); nothing was run\n";
   return plugins_ok && load.ok();
+}
+
+namespace {
+
+// Narrows a loaded graph to the stage set and checks that it can run as the shard; prints every problem.
+bool select_part(const std::string& file, StageSet stage_set, const RunShard& shard, GraphLoad& load, std::vector<std::string>& left_out) {
+  GraphLoad part = select_stage_set(load.spec, stage_set, &left_out);
+  for (const auto& d : part.diagnostics) std::cerr << d.format() << '\n';
+  if (!part.ok()) return false;
+  const auto problems = sharding_problems(part.spec, shard);
+  for (const auto& d : problems) std::cerr << d.format() << '\n';
+  if (!problems.empty()) {
+    std::cerr << file << ": " << problems.size() << " stage(s) cannot run in shards; nothing was run\n";
+    return false;
+  }
+  load = std::move(part);
+  return true;
 }
 
 std::string single_positional(const ParsedArgs& parsed, const char* what) {
@@ -88,26 +108,39 @@ bool wants_help(const std::vector<std::string>& args) {
 int command_run(const std::vector<std::string>& args) {
   if (wants_help(args)) {
     std::cout << "usage: flowrun run GRAPH [--set STAGE.PARAM=VALUE]... [--trace FILE] [--threads N] [--dry-run]\n"
-                 "                         [--progress auto|bar|lines|off]\n\n"
+                 "                         [--progress auto|bar|lines|off] [--stage-set extract|evaluate|all]\n"
+                 "                         [--shard I/N] [--allow-item-errors]\n\n"
                  "Validates GRAPH, then runs it. --set overrides any graph value (repeatable); --trace writes Chrome\n"
                  "trace JSON and prints a per-stage summary; --threads sets worker threads (default: [run] threads,\n"
                  "0 = all cores); --dry-run validates and prints the plan without running.\n"
+                 "Scale-out (docs/scale-out.md): --stage-set extract runs only the per-item stages (no stage that needs\n"
+                 "every item, such as mil_cv); evaluate (the default, like all) runs the whole graph, restoring what shards\n"
+                 "wrote. --shard I/N runs shard I of N of the source items (read from SLURM_ARRAY_TASK_ID and\n"
+                 "SLURM_ARRAY_TASK_COUNT in a Slurm array task); its summary goes to OUTPUT/shards/I-of-N/.\n"
+                 "--allow-item-errors: exit 0 when the run completed although some items failed (they are in the summary\n"
+                 "and `flowrun status`), so that a cluster counts the task as done.\n"
                  "Exit status: 0 success, 1 some items failed or the run failed, 2 invalid graph, 130 interrupted\n"
                  "(SIGINT or SIGTERM: the run stops within a step of its current work, its summary says cancelled, and\n"
                  "the same command resumes it).\n";
     return 0;
   }
   const auto parsed = parse_args(args, {{"--set", true, true}, {"--trace", true}, {"--threads", true}, {"--dry-run"},
-                                        {"--progress", true}});
+                                        {"--progress", true}, {"--stage-set", true}, {"--shard", true}, {"--allow-item-errors"}});
   const std::string file = single_positional(parsed, "graph file");
+  const StageSet stage_set = parse_stage_set(parsed.value("--stage-set", "all"));
+  const RunShard shard = parsed.has("--shard") ? parse_shard(parsed.value("--shard")) : shard_of_this_task();
   // From the start: a signal while plugins load or the graph validates must not kill the process without a summary.
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   PluginLoader loader;
   GraphLoad load;
-  if (!load_and_report(file, parsed, loader, load)) return kInvalid;
+  if (!load_graph_reporting(file, parsed, loader, load)) return kInvalid;
+  std::vector<std::string> left_out;
+  if (!select_part(file, stage_set, shard, load, left_out)) return kInvalid;
 
   RunOptions options;
+  options.shard = shard;
+  if (shard.split()) options.summary_dir = shard_folder(load.spec.experiment.output_dir, shard);
   if (parsed.has("--threads")) {
     try {
       options.threads = std::stoll(parsed.value("--threads"));
@@ -125,13 +158,21 @@ int command_run(const std::vector<std::string>& args) {
   else throw UsageError("--progress must be auto, bar, lines or off");
 
   if (parsed.has("--dry-run")) {
-    std::cout << "graph '" << load.spec.experiment.name << "' is valid; it would run these stages in order:\n";
+    std::cout << "graph '" << load.spec.experiment.name << "' is valid; it would run these stages in order";
+    if (shard.split()) std::cout << " as shard " << shard.index << "/" << shard.count;
+    std::cout << ":\n";
     for (std::size_t index : load.spec.topo_order)
       std::cout << "  " << load.spec.stages[index].id << " (" << load.spec.stages[index].type << ")\n";
+    if (!left_out.empty()) {
+      std::cout << "left out (--stage-set extract: they need every item):";
+      for (const auto& id : left_out) std::cout << " " << id;
+      std::cout << "\n";
+    }
     std::cout << "output folder: " << load.spec.experiment.output_dir.string() << "\n";
     return 0;
   }
 
+  if (stage_set != StageSet::All || shard.split()) record_run_start(summary_folder_of(load.spec, options));
   options.cancel = &interrupted;
   const RunResult result = run_graph(load.spec, options);
   std::signal(SIGINT, SIG_DFL);
@@ -139,9 +180,11 @@ int command_run(const std::vector<std::string>& args) {
 
   std::cout << format_run_summary(result);
   std::cout << "outputs: " << load.spec.experiment.output_dir.string() << "\n";
+  if (shard.split()) std::cout << "shard summary: " << (options.summary_dir / "run_summary.json").string() << "\n";
   if (!options.trace_file.empty() && std::filesystem::exists(options.trace_file)) {
     std::cout << "trace: " << options.trace_file.string() << "\n" << format_trace_summary(summarize_trace(options.trace_file));
   }
+  if (parsed.has("--allow-item-errors") && result.status == RunStatus::CompletedWithErrors) return 0;
   return result.exit_code();
 }
 
@@ -156,7 +199,7 @@ int command_validate(const std::vector<std::string>& args) {
   const std::string file = single_positional(parsed, "graph file");
   PluginLoader loader;
   GraphLoad load;
-  if (!load_and_report(file, parsed, loader, load)) return kInvalid;
+  if (!load_graph_reporting(file, parsed, loader, load)) return kInvalid;
   std::cout << file << ": valid (" << load.spec.stages.size() << " stages, " << load.spec.edges.size() << " edges"
             << (load.spec.phases > 1 ? ", " + std::to_string(load.spec.phases) + " phases" : "") << ")\n";
   return 0;
@@ -259,7 +302,7 @@ int command_graph(const std::vector<std::string>& args) {
   if (parsed.has("--dot") == parsed.has("--expand")) throw UsageError("flowrun graph needs one output format: --dot or --expand");
   PluginLoader loader;
   GraphLoad load;
-  if (!load_and_report(file, parsed, loader, load)) return kInvalid;
+  if (!load_graph_reporting(file, parsed, loader, load)) return kInvalid;
   std::cout << (parsed.has("--dot") ? graph_to_dot(load.spec) : expanded_graph_toml(load.spec));
   return 0;
 }

@@ -2,7 +2,15 @@
 #include <string>
 #include <vector>
 
+#include "cli_args.hpp"
+#include "histoflow/graph.hpp"
+#include "histoflow/plugins.hpp"
+
 namespace histoflow::cli {
+
+// Loads the plugins and the graph with its --set overrides, and validates it; prints every diagnostic. False when
+// the graph is invalid.
+bool load_graph_reporting(const std::string& file, const ParsedArgs& parsed, PluginLoader& loader, GraphLoad& load);
 
 // Each returns the process exit status: 0 success, 1 run errors, 2 invalid graph or usage, 130 cancelled.
 int command_run(const std::vector<std::string>& args);
@@ -13,6 +21,8 @@ int command_graph(const std::vector<std::string>& args);
 int command_trace(const std::vector<std::string>& args);
 int command_cache(const std::vector<std::string>& args);  // ls | verify | gc
 int command_backbones(const std::vector<std::string>& args);  // backbones_command.cpp
+int command_submit(const std::vector<std::string>& args);     // submit_command.cpp
+int command_status(const std::vector<std::string>& args);     // status_command.cpp
 int describe_backbone(const std::string& name);               // `flowrun describe backbone NAME`
 
 bool wants_help(const std::vector<std::string>& args);

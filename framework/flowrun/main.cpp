@@ -23,7 +23,9 @@ void print_usage() {
                "  describe backbone NAME  everything about one backbone (weights accepted, plugin file)\n"
                "  graph GRAPH --dot  print the graph in Graphviz format (--expand: with its templates expanded)\n"
                "  trace summary FILE per-stage summary of a trace file\n"
-               "  cache ls|verify|gc FOLDER  list, check or tidy cached feature files and grids\n\n"
+               "  cache ls|verify|gc FOLDER  list, check or tidy cached feature files and grids\n"
+               "  submit GRAPH --slurm  run GRAPH on a Slurm cluster: sharded extraction, then the evaluation\n"
+               "  status DIR       how a scaled-out experiment stands: shards, failed items, the evaluation\n\n"
                "options: --help (on every command), --version\n"
                "environment: HISTOFLOW_PLUGIN_PATH  extra plugin folders, ':'-separated\n"
                "             HISTOFLOW_CPU_KERNELS=default  leave LibTorch on its own CPU kernels (else AVX-512 where\n"
@@ -56,6 +58,8 @@ int main(int argc, char** argv) {
     if (command == "trace") return command_trace(args);
     if (command == "cache") return command_cache(args);
     if (command == "backbones") return command_backbones(args);
+    if (command == "submit") return command_submit(args);
+    if (command == "status") return command_status(args);
     std::cerr << "flowrun: unknown command '" << command << "'\n";
     print_usage();
     return 2;

@@ -13,10 +13,7 @@ namespace histoflow {
 namespace {
 
 std::filesystem::path make_temp_name(const std::filesystem::path& destination) {
-  static std::atomic<std::uint64_t> counter{0};
-  return destination.parent_path() /
-         (destination.filename().string() + kTempMarker + std::to_string(::getpid()) + "-" +
-          std::to_string(counter.fetch_add(1)));
+  return destination.parent_path() / (destination.filename().string() + temp_name_suffix());
 }
 
 [[noreturn]] void fail(const std::string& what, const std::filesystem::path& path, int error) {
@@ -33,6 +30,23 @@ void fsync_path(const std::filesystem::path& path, bool directory) {
 }
 
 }  // namespace
+
+const std::string& this_host() {
+  static const std::string host = [] {
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return std::string("localhost");
+    std::string text(name);
+    for (char& c : text)
+      if (c == '-' || c == '/') c = '_';
+    return text;
+  }();
+  return host;
+}
+
+std::string temp_name_suffix(const std::string& tag) {
+  static std::atomic<std::uint64_t> counter{0};
+  return kTempMarker + std::to_string(::getpid()) + "-" + this_host() + "-" + tag + std::to_string(counter.fetch_add(1));
+}
 
 AtomicFile::AtomicFile(std::filesystem::path destination) : destination_(std::move(destination)) {
   if (destination_.has_parent_path()) {

@@ -12,22 +12,34 @@
 namespace histoflow {
 namespace {
 
-// "<name>.tmp-<pid>-<n>": the pid, or nullopt when the name is not a temporary's.
-std::optional<long> temporary_writer(const std::filesystem::path& file) {
+struct TemporaryWriter {
+  long pid = 0;
+  std::string host;  // empty in names written before hosts were (then: this machine)
+};
+
+// "<name>.tmp-<pid>-<host>-<n>" (or "<name>.tmp-<pid>-<n>"): who writes it, or nullopt when the name is not a temporary's.
+std::optional<TemporaryWriter> temporary_writer(const std::filesystem::path& file) {
   const std::string name = file.filename().string();
   const auto marker = name.rfind(kTempMarker);
   if (marker == std::string::npos) return std::nullopt;
   const std::string rest = name.substr(marker + std::char_traits<char>::length(kTempMarker));
   const auto dash = rest.find('-');
   if (dash == 0 || dash == std::string::npos) return std::nullopt;
+  TemporaryWriter writer;
   try {
-    return std::stol(rest.substr(0, dash));
+    writer.pid = std::stol(rest.substr(0, dash));
   } catch (const std::exception&) {
     return std::nullopt;
   }
+  if (const auto last = rest.rfind('-'); last > dash) writer.host = rest.substr(dash + 1, last - dash - 1);
+  return writer;
 }
 
-bool process_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+// A writer on another machine of the cluster cannot be asked: its temporary counts as in use.
+bool writer_alive(const TemporaryWriter& writer) {
+  if (!writer.host.empty() && writer.host != this_host()) return true;
+  return writer.pid > 0 && (::kill(static_cast<pid_t>(writer.pid), 0) == 0 || errno == EPERM);
+}
 
 }  // namespace
 
@@ -43,8 +55,8 @@ CacheScan scan_cache(const std::filesystem::path& root) {
   CacheScan scan;
   for (const auto& item : std::filesystem::recursive_directory_iterator(root)) {
     if (!item.is_regular_file()) continue;
-    if (const auto pid = temporary_writer(item.path())) {
-      scan.temporaries.push_back({item.path(), process_alive(*pid)});
+    if (const auto writer = temporary_writer(item.path())) {
+      scan.temporaries.push_back({item.path(), writer_alive(*writer)});
       continue;
     }
     CacheEntry entry{item.path(), std::nullopt, item.file_size()};

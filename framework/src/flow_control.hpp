@@ -9,6 +9,8 @@
 #include <semaphore>
 #include <vector>
 
+#include "histoflow/item_lock.hpp"
+
 namespace histoflow::detail {
 
 class Gate {
@@ -70,6 +72,16 @@ class GroupTicket final : public Ticket {
 
  private:
   std::vector<std::shared_ptr<Ticket>> members_;
+};
+
+// A source item that holds its item lock (ItemLock) until every packet of it has retired.
+class LockedTicket final : public Ticket {
+ public:
+  LockedTicket(std::shared_ptr<Ticket> item, ItemLock lock) : lock_(std::move(lock)), item_(std::move(item)) {}
+
+ private:
+  ItemLock lock_;  // destroyed last: released once the item has retired
+  std::shared_ptr<Ticket> item_;
 };
 
 }  // namespace histoflow::detail

@@ -44,6 +44,13 @@ void NodeEmitter::emit(PacketPtr packet, std::size_t port) {
 
 void SourceEmitter::emit(PacketPtr packet, std::size_t port) {
   check_emission(node_.contract, packet, port, count, false);
+  const std::string& item = packet->provenance.item_id;
+  if (run_.locks_items(node_, port) && item != locked_item_) {
+    auto lock = run_.lock_item(node_, *packet);
+    if (!lock) return;  // another process works on it; no sequence number is taken, so ordered ports see no gap
+    ticket_ = std::make_shared<LockedTicket>(std::move(ticket_), std::move(*lock));
+    locked_item_ = item;
+  }
   Envelope out{std::move(packet), ticket_, next_sequence_[port]++, 0, Control::None};
   out.restored = run_.restore_item(node_, port, out);
   ++count;

@@ -66,6 +66,7 @@ class StageNode {
   std::vector<std::uint64_t> port_resumable;  // per output port: first resumable stages downstream
   std::atomic<std::uint64_t> skipped{0};      // inputs not processed: only finished results were behind them
   std::atomic<std::uint64_t> restored{0};     // items whose result this (resumable) stage restored
+  std::atomic<std::uint64_t> left_to_others{0};  // sources: items another process held locked (Run::lock_item)
   std::string lineage;
 
   void send(const Envelope& envelope, std::size_t port);  // to every successor of `port`
@@ -115,6 +116,7 @@ class SourceEmitter final : public Emitter {
   Run& run_;
   StageNode& node_;
   std::shared_ptr<Ticket> ticket_;
+  std::string locked_item_;  // the item whose lock ticket_ holds (a source may emit several packets per item)
   std::vector<std::uint64_t>& next_sequence_;
 };
 

@@ -7,7 +7,29 @@
 namespace histoflow {
 namespace {
 
-// schema_version, [experiment], [run] and [plugins] as the run uses them.
+void write_slurm_resources(std::ostream& out, const SlurmResources& r) {
+  for (const auto& [key, text] : {std::pair{"partition", &r.partition}, std::pair{"account", &r.account}, std::pair{"time", &r.time},
+                                  std::pair{"memory", &r.memory}})
+    if (!text->empty()) out << key << " = " << value_to_string(*text) << "\n";
+  if (r.cpus) out << "cpus = " << r.cpus << "\n";
+  if (r.gpus) out << "gpus = " << r.gpus << "\n";
+  if (!r.sbatch_options.empty()) out << "sbatch_options = " << value_to_string(r.sbatch_options) << "\n";
+}
+
+// [slurm] and [slurm.evaluate] (every value, the evaluation's filled in), when the graph has them.
+void write_slurm_settings(std::ostream& out, const SlurmSettings& slurm) {
+  std::ostringstream extract, evaluate;
+  write_slurm_resources(extract, slurm.extract);
+  write_slurm_resources(evaluate, slurm.evaluate);
+  if (slurm.shards == 0 && slurm.parallel == 0 && extract.str().empty() && evaluate.str().empty()) return;
+  out << "\n[slurm]\n";
+  if (slurm.shards) out << "shards = " << slurm.shards << "\n";
+  if (slurm.parallel) out << "parallel = " << slurm.parallel << "\n";
+  out << extract.str();
+  if (!evaluate.str().empty()) out << "\n[slurm.evaluate]\n" << evaluate.str();
+}
+
+// schema_version, [experiment], [run], [slurm] and [plugins] as the run uses them.
 void write_graph_settings(std::ostream& out, const GraphSpec& spec) {
   out << "schema_version = 1\n\n[experiment]\n";
   out << "name = " << value_to_string(spec.experiment.name) << "\n";
@@ -17,6 +39,7 @@ void write_graph_settings(std::ostream& out, const GraphSpec& spec) {
   out << "seed = " << spec.experiment.seed << "\n\n[run]\n";
   out << "max_in_flight = " << spec.run.max_in_flight << "\nmax_tiles_in_flight = " << spec.run.max_tiles_in_flight
       << "\nthreads = " << spec.run.threads << "\n";
+  write_slurm_settings(out, spec.slurm);
   if (!spec.plugin_paths.empty()) {
     std::vector<std::string> paths;
     for (const auto& p : spec.plugin_paths) paths.push_back(p.string());

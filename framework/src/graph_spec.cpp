@@ -2,6 +2,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -259,6 +260,67 @@ class GraphReader {
       if (!n->is_integer() || n->as_integer()->get() < 0 || n->as_integer()->get() > 4096)
         error_at(*n, "run.threads", "run.threads must be an integer in [0, 4096] (0: all cores)");
       else spec.run.threads = n->as_integer()->get();
+    }
+  }
+
+  void read_slurm(const toml::table& root, GraphSpec& spec) {
+    const toml::node* node = root.get("slurm");
+    if (!node) return;
+    const toml::table* table = node->as_table();
+    if (!table) return error(node->source(), "", "'slurm' must be a table");
+    const std::vector<std::string> resource_keys{"partition", "account", "time", "memory", "cpus", "gpus", "sbatch_options"};
+    std::vector<std::string> keys = resource_keys;
+    keys.insert(keys.end(), {"shards", "parallel", "evaluate"});
+    check_keys(*table, keys, "[slurm]", "slurm.");
+    const auto count = [&](const toml::table& t, const char* key, const std::string& dotted, std::int64_t low, std::int64_t high,
+                           std::int64_t& into) {
+      const toml::node* n = t.get(key);
+      if (!n) return;
+      if (!n->is_integer() || n->as_integer()->get() < low || n->as_integer()->get() > high)
+        error_at(*n, dotted, dotted + " must be an integer in [" + std::to_string(low) + ", " + std::to_string(high) + "]");
+      else into = n->as_integer()->get();
+    };
+    const auto resources = [&](const toml::table& t, const std::string& prefix, SlurmResources& into) {
+      for (auto [key, field] : {std::pair{"partition", &into.partition}, std::pair{"account", &into.account},
+                                std::pair{"time", &into.time}, std::pair{"memory", &into.memory}}) {
+        const toml::node* n = t.get(key);
+        if (!n) continue;
+        const std::string dotted = prefix + key;
+        if (const auto* clock = n->as_time()) {  // time = 04:00:00 unquoted (or --set slurm.time=04:00:00) is a TOML time
+          const toml::time& v = clock->get();
+          char text[16];
+          std::snprintf(text, sizeof text, "%02d:%02d:%02d", int(v.hour), int(v.minute), int(v.second));
+          *field = text;
+          continue;
+        }
+        const bool word = n->is_string() && !n->as_string()->get().empty() &&
+                          n->as_string()->get().find_first_of(" \t\n'\"\\$`") == std::string::npos;
+        if (!word) error_at(*n, dotted, dotted + " must be a non-empty string without spaces or quotes");
+        else *field = n->as_string()->get();
+      }
+      count(t, "cpus", prefix + "cpus", 1, 4096, into.cpus);
+      count(t, "gpus", prefix + "gpus", 0, 64, into.gpus);
+      if (const toml::node* n = t.get("sbatch_options")) {
+        const auto* list = n->as_array();
+        if (!list) return error_at(*n, prefix + "sbatch_options", prefix + "sbatch_options must be a list of strings like \"--qos=high\"");
+        for (const auto& element : *list) {
+          if (!element.is_string() || element.as_string()->get().rfind("--", 0) != 0 ||
+              element.as_string()->get().find('\n') != std::string::npos)
+            error_at(element, prefix + "sbatch_options", prefix + "sbatch_options entries must be sbatch options like \"--qos=high\"");
+          else into.sbatch_options.push_back(element.as_string()->get());
+        }
+      }
+    };
+    count(*table, "shards", "slurm.shards", 1, 1'000'000, spec.slurm.shards);
+    count(*table, "parallel", "slurm.parallel", 1, 1'000'000, spec.slurm.parallel);
+    resources(*table, "slurm.", spec.slurm.extract);
+    spec.slurm.evaluate = spec.slurm.extract;
+    if (const toml::node* n = table->get("evaluate")) {
+      const toml::table* evaluate = n->as_table();
+      if (!evaluate) return error_at(*n, "slurm.evaluate", "slurm.evaluate must be a table ([slurm.evaluate])");
+      check_keys(*evaluate, resource_keys, "[slurm.evaluate]", "slurm.evaluate.");
+      if (evaluate->get("sbatch_options")) spec.slurm.evaluate.sbatch_options.clear();
+      resources(*evaluate, "slurm.evaluate.", spec.slurm.evaluate);
     }
   }
 
@@ -646,7 +708,7 @@ std::string apply_override(toml::table& root, const Override& o, std::vector<Dia
   std::stringstream key(o.key);
   for (std::string part; std::getline(key, part, '.');) parts.push_back(part);
   const bool graph_level = parts.front() == "experiment" || parts.front() == "run" || parts.front() == "plugins" ||
-                           parts.front() == "lists";
+                           parts.front() == "lists" || parts.front() == "slurm";
   if (!graph_level) {
     // A template's name sets the parameter of every instance it makes.
     const toml::table* stages = root.get_as<toml::table>("stage");
@@ -654,7 +716,8 @@ std::string apply_override(toml::table& root, const Override& o, std::vector<Dia
     const bool is_template = (!stages || !stages->get(parts.front())) && templates && templates->get(parts.front());
     parts.insert(parts.begin(), is_template ? "template" : "stage");
   }
-  if (parts.size() != (graph_level ? 2u : 3u)) {
+  const bool slurm_evaluate = parts.size() == 3 && parts[0] == "slurm" && parts[1] == "evaluate";  // [slurm.evaluate]
+  if (parts.size() != (graph_level ? 2u : 3u) && !slurm_evaluate) {
     diagnostics.push_back({{o.origin, 0, 0}, "", "override key '" + o.key + "' must look like stage_id.param, template.param, experiment.key, run.key or lists.name"});
     return "";
   }
@@ -765,7 +828,7 @@ GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& 
   GraphReader reader(file_name, diagnostics);
   reader.set_override_origins(std::move(override_origins));
   reader.set_instance_overrides(std::move(instance_overrides));
-  reader.check_keys(root, {"schema_version", "experiment", "run", "plugins", "lists", "template", "stage"}, "the graph file", "");
+  reader.check_keys(root, {"schema_version", "experiment", "run", "slurm", "plugins", "lists", "template", "stage"}, "the graph file", "");
   if (const toml::node* version = root.get("schema_version")) {
     if (!version->is_integer() || version->as_integer()->get() != 1)
       reader.error(version->source(), "", "schema_version must be 1 (this histoflow reads graph schema 1)");
@@ -774,6 +837,7 @@ GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& 
   }
   reader.read_experiment(root, load.spec);
   reader.read_run(root, load.spec);
+  reader.read_slurm(root, load.spec);
   reader.read_plugins(root, load.spec);
   const std::size_t plugin_errors_before = loader.errors().size();
   for (const auto& dir : load.spec.plugin_paths) {

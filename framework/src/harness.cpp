@@ -62,7 +62,7 @@ class HarnessStream final : public StreamControl {
   std::string reason_;
 };
 
-StageHarness::StageHarness(const std::string& snippet, std::filesystem::path output_dir, std::uint64_t seed) {
+StageHarness::StageHarness(const std::string& snippet, std::filesystem::path output_dir, std::uint64_t seed, RunShard shard) {
   if (output_dir.empty()) output_dir = std::filesystem::temp_directory_path() / "histoflow-harness";
   // The snippet is validated as a one-stage graph, so parameters are checked exactly as in a real run.
   std::ostringstream graph;
@@ -76,7 +76,7 @@ StageHarness::StageHarness(const std::string& snippet, std::filesystem::path out
   const StageSpec& spec = load.spec.stages.at(0);
   contract_ = spec.contract;
   stream_ = std::make_unique<HarnessStream>();
-  context_ = StageContext{"under_test", contract_, Params(spec.params), load.spec.experiment, &errors_, &no_progress, stream_.get()};
+  context_ = StageContext{"under_test", contract_, Params(spec.params), load.spec.experiment, &errors_, &no_progress, stream_.get(), shard};
   stage_ = Registry::instance().create(spec.type, context_);
   stage_->open();
   stage_->set_lineage(detail::stage_lineage(spec.type, *contract_, spec.params, stage_->identity(), {}));
@@ -121,6 +121,8 @@ std::vector<PacketPtr> StageHarness::generate_all() {
 }
 
 std::string StageHarness::sources_ended() const { return stream_->reason(); }
+
+std::vector<std::string> StageHarness::shard_items() const { return stage_->shard_items(); }
 
 void StageHarness::cancel() { stream_->cancel(); }
 

@@ -16,6 +16,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -105,10 +106,18 @@ class Run {
   void stop_cancelled();
   // Asks the resumable stages behind a source port whether this item's results exist (they emit them).
   std::uint64_t restore_item(StageNode& source, std::size_t port, const Envelope& item);
+  // Items of shardable sources that lead to resumable results are locked while in flight, so that two processes
+  // sharing the output folder never compute one item twice (run_resumption.cpp).
+  bool locks_items(const StageNode& source, std::size_t port) const {
+    return source.contract.shardable && source.port_resumable[port] != 0;
+  }
+  // The item's lock, or nullopt (with a warning) when another process holds it: the item is then left to it.
+  std::optional<ItemLock> lock_item(StageNode& source, const Packet& item);
 
  private:
   void create_stages();
   void plan_resumption();
+  void record_shard_items();
   void open_stages();
   void close_stages();
   void collect_results(RunResult& result);

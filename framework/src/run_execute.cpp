@@ -41,6 +41,16 @@ void Run::report_progress(ProgressReporter& progress) {
   progress.update(state());
 }
 
+// A shard's items, before any moves: `flowrun status` names them when the shard did not finish.
+void Run::record_shard_items() {
+  for (const auto& node : nodes_) {
+    if (!node->contract.is_source()) continue;
+    std::string lines;
+    for (const auto& id : node->stage->shard_items()) lines += id + "\n";
+    write_file_atomically(summary_folder(spec_, options_) / ("items-" + node->spec.id + ".txt"), lines);
+  }
+}
+
 RunResult Run::execute() {
   RunResult result;
   const auto start = Clock::now();
@@ -69,10 +79,11 @@ RunResult Run::execute() {
   try {
     // Written first, so that it is fresh on every run (also one that fails) and stages may refer to it.
     if (options_.write_outputs)
-      write_file_atomically(spec_.experiment.output_dir / "resolved_graph.toml", resolved_graph_toml(spec_));
+      write_file_atomically(summary_folder(spec_, options_) / "resolved_graph.toml", resolved_graph_toml(spec_));
     create_stages();
     plan_resumption();
     open_stages();
+    if (options_.shard.split()) record_shard_items();
   } catch (const RunCancelled&) {  // a stage's open() stopped at a step: the run is cancelled
     stop.store(true);
   } catch (const std::exception& e) {  // a FatalError naming the stage, or the resolved graph unwritable
@@ -160,7 +171,7 @@ RunResult Run::execute() {
       std::cerr << "warning: " << e.what() << '\n';
     }
   }
-  if (options_.write_outputs) finish_with_run_summary(spec_, result);
+  if (options_.write_outputs) finish_with_run_summary(spec_, options_, result);
   return result;
 }
 

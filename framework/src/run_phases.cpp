@@ -47,7 +47,7 @@ std::filesystem::path phase_trace(const std::filesystem::path& file, std::size_t
 RunResult run_phases(const GraphSpec& spec, const RunOptions& options) {
   RunResult total;
   if (options.write_outputs)
-    write_file_atomically(spec.experiment.output_dir / "resolved_graph.toml", resolved_graph_toml(spec));
+    write_file_atomically(summary_folder(spec, options) / "resolved_graph.toml", resolved_graph_toml(spec));
   std::map<std::string, StageStats> stats;
   for (std::size_t phase = 0; phase < spec.phases; ++phase) {
     const GraphSpec sub = phase_spec(spec, phase);
@@ -88,7 +88,7 @@ RunResult run_phases(const GraphSpec& spec, const RunOptions& options) {
       const auto it = stats.find(spec.stages[i].id);
       total.stages.push_back(it != stats.end() ? it->second : StageStats{spec.stages[i].id});
     }
-  if (options.write_outputs) finish_with_run_summary(spec, total);
+  if (options.write_outputs) finish_with_run_summary(spec, options, total);
   return total;
 }
 

@@ -1,6 +1,9 @@
 // Resumption (see Stage::restore): before a source item enters the graph, the resumable stages behind it
-// may restore their results for it; upstream stages that work only for those results then skip it.
+// may restore their results for it; upstream stages that work only for those results then skip it. Before that,
+// the item is locked, so that of several processes sharing the output folder only one computes it.
 #include <bit>
+
+#include "histoflow/item_lock.hpp"
 
 #include "run.hpp"
 
@@ -51,6 +54,18 @@ std::uint64_t Run::restore_item(StageNode& source, std::size_t port, const Envel
     }
   }
   return restored;
+}
+
+std::optional<ItemLock> Run::lock_item(StageNode& source, const Packet& item) {
+  const std::string& id = item.provenance.item_id;
+  std::string holder;
+  auto lock = ItemLock::try_acquire(item_lock_file(spec_.experiment.output_dir / "locks", source.spec.id, id), &holder);
+  if (!lock) {
+    source.left_to_others.fetch_add(1);
+    errors.warn({source.spec.id, id, 0,
+                 "left to another process that is working on it (" + holder + "); a rerun restores its result"});
+  }
+  return lock;
 }
 
 }  // namespace histoflow::detail

@@ -32,7 +32,7 @@ void Run::create_stages() {
   // Stage ids double as TBB-independent indices; successors are wired from the validated edges.
   for (std::size_t i = 0; i < spec_.stages.size(); ++i) {
     const StageSpec& s = spec_.stages[i];
-    StageContext context{s.id, s.contract, Params(s.params), spec_.experiment, &errors, progress_[i].get(), &stream_};
+    StageContext context{s.id, s.contract, Params(s.params), spec_.experiment, &errors, progress_[i].get(), &stream_, options_.shard};
     std::unique_ptr<Stage> stage;
     const auto begin = Clock::now();
     try {
@@ -118,7 +118,7 @@ StageStats Run::stats_of(std::size_t index) const {
   if (index >= nodes_.size()) return {spec_.stages[index].id};  // never created: the run failed before it
   const StageNode& node = *nodes_[index];
   return {node.spec.id, node.calls.load(), node.errors.load(), node.busy_ns.load() / 1e9,
-          node.restored.load(), node.skipped.load(), static_cast<double>(node.open_ns) / 1e9};
+          node.restored.load(), node.skipped.load(), static_cast<double>(node.open_ns) / 1e9, node.left_to_others.load()};
 }
 
 void Run::record_error(const StageNode& node, const Packet* packet, std::uint64_t sequence, const std::string& message) {

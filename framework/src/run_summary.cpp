@@ -23,11 +23,16 @@ int RunResult::exit_code() const {
 
 namespace detail {
 
-void write_run_summary(const GraphSpec& spec, const RunResult& result) {
+std::filesystem::path summary_folder(const GraphSpec& spec, const RunOptions& options) {
+  return options.summary_dir.empty() ? spec.experiment.output_dir : options.summary_dir;
+}
+
+void write_run_summary(const GraphSpec& spec, const RunOptions& options, const RunResult& result) {
   nlohmann::json summary;
   summary["histoflow_version"] = kVersion;
   summary["experiment"] = spec.experiment.name;
   summary["graph"] = spec.file.string();
+  if (options.shard.split()) summary["shard"] = {{"index", options.shard.index}, {"count", options.shard.count}};
   summary["status"] = result.status == RunStatus::Completed             ? "completed"
                       : result.status == RunStatus::CompletedWithErrors ? "completed_with_errors"
                       : result.status == RunStatus::Failed              ? "failed"
@@ -51,11 +56,12 @@ void write_run_summary(const GraphSpec& spec, const RunResult& result) {
   auto& stages_json = summary["stages"] = nlohmann::json::array();
   for (const auto& s : result.stages)
     stages_json.push_back({{"id", s.id}, {"calls", s.calls}, {"errors", s.errors}, {"busy_seconds", s.busy_seconds},
-                           {"open_seconds", s.open_seconds}, {"restored", s.restored}, {"skipped", s.skipped}});
+                           {"open_seconds", s.open_seconds}, {"restored", s.restored}, {"skipped", s.skipped},
+                           {"left_to_others", s.left_to_others}});
   auto& results_json = summary["results"] = nlohmann::json::array();
   for (const auto& r : result.results)
     results_json.push_back({{"stage", r.stage}, {"what", r.what}, {"path", r.path.string()}});
-  write_file_atomically(spec.experiment.output_dir / "run_summary.json", summary.dump(2) + "\n");
+  write_file_atomically(summary_folder(spec, options) / "run_summary.json", summary.dump(2) + "\n");
 }
 
 }  // namespace detail
@@ -94,9 +100,9 @@ std::string format_run_summary(const RunResult& result) {
   return out.str();
 }
 
-void detail::finish_with_run_summary(const GraphSpec& spec, RunResult& result) {
+void detail::finish_with_run_summary(const GraphSpec& spec, const RunOptions& options, RunResult& result) {
   try {
-    write_run_summary(spec, result);
+    write_run_summary(spec, options, result);
   } catch (const std::exception& e) {
     if (result.status == RunStatus::Completed) result.status = RunStatus::Failed;
     if (result.fatal_message.empty()) result.fatal_message = std::string("writing the run summary: ") + e.what();

@@ -47,9 +47,7 @@ void sync_fd(int fd, const std::filesystem::path& path) {
 }  // namespace
 
 std::filesystem::path sealed_temp_path(const std::filesystem::path& destination) {
-  static std::atomic<std::uint64_t> counter{0};
-  return destination.parent_path() / (destination.filename().string() + kTempMarker + std::to_string(::getpid()) + "-s" +
-                                      std::to_string(counter.fetch_add(1)));
+  return destination.parent_path() / (destination.filename().string() + temp_name_suffix("s"));
 }
 
 void seal_and_commit(const std::filesystem::path& temp, const std::filesystem::path& destination, const std::string& format,

@@ -25,6 +25,8 @@ std::string describe_stage(const StageContract& c) {
                                                                      : "one-to-many") << "\n";
   if (c.batched) out << "batched:     yes (the framework groups inputs; see parameter 'batch')\n";
   if (c.resumable) out << "resumable:   yes (finished results are kept; a rerun skips the work that led to them)\n";
+  if (c.needs_every_item) out << "scale-out:   needs every item (runs once, after the shards: --stage-set evaluate)\n";
+  if (c.shardable) out << "scale-out:   shardable (--shard I/N emits shard I's items; each item locked while in flight)\n";
   if (!c.plugin_file.empty()) out << "plugin:      " << c.plugin_file << "\n";
   out << "\ninputs:\n";
   if (c.inputs.empty()) out << "  (none: this is a source)\n";

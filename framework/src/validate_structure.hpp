@@ -6,7 +6,8 @@
 #include "histoflow/graph.hpp"
 
 namespace histoflow::detail {
-void validate_structure(GraphSpec& spec, std::vector<Diagnostic>& diagnostics);
+// `require_consumed_outputs`: false for a part of a graph (select_stage_set), whose left-out readers leave outputs unread.
+void validate_structure(GraphSpec& spec, std::vector<Diagnostic>& diagnostics, bool require_consumed_outputs = true);
 // Each contract's rules (StageContract::rules) on every stage that has no problem reported yet (a rule on
 // a stage whose parameters are already wrong would only add knock-on errors). `have_edges`: false for
 // the stage harness, where every input counts as connected.

@@ -350,12 +350,12 @@ void assign_phases(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
   }
 }
 
-void validate_structure(GraphSpec& spec, std::vector<Diagnostic>& diagnostics) {
+void validate_structure(GraphSpec& spec, std::vector<Diagnostic>& diagnostics, bool require_consumed_outputs) {
   check_port_kinds(spec, diagnostics);
   connect_inputs(spec, diagnostics);
   order_topologically(spec, diagnostics);
   assign_phases(spec, diagnostics);
-  check_unconsumed_outputs(spec, diagnostics);
+  if (require_consumed_outputs) check_unconsumed_outputs(spec, diagnostics);
   const std::size_t cycle_free = spec.topo_order.size();
   if (cycle_free == spec.stages.size()) check_ordering_promises(spec, diagnostics);
   const bool all_known = std::all_of(spec.stages.begin(), spec.stages.end(), [](const StageSpec& s) { return s.contract; });

@@ -61,6 +61,7 @@ void register_comparison_table(Registry& registry) {
               param_int("digits", 3, "Decimals shown in the table", 1, 8),
               param_bool("print", true, "Print the table to standard output at the end of the run")};
   c.example = "[stage.compare]\nuse = \"comparison_table\"\ninputs = [\"mil_resnet\", \"mil_dinov2\"]\n";
+  c.needs_every_item = true;  // a table over every run
   register_stage<ComparisonTableStage>(registry, std::move(c));
 }
 

@@ -85,6 +85,7 @@ void register_csv_writer(Registry& registry) {
   c.params = {param_string("file", "features.csv", "File name, relative to the experiment output folder"),
               param_int("precision", 6, "Significant digits written per value", 1, 17)};
   c.example = "[stage.csv]\nuse = \"csv_writer\"\ninput = \"stats\"\nfile = \"features.csv\"\n";
+  c.needs_every_item = true;  // one file of every item
   register_stage<CsvWriter>(registry, std::move(c));
 }
 

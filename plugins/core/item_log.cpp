@@ -39,6 +39,7 @@ void register_item_log(Registry& registry) {
   c.inputs = {{"items", kAnyKind, "packets of any kind", /*ordered=*/true}};
   c.params = {param_string("file", "items.tsv", "File name, relative to the experiment output folder")};
   c.example = "[stage.log]\nuse = \"item_log\"\ninput = \"tiles\"\n";
+  c.needs_every_item = true;  // one file of every item
   register_stage<ItemLog>(registry, std::move(c));
 }
 

@@ -144,6 +144,7 @@ void register_patch_store(Registry& registry) {
   c.params.push_back(param_string("dataset", "", "Name of the dataset's file (train, test, ...); empty: the stage id"));
   c.resumable = true;
   c.example = "[stage.store_train]\nuse = \"patch_store\"\ninput = \"encode_train\"\ndataset = \"train\"\n";
+  c.needs_every_item = true;  // one file of the whole dataset
   register_stage<PatchStore>(registry, std::move(c));
 }
 

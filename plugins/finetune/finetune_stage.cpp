@@ -8,6 +8,7 @@
 #include <climits>
 #include <cmath>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "evaluation_curve.hpp"
 #include "histoflow/stage.hpp"
 #include "histoflow/torch_encoders/backbone.hpp"
+#include "collectives.hpp"
 #include "ssl_trainer.hpp"
 #include "teacher_export.hpp"
 #include "training_evaluation.hpp"
@@ -166,7 +168,20 @@ class Dinov2Finetune final : public Stage {
 
   void open() override {
     std::filesystem::create_directories(folder_);
-    if (const auto settings = evaluation_settings(context_.params, config_, context_.experiment.seed)) {
+    // Data-parallel under `srun -n W flowrun run ...`: every process reads the same stream of crops, trains on its
+    // share of each batch, and rank 0 alone writes (checkpoints, the export, the evaluations).
+    try {
+      if (const auto rendezvous = rendezvous_from(process_environment, slurm_rendezvous_store(process_environment, folder_))) {
+        collectives_ = join_process_group(*rendezvous);
+        const std::string line = "stage '" + context_.stage_id + "': data-parallel training, rank " + std::to_string(rendezvous->rank) +
+                                 " of " + std::to_string(rendezvous->world) + " (met at " + rendezvous->store + ")\n";
+        std::cerr << line;
+      }
+    } catch (const std::exception& e) {
+      throw FatalError("stage '" + context_.stage_id + "': " + e.what());
+    }
+    lead_ = !collectives_ || collectives_->rank() == 0;
+    if (const auto settings = lead_ ? evaluation_settings(context_.params, config_, context_.experiment.seed) : std::nullopt) {
       // Decoded before training starts, so that a bad evaluation set stops the run before any step.
       try {
         evaluation_ = std::make_unique<TrainingEvaluation>(*settings);
@@ -177,7 +192,7 @@ class Dinov2Finetune final : public Stage {
     }
     auto source = std::make_unique<StagedBatches>();
     batches_ = source.get();
-    trainer_ = std::make_unique<SslTrainer>(config_, std::move(source));
+    trainer_ = std::make_unique<SslTrainer>(config_, std::move(source), nullptr, collectives_.get());
     if (std::filesystem::exists(checkpoint())) trainer_->resume(checkpoint());
     trained_before_ = batches_->next_sequence();
     for (const auto& r : trainer_->history()) seconds_trained_ += r.seconds + r.data_seconds;  // earlier runs' steps
@@ -214,6 +229,7 @@ class Dinov2Finetune final : public Stage {
   }
 
   std::vector<StageResult> results() const override {
+    if (!lead_) return {};  // rank 0 wrote them
     std::vector<StageResult> out{{"finetuned teacher (torch_encoder weights)", folder_ / "export" / "teacher_backbone.safetensors"},
                                  {"training checkpoint", checkpoint()},
                                  {"loss curve", folder_ / "losses.jsonl"}};
@@ -251,7 +267,13 @@ class Dinov2Finetune final : public Stage {
     StepReport report;
     try {
       report = trainer_->step();
-      seconds_trained_ += report.seconds + report.data_seconds;
+      double seconds = report.seconds + report.data_seconds;
+      if (collectives_) {  // rank 0's clock for all: every process must end on the same step (max_time)
+        auto lead_seconds = torch::full({1}, lead_ ? seconds : 0.0, torch::kDouble);
+        collectives_->sum(lead_seconds);
+        seconds = lead_seconds.item<double>();
+      }
+      seconds_trained_ += seconds;
     } catch (const NonFiniteLoss& e) {
       throw FatalError(e.what());
     }
@@ -323,6 +345,7 @@ class Dinov2Finetune final : public Stage {
   std::string lineage() const { return "stage '" + context_.stage_id + "' of " + context_.experiment.graph_file.string(); }
 
   void save() {
+    if (!lead_) return;  // every process holds the same state; rank 0 writes it
     trainer_->save_checkpoint(checkpoint());
     std::string lines;
     for (const auto& r : trainer_->history()) lines += report_json(r).dump() + "\n";
@@ -336,7 +359,7 @@ class Dinov2Finetune final : public Stage {
       throw FatalError("no batch of " + std::to_string(config_.batch_size) + " crops reached the trainer");
     save();
     if (evaluation_due()) evaluate_teacher();
-    export_teacher(*trainer_, folder_ / "export", lineage());
+    if (lead_) export_teacher(*trainer_, folder_ / "export", lineage());
     context_.stream->end_sources("stage '" + context_.stage_id + "' ended training: " + why);
   }
 
@@ -356,6 +379,8 @@ class Dinov2Finetune final : public Stage {
   std::unique_ptr<EvaluationCurve> curve_;
   std::vector<PacketPtr> pending_;
   bool finished_ = false;
+  std::unique_ptr<Collectives> collectives_;  // the processes of a data-parallel run; null: this one alone
+  bool lead_ = true;                          // rank 0, or the only process: writes the stage's files
 };
 
 }  // namespace
@@ -378,7 +403,10 @@ void register_dinov2_finetune(Registry& registry) {
       "With eval_train and eval_test (labelled patch sets, e.g. NCT-CRC-HE-100K and CRC-VAL-HE-7K), the teacher is\n"
       "evaluated at iteration 0, every eval_every steps and at the end with the patch benchmark's protocols (weighted\n"
       "20-NN, T = 0.07; linear probe): evaluation_curve.csv and .png (balanced accuracy against iteration and\n"
-      "training time) and the best teacher by k-NN in best/. Training waits during an evaluation.";
+      "training time) and the best teacher by k-NN in best/. Training waits during an evaluation.\n"
+      "Data-parallel under `srun -n W flowrun run ...` (or HISTOFLOW_RANK, HISTOFLOW_WORLD_SIZE, HISTOFLOW_RENDEZVOUS):\n"
+      "each process trains on batch_size / W of every batch, c10d's Gloo group sums the gradients and the recipe's\n"
+      "batch statistics, and rank 0 writes the files (docs/finetune.md).";
   c.inputs = {{"crops", augment::kCropsKind, "each tile's crops (multi_crop), in stream order", true}};
   c.params = {param_int("iterations", 0, "Training steps; 0: the recipe's epochs x epoch_length", 0),
               param_string("max_time", "", "Training time budget, e.g. \"2h\", \"90m\", \"1h30m\"; empty: none"),
@@ -419,6 +447,7 @@ void register_dinov2_finetune(Registry& registry) {
   c.example =
       "[stage.finetune]\nuse = \"dinov2_finetune\"\ninput = \"crops\"\nbackbone = \"dinov2_vits14\"\n"
       "weights = \"models/dinov2_vits14_pretrain.pth\"\nbatch_size = 32\nmax_time = \"2h\"\ncheckpoint_every = 100\n";
+  c.needs_every_item = true;  // training on every tile
   register_stage<Dinov2Finetune>(registry, std::move(c));
 }
 

@@ -43,14 +43,17 @@ torch::Tensor dino_cross_entropy(const torch::Tensor& student, const torch::Tens
   return -soft_cross_entropy(student, teacher_sum, student_temp) / static_cast<double>(teacher_sum.size(0));
 }
 
-torch::Tensor sinkhorn_knopp(const torch::Tensor& teacher_logits, double teacher_temp, int iterations, double samples) {
+torch::Tensor sinkhorn_knopp(const torch::Tensor& teacher_logits, double teacher_temp, int iterations, double samples,
+                             const std::function<void(torch::Tensor&)>& sum_over_processes) {
   torch::NoGradGuard no_grad;
   auto e = torch::exp(teacher_logits.to(torch::kFloat) * (1.0 / teacher_temp));  // B x K
   const auto prototypes = static_cast<double>(e.size(1));
   auto a = torch::ones({e.size(1)}, e.options());  // per prototype
   auto b = torch::ones({e.size(0)}, e.options());  // per sample
   for (int i = 0; i < iterations; ++i) {
-    a = torch::mv(e.t(), b).mul_(prototypes).reciprocal_();  // each prototype carries 1/K
+    a = torch::mv(e.t(), b);  // each prototype's column sum, over every process's rows
+    if (sum_over_processes) sum_over_processes(a);
+    a.mul_(prototypes).reciprocal_();  // each prototype carries 1/K
     b = torch::mv(e, a).mul_(samples).reciprocal_();          // each sample carries 1/B
   }
   return e.mul_(a.unsqueeze(0)).mul_(b.mul_(samples).unsqueeze(1));

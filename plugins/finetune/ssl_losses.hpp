@@ -4,6 +4,7 @@
 // the KoLeo regulariser.
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 namespace histoflow::finetune {
@@ -23,7 +24,10 @@ torch::Tensor dino_cross_entropy(const torch::Tensor& student, const torch::Tens
 // columns of E = exp(logits / temp), so they run on the two scaling vectors (two matrix-vector products per
 // iteration) and E is scaled once at the end: Q = B diag(b) E diag(a). The official first division by sum(Q)
 // cancels in the first normalisation.
-torch::Tensor sinkhorn_knopp(const torch::Tensor& teacher_logits, double teacher_temp, int iterations, double samples);
+// Data-parallel: `samples` counts every process's rows, and `sum_over_processes` (empty for one process) sums each
+// prototype's column over the processes, as the official all-reduce does.
+torch::Tensor sinkhorn_knopp(const torch::Tensor& teacher_logits, double teacher_temp, int iterations, double samples,
+                             const std::function<void(torch::Tensor&)>& sum_over_processes = {});
 
 // The softmax centre of the official DINOLoss / iBOTPatchLoss: the centre an update computes from this step's
 // teacher output is applied at the next centring (the official code defers it to overlap an all-reduce).

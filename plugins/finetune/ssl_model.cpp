@@ -174,15 +174,35 @@ LossTerms SslModel::forward_backward(const SslBatch& batch, double teacher_temp,
       if (do_ibot) masked_teacher = teacher_.ibot_head->forward(patches).to(torch::kFloat);
     }
     const auto& t = terms.teacher_global_cls_head;
+    // Over every process of a data-parallel run (their rows, their masked patches); this process's alone otherwise.
+    const int world = collectives_ ? collectives_->world() : 1;
+    std::function<void(torch::Tensor&)> sum_over_processes;
+    if (world > 1) sum_over_processes = [this](torch::Tensor& x) { collectives_->sum(x); };
+    const auto summed = [&](torch::Tensor x) {
+      if (sum_over_processes) sum_over_processes(x);
+      return x;
+    };
     if (sinkhorn) {
-      terms.dino_targets = sinkhorn_knopp(t, teacher_temp, config_.sinkhorn_iterations, static_cast<double>(t.size(0))).view({n_global, -1, t.size(1)});
-      if (do_ibot) terms.ibot_targets = sinkhorn_knopp(masked_teacher, teacher_temp, config_.sinkhorn_iterations, static_cast<double>(masks.masked));
+      terms.dino_targets = sinkhorn_knopp(t, teacher_temp, config_.sinkhorn_iterations, static_cast<double>(t.size(0) * world), sum_over_processes)
+                               .view({n_global, -1, t.size(1)});
+      if (do_ibot) {
+        const double masked = world > 1 ? summed(torch::full({1}, static_cast<double>(masks.masked), torch::kDouble)).item<double>()
+                                        : static_cast<double>(masks.masked);
+        terms.ibot_targets = sinkhorn_knopp(masked_teacher, teacher_temp, config_.sinkhorn_iterations, masked, sum_over_processes);
+      }
     } else {
       terms.dino_targets = dino_centre_.centre_and_sharpen(t, teacher_temp).view({n_global, -1, t.size(1)});
-      dino_centre_.record_update(t.sum(0, true), t.size(0));
+      dino_centre_.record_update(summed(t.sum(0, true)), t.size(0) * world);
       if (do_ibot) {
         terms.ibot_targets = ibot_centre_.centre_and_sharpen(masked_teacher.unsqueeze(0), teacher_temp).squeeze(0);
-        ibot_centre_.record_update(masked_teacher.unsqueeze(0).mean(1).sum(0, true), 1);
+        if (world == 1) {
+          ibot_centre_.record_update(masked_teacher.unsqueeze(0).mean(1).sum(0, true), 1);
+        } else {
+          // The mean over every process's masked patches, as one process computes it. (The official code averages the
+          // processes' means, which differs whenever they mask different numbers of patches.)
+          auto count = summed(torch::full({1}, static_cast<double>(masked_teacher.size(0)), masked_teacher.options()));
+          ibot_centre_.record_update(summed(masked_teacher.sum(0, true).unsqueeze(0)) / count, 1);
+        }
       }
     }
   }

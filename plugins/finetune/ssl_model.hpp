@@ -13,6 +13,7 @@
 #include "histoflow/torch_encoders/backbone.hpp"
 #include "histoflow/torch_encoders/vit.hpp"
 #include "ssl_config.hpp"
+#include "collectives.hpp"
 #include "ssl_losses.hpp"
 
 namespace histoflow::finetune {
@@ -53,6 +54,9 @@ class SslModel {
 
   // Forward of both networks and the total loss; calls backward on the total (scaled by loss_scale).
   LossTerms forward_backward(const SslBatch& batch, double teacher_temp, double loss_scale = 1.0);
+  // Data-parallel: the Sinkhorn-Knopp sums, the centres' batch sums and the masked-patch count are summed over the
+  // processes (as the official all-reduces). Null or one process: this process's batch alone. Not owned.
+  void set_collectives(Collectives* collectives) { collectives_ = collectives; }
   void update_teacher(double momentum);  // teacher = m teacher + (1 - m) student, every module
   void copy_student_to_teacher();
 
@@ -76,6 +80,7 @@ class SslModel {
   torch::Dtype compute_ = torch::kFloat;
   int grid_ = 0;
   std::string source_sha256_;
+  Collectives* collectives_ = nullptr;
 };
 
 }  // namespace histoflow::finetune

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
+#include "data_parallel.hpp"
 #include "histoflow/torch_encoders/convert.hpp"
 #include "histoflow/torch_encoders/weights.hpp"
 
@@ -58,14 +59,22 @@ ScheduleValues SslSchedules::at(std::int64_t it) const {
   return {lr_[it], wd_[it], momentum_[it], teacher_temp_[it], last_layer_lr_[it]};
 }
 
-SslTrainer::SslTrainer(const SslConfig& config, std::unique_ptr<SslBatchSource> data, std::unique_ptr<SslModel> model)
+SslTrainer::SslTrainer(const SslConfig& config, std::unique_ptr<SslBatchSource> data, std::unique_ptr<SslModel> model,
+                       Collectives* collectives)
     : config_(config),
       data_(std::move(data)),
       model_(model ? std::move(model) : std::make_unique<SslModel>(config)),
       schedules_(config),
       masking_(model_->grid(), config.masking, config.seed ^ 0x6d61736bULL),
-      device_(torch_encoders::parse_device(config.device)) {
+      device_(torch_encoders::parse_device(config.device)),
+      collectives_(collectives && collectives->world() > 1 ? collectives : nullptr) {
   validate_ssl_config(config);
+  if (collectives_) {
+    if (config.batch_size % collectives_->world() != 0)
+      throw std::invalid_argument("batch_size " + std::to_string(config.batch_size) + " does not divide among " +
+                                  std::to_string(collectives_->world()) + " processes");
+    model_->set_collectives(collectives_);
+  }
   if (config.threads > 0) torch::set_num_threads(config.threads);
   model_->to(device_);
   std::vector<ParameterGroup> groups;
@@ -86,7 +95,8 @@ StepReport SslTrainer::step() {
   report.data_seconds = std::chrono::duration<double>(start - fetch).count();
   batch.global_crops = batch.global_crops.to(device_);
   batch.local_crops = batch.local_crops.to(device_);
-  if (!batch.masks.masks.defined()) batch.masks = masking_.next(batch.global_crops.size(0));
+  if (!batch.masks.masks.defined()) batch.masks = masking_.next(batch.global_crops.size(0));  // the global batch's, on every process
+  if (collectives_) batch = rank_share(batch, collectives_->rank(), collectives_->world());
   batch.masks.masks = batch.masks.masks.to(device_);
   batch.masks.indices = batch.masks.indices.to(device_);
   batch.masks.weights = batch.masks.weights.to(device_);
@@ -99,18 +109,23 @@ StepReport SslTrainer::step() {
   report.koleo = terms.koleo.item<double>();
   report.ibot = terms.ibot.item<double>();
   report.total = terms.total.item<double>();
+  if (collectives_) {  // every process stops on a non-finite loss of any, rather than wait for the others' gradients
+    auto total = torch::full({1}, report.total, torch::kDouble);
+    collectives_->sum(total);
+    if (!std::isfinite(total.item<double>())) report.total = total.item<double>();
+  }
   if (!std::isfinite(report.total)) {
     std::string last = last_checkpoint_.empty() ? "none written yet" : "'" + last_checkpoint_.string() + "'";
     throw NonFiniteLoss("the loss is not finite at iteration " + std::to_string(iteration_) + " (dino local " + std::to_string(report.dino_local) +
                         ", dino global " + std::to_string(report.dino_global) + ", koleo " + std::to_string(report.koleo) + ", ibot " +
                         std::to_string(report.ibot) + "); training stopped before the optimiser step, nothing was overwritten; last good checkpoint: " + last);
   }
+  std::vector<torch::Tensor> parameters;
+  for (const auto& group : optimizer_->groups()) parameters.push_back(group.parameter);
+  // Averaged before unscaling and clipping: every process then sees the same gradients and takes the same step.
+  if (collectives_) average_gradients(parameters, *collectives_);
   bool take_step = true;  // false: an fp16 gradient overflowed, the scaler skips the step
-  if (fp16) {
-    std::vector<torch::Tensor> parameters;
-    for (const auto& group : optimizer_->groups()) parameters.push_back(group.parameter);
-    take_step = scaler_.unscale(parameters);
-  }
+  if (fp16) take_step = scaler_.unscale(parameters);
   if (take_step) {
     if (config_.clip_grad > 0)
       for (auto& [name, module] : model_->student().modules()) torch::nn::utils::clip_grad_norm_(module->parameters(), config_.clip_grad);

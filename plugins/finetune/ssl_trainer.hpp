@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "collectives.hpp"
 #include "cosine_schedule.hpp"
 #include "grad_scaler.hpp"
 #include "param_groups.hpp"
@@ -75,7 +76,11 @@ class NonFiniteLoss : public std::runtime_error {
 
 class SslTrainer {
  public:
-  SslTrainer(const SslConfig& config, std::unique_ptr<SslBatchSource> data, std::unique_ptr<SslModel> model = nullptr);
+  // `collectives`: the processes of a data-parallel run (not owned; null: this process alone). The data source
+  // then gives every process the same global batch; each trains on its share (rank_share) and the gradients are
+  // averaged, so W processes take the step one process takes with the whole batch.
+  SslTrainer(const SslConfig& config, std::unique_ptr<SslBatchSource> data, std::unique_ptr<SslModel> model = nullptr,
+             Collectives* collectives = nullptr);
   StepReport step();
   std::int64_t iteration() const { return iteration_; }
   // Replays a single step at another schedule position (parity tests); training runs never call it.
@@ -105,6 +110,7 @@ class SslTrainer {
   GradScaler scaler_;  // fp16 only
   std::filesystem::path last_checkpoint_;
   std::vector<StepReport> history_;
+  Collectives* collectives_ = nullptr;
 };
 
 }  // namespace histoflow::finetune

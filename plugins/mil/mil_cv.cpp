@@ -348,6 +348,7 @@ void register_mil_cv(Registry& registry) {
   };
   c.example =
       "[stage.mil_resnet]\nuse = \"mil_cv\"\ninput = \"store_resnet\"\naggregator = \"gated_attention\"\nfolds = 5\nepochs = 30\n";
+  c.needs_every_item = true;  // folds over the whole cohort
   register_stage<MilCrossValidation>(registry, std::move(c));
 }
 

@@ -88,6 +88,7 @@ void register_knn_eval(Registry& registry) {
               not_affecting_output(param_int("train_block", 16384, "Training rows per similarity block", 1, 1 << 24))};
   for (auto& p : common_params()) c.params.push_back(std::move(p));
   c.example = "[stage.knn]\nuse = \"knn_eval\"\ninputs = [\"store_train\", \"store_test\"]\nk = [10, 20]\n";
+  c.needs_every_item = true;  // the whole dataset
   register_stage<KnnEval>(registry, std::move(c));
 }
 

@@ -73,6 +73,7 @@ void register_linear_probe(Registry& registry) {
               param_float("tolerance", 1e-6, "Stop when the largest gradient component falls below it", 0, 1)};
   for (auto& p : common_params()) c.params.push_back(std::move(p));
   c.example = "[stage.linear]\nuse = \"linear_probe\"\ninputs = [\"store_train\", \"store_test\"]\n";
+  c.needs_every_item = true;  // the whole dataset
   register_stage<LinearProbe>(registry, std::move(c));
 }
 

@@ -300,6 +300,36 @@ class TestLineSource final : public Stage {
   std::size_t next_ = 0;
 };
 
+// A shardable source: items 0..count-1, shard I of N taking those with index % N == I.
+class TestShardSource final : public Stage {
+ public:
+  explicit TestShardSource(const StageContext& c) : count_(c.params.get_int("count")), shard_(c.shard) {
+    for (std::int64_t i = shard_.index; i < count_; i += shard_.count) mine_.push_back(i);
+  }
+  std::vector<std::string> shard_items() const override {
+    std::vector<std::string> ids;
+    for (const auto i : mine_) ids.push_back("item-" + std::to_string(i));
+    return ids;
+  }
+  bool generate(Emitter& out) override {
+    if (next_ >= mine_.size()) return false;
+    const std::int64_t index = mine_[next_++];
+    Packet p;
+    p.kind = kItem;
+    p.provenance.item_id = "item-" + std::to_string(index);
+    p.provenance.sequence = static_cast<std::uint64_t>(index);
+    p.attributes["index"] = index;
+    out.emit(std::move(p));
+    return next_ < mine_.size();
+  }
+
+ private:
+  std::int64_t count_;
+  RunShard shard_;
+  std::vector<std::int64_t> mine_;
+  std::size_t next_ = 0;
+};
+
 StageContract sink_contract(std::string type, bool batched, bool ordered) {
   StageContract c;
   c.type = std::move(type);
@@ -407,7 +437,15 @@ void register_test_stages() {
     resumable.inputs[0].ordered = true;
     register_stage<TestResumable>(r, resumable);
 
+    StageContract shard_source = source;
+    shard_source.type = "test_shard_source";
+    shard_source.summary = "test source that takes a shard (index % N == I)";
+    shard_source.params = {param_int("count", 10, "items", 0, 1e12)};
+    shard_source.shardable = true;
+    register_stage<TestShardSource>(r, shard_source);
+
     StageContract writer;
+    writer.needs_every_item = true;
     writer.type = "test_line_writer";
     writer.summary = "test sink writing item indices to a file at the end";
     writer.inputs = {{"items", kItem, ""}};
@@ -426,6 +464,7 @@ void register_test_stages() {
     trainer.summary = "test sink whose flush trains for `steps` steps of 1 ms";
     trainer.inputs = {{"items", kItem, ""}};
     trainer.params = {param_int("steps", 1000, "steps at end of stream", 0, 1e9)};
+    trainer.needs_every_item = true;
     register_stage<TestTrainer>(r, trainer);
     register_stage<TestSink>(r, sink_contract("test_sink", false, false));
     register_stage<TestSink>(r, sink_contract("test_batch_sink", true, false));

@@ -28,7 +28,13 @@ class AtomicFile {
 // Writes `content` to `destination` atomically.
 void write_file_atomically(const std::filesystem::path& destination, const std::string& content);
 
-// Temporary files carry this marker so cleanup tools can recognise them: "<name>.tmp-<pid>-<n>".
+// Temporary files carry this marker so cleanup tools can recognise them: "<name>.tmp-<pid>-<host>-<n>".
 inline constexpr const char* kTempMarker = ".tmp-";
+
+// The part of a temporary's name after `<name>`: kTempMarker, this process's pid and host (dashes in the host name
+// become '_'), then `tag` and a counter. Processes on several machines writing one shared folder never collide.
+std::string temp_name_suffix(const std::string& tag = "");
+// This machine's host name as temporaries and lock files carry it.
+const std::string& this_host();
 
 }  // namespace histoflow

@@ -1,7 +1,7 @@
 #pragma once
 // A folder of cached results (feature files, tile grids): what `flowrun cache ls | verify | gc` works on.
-// Entries are sealed files (histoflow/sealed_file.hpp); temporaries are "<name>.tmp-<pid>-<n>" files that
-// a writer leaves behind when it is killed.
+// Entries are sealed files (histoflow/sealed_file.hpp); temporaries are "<name>.tmp-<pid>-<host>-<n>" files
+// that a writer leaves behind when it is killed.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -20,7 +20,9 @@ struct CacheEntry {
 
 struct CacheTemporary {
   std::filesystem::path file;
-  bool writer_alive = false;  // the process named in the file name still runs: it may be writing
+  // The process named in the file name still runs and may be writing; a writer on another host of a cluster
+  // cannot be asked, so its temporary counts as in use too.
+  bool writer_alive = false;
 };
 
 struct CacheScan {

@@ -101,6 +101,13 @@ struct StageContract {
   // Resumable stages keep their results across runs and implement Stage::restore; the run then skips, for
   // items whose results exist, every upstream stage that works only for them.
   bool resumable = false;
+  // The stage's result depends on every source item (training, a table over the cohort, one file listing every
+  // item): a run split into shards (`flowrun run --shard I/N`) cannot include it. It belongs to the evaluation
+  // stage set, which runs once after the shards (`--stage-set evaluate`, docs/scale-out.md).
+  bool needs_every_item = false;
+  // Sources: the stage takes a shard (StageContext::shard) and emits only that shard's items, so that N processes
+  // together emit every item once. Their items are also locked while in flight (one process works on each).
+  bool shardable = false;
   std::string example;            // a TOML snippet shown by `flowrun describe`
   std::string plugin_file;        // filled by the registry: the library that registered it
 

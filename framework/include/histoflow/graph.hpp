@@ -66,10 +66,31 @@ struct RunSettings {
   std::int64_t threads = 0;         // 0: all cores
 };
 
+// What one Slurm job asks for (`flowrun submit --slurm`); empty or 0: Slurm's default, the option is not written.
+struct SlurmResources {
+  std::string partition;
+  std::string account;
+  std::string time;     // "HH:MM:SS" or "D-HH:MM:SS", as sbatch --time
+  std::string memory;   // "16G", as sbatch --mem
+  std::int64_t cpus = 0;  // --cpus-per-task (flowrun --threads too)
+  std::int64_t gpus = 0;  // --gpus-per-task... written as --gres=gpu:N
+  std::vector<std::string> sbatch_options;  // further options as sbatch takes them: "--qos=high", "--constraint=a100"
+};
+
+// [slurm]: the array job of the extraction (`shards` tasks, at most `parallel` at once) and [slurm.evaluate], the
+// evaluation job after it (each value it leaves out is the extraction's). Flags of `flowrun submit` override both.
+struct SlurmSettings {
+  std::int64_t shards = 0;    // 0: not set (flowrun submit needs --shards then)
+  std::int64_t parallel = 0;  // 0: no limit (--array=0-N-1 without %K)
+  SlurmResources extract;
+  SlurmResources evaluate;  // filled with extract's values where the graph left them out
+};
+
 struct GraphSpec {
   std::filesystem::path file;
   ExperimentInfo experiment;
   RunSettings run;
+  SlurmSettings slurm;
   std::vector<std::filesystem::path> plugin_paths;
   std::vector<StageSpec> stages;          // in file order
   std::vector<Edge> edges;
@@ -85,7 +106,7 @@ struct GraphLoad {
 };
 
 struct Override {
-  std::string key;    // "stage.param", "experiment.name", "run.max_in_flight"
+  std::string key;    // "stage.param", "experiment.name", "run.max_in_flight", "slurm.time"
   std::string value;  // TOML value text; a bare word is taken as a string
   std::string origin; // the argument as the user wrote it, for error messages
 };

@@ -19,7 +19,9 @@ namespace histoflow {
 class StageHarness {
  public:
   // `snippet` holds the body of a [stage.x] table. Throws UsageError listing every validation problem.
-  explicit StageHarness(const std::string& snippet, std::filesystem::path output_dir = {}, std::uint64_t seed = 0);
+  // `shard`: the part of the input a shardable source emits (flowrun run --shard).
+  explicit StageHarness(const std::string& snippet, std::filesystem::path output_dir = {}, std::uint64_t seed = 0,
+                        RunShard shard = {});
   ~StageHarness();
 
   // Loads one plugin file (e.g. the plugin a test is about), once per process: a file that any loader has
@@ -39,6 +41,7 @@ class StageHarness {
   };
   Generated generate_one();               // sources: one generate() call; exceptions propagate
   std::vector<PacketPtr> generate_all();  // sources: every packet until exhausted
+  std::vector<std::string> shard_items() const;  // shardable sources: Stage::shard_items()
   std::vector<PacketPtr> flush();
   // Why the stage ended the input (StreamControl::end_sources); empty when it did not. generate_all stops then.
   std::string sources_ended() const;

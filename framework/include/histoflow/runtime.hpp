@@ -24,6 +24,10 @@ struct RunOptions {
   std::chrono::milliseconds progress_interval{10000};  // for plain lines
   const std::atomic<bool>* cancel = nullptr; // set to true (e.g. by SIGINT) to cancel cleanly
   bool write_outputs = true;                 // run summary and resolved graph into the output folder
+  // Where the run summary, the resolved graph and a shard's item list go; empty: the experiment's output folder.
+  // A sharded run uses <output>/shards/<I>-of-<N>, so that concurrent shards never write the same file.
+  std::filesystem::path summary_dir;
+  RunShard shard;                            // handed to every stage; shardable sources emit only its items
   // Fault injection for tests: called before each stage is created ("create") and opened ("open"); what it
   // throws is handled exactly as if the stage's constructor or open() had thrown it.
   std::function<void(const StageSpec&, std::string_view phase)> before_stage_phase;
@@ -39,6 +43,7 @@ struct StageStats {
   std::uint64_t restored = 0;  // resumable stages: items whose results existed and were restored
   std::uint64_t skipped = 0;   // inputs skipped because only restored results depended on them
   double open_seconds = 0;     // construction and open() (model loading), before any item moved
+  std::uint64_t left_to_others = 0;  // sources: items another process (a shard, a rerun) was working on
 };
 
 // A file or folder a stage wrote for the user to open (Stage::results()).

@@ -57,6 +57,15 @@ class RunCancelled : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Which part of the source items a run takes (`flowrun run --shard I/N`, a Slurm array task): shard `index` of
+// `count`. A shardable source (StageContract::shardable) emits only its items; count 1 is the whole input.
+struct RunShard {
+  std::int64_t index = 0;
+  std::int64_t count = 1;
+  bool split() const { return count > 1; }
+  std::string name() const { return std::to_string(index) + "-of-" + std::to_string(count); }  // "2-of-8"
+};
+
 struct StageContext {
   std::string stage_id;
   const StageContract* contract = nullptr;
@@ -65,6 +74,7 @@ struct StageContext {
   ErrorLog* errors = nullptr;        // never null while a graph runs
   StageProgress* progress = nullptr; // never null while a graph runs or in the stage harness
   StreamControl* stream = nullptr;    // never null while a graph runs or in the stage harness
+  RunShard shard;                     // read by shardable sources
 };
 
 // Call at each step of long work (a bag, a batch, an iteration): throws RunCancelled once the run is cancelled, so
@@ -120,6 +130,10 @@ class Stage {
   // exists, emit what downstream needs (e.g. the stored file) and return true: the run then skips the
   // item in every upstream stage that works only for such finished results.
   virtual bool restore(const Packet& /*source_item*/, Emitter& /*out*/) { return false; }
+
+  // Shardable sources, after open(): the ids of the items this shard emits, in order. A sharded run records them
+  // before any item moves, so that `flowrun status` can name a failed shard's items.
+  virtual std::vector<std::string> shard_items() const { return {}; }
 
   // Sinks (and any stage that writes files for people): the main results of this run, asked after flush().
   // `flowrun run` prints them and run_summary.json lists them; each must exist and be from this run.
