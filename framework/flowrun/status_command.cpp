@@ -159,7 +159,7 @@ int command_status(const std::vector<std::string>& args) {
       ++tally[run.state];
       std::cout << "  shard " << index << "/" << count << ": " << run.state;
       if (run.finished_well()) {
-        std::cout << " (" << run.summary.value("items_generated", 0) << " items, " << run.summary["errors"].size() << " error record(s))";
+        std::cout << " (" << run.summary.value("items_generated", 0) << " items, " << run.summary.value("errors", nlohmann::json::array()).size() << " error record(s))";
       }
       if (!run.detail.empty()) std::cout << ": " << run.detail;
       std::cout << "\n";
