@@ -179,7 +179,8 @@ TEST_CASE("shards of one output folder process every item once and keep their su
 TEST_CASE("an item another process holds locked is left to it, without a gap in source order", "[scale_out][runtime]") {
   shared_loader();
   const auto out = fresh_folder("item-locks");
-  const GraphSpec spec = load_valid(graph_text(R"(
+  // Eight items into a store that takes them in source order.
+  const std::string chain = R"(
 [stage.src]
 use = "test_shard_source"
 count = 8
@@ -187,11 +188,8 @@ count = 8
 use = "test_ordered_resumable"
 input = "src"
 done_every = 0
-[stage.sink]
-use = "test_sink"
-input = "store"
-release = false
-)", out));
+)";
+  const GraphSpec spec = load_valid(graph_text(chain + "[stage.sink]\nuse = \"test_sink\"\ninput = \"store\"\nrelease = false\n", out));
   Observed::instance().reset();
   {
     // Another open file description is another holder, as another process would be.
@@ -207,6 +205,16 @@ release = false
     CHECK_THAT(result.warnings[0].message, Catch::Contains("left to another process") && Catch::Contains("pid " + std::to_string(::getpid())));
     CHECK(result.stages[0].left_to_others == 1);
   }
+  {
+    // With a stage that needs every item behind it, the run does not go on without the item: it fails, naming both.
+    const GraphSpec needing_all = load_valid(graph_text(chain + "[stage.train]\nuse = \"test_trainer\"\ninput = \"store\"\nsteps = 0\n", out));
+    auto held = ItemLock::try_acquire(item_lock_file(out / "locks", "src", "item-5"));
+    REQUIRE(held);
+    const RunResult failed = run_quietly(needing_all);
+    CHECK(failed.status == RunStatus::Failed);
+    CHECK_THAT(failed.fatal_message, Catch::Contains("item 'item-5' is being computed by another process") &&
+                                         Catch::Contains("stage 'train' (test_trainer) needs every item"));
+  }
   Observed::instance().reset();
   const RunResult again = run_quietly(spec);  // the holder is gone: the item is this run's
   REQUIRE(again.status == RunStatus::Completed);
@@ -219,6 +227,9 @@ TEST_CASE("an item lock dies with its holder, even one killed with SIGKILL", "[s
   const auto file = item_lock_file(folder, "slides", "slide/7 a");
   CHECK(file.filename().string().rfind("slide_7_a-", 0) == 0);
   CHECK(file.parent_path() == folder / "slides");
+  const auto long_id = item_lock_file(folder, "slides", std::string(300, 'x')), other = item_lock_file(folder, "slides", std::string(301, 'x'));
+  CHECK(long_id.filename().string().size() < 128);
+  CHECK(long_id != other);
   std::filesystem::create_directories(file.parent_path());
   const std::string path = file.string();
   int ready[2];

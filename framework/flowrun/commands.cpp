@@ -115,8 +115,9 @@ int command_run(const std::vector<std::string>& args) {
                  "0 = all cores); --dry-run validates and prints the plan without running.\n"
                  "Scale-out (docs/scale-out.md): --stage-set extract runs only the per-item stages (no stage that needs\n"
                  "every item, such as mil_cv); evaluate (the default, like all) runs the whole graph, restoring what shards\n"
-                 "wrote. --shard I/N runs shard I of N of the source items (read from SLURM_ARRAY_TASK_ID and\n"
-                 "SLURM_ARRAY_TASK_COUNT in a Slurm array task); its summary goes to OUTPUT/shards/I-of-N/.\n"
+                 "wrote. --shard I/N runs shard I of N of the source items (with --stage-set extract in a Slurm array\n"
+                 "task: read from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT); its summary goes to\n"
+                 "OUTPUT/shards/I-of-N/ (an extraction of every item: OUTPUT/shards/0-of-1/).\n"
                  "--allow-item-errors: exit 0 when the run completed although some items failed (they are in the summary\n"
                  "and `flowrun status`), so that a cluster counts the task as done.\n"
                  "Exit status: 0 success, 1 some items failed or the run failed, 2 invalid graph, 130 interrupted\n"
@@ -128,7 +129,10 @@ int command_run(const std::vector<std::string>& args) {
                                         {"--progress", true}, {"--stage-set", true}, {"--shard", true}, {"--allow-item-errors"}});
   const std::string file = single_positional(parsed, "graph file");
   const StageSet stage_set = parse_stage_set(parsed.value("--stage-set", "all"));
-  const RunShard shard = parsed.has("--shard") ? parse_shard(parsed.value("--shard")) : shard_of_this_task();
+  // In a Slurm array the task's shard is read only for an extraction: a sweep of whole runs is an array too.
+  const RunShard shard = parsed.has("--shard")          ? parse_shard(parsed.value("--shard"))
+                         : stage_set == StageSet::Extract ? shard_of_this_task()
+                                                          : RunShard{};
   // From the start: a signal while plugins load or the graph validates must not kill the process without a summary.
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
@@ -140,7 +144,8 @@ int command_run(const std::vector<std::string>& args) {
 
   RunOptions options;
   options.shard = shard;
-  if (shard.split()) options.summary_dir = shard_folder(load.spec.experiment.output_dir, shard);
+  // Extraction keeps its summary beside the shards' (status reports the top-level one as the evaluation).
+  if (shard.split() || stage_set == StageSet::Extract) options.summary_dir = shard_folder(load.spec.experiment.output_dir, shard);
   if (parsed.has("--threads")) {
     try {
       options.threads = std::stoll(parsed.value("--threads"));
@@ -180,7 +185,7 @@ int command_run(const std::vector<std::string>& args) {
 
   std::cout << format_run_summary(result);
   std::cout << "outputs: " << load.spec.experiment.output_dir.string() << "\n";
-  if (shard.split()) std::cout << "shard summary: " << (options.summary_dir / "run_summary.json").string() << "\n";
+  if (!options.summary_dir.empty()) std::cout << "shard summary: " << (options.summary_dir / "run_summary.json").string() << "\n";
   if (!options.trace_file.empty() && std::filesystem::exists(options.trace_file)) {
     std::cout << "trace: " << options.trace_file.string() << "\n" << format_trace_summary(summarize_trace(options.trace_file));
   }

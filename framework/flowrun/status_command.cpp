@@ -141,7 +141,8 @@ int command_status(const std::vector<std::string>& args) {
     const std::string name = entry.path().filename().string();
     if (entry.is_directory() && std::regex_match(name, m, shard_name)) sets[std::stoll(m[2])][std::stoll(m[1])] = entry.path();
   }
-  if (jobs && jobs->contains("shards")) sets[(*jobs)["shards"].get<std::int64_t>()];  // the submitted count, even before any task ran
+  const std::int64_t submitted = jobs ? jobs->value("shards", std::int64_t{0}) : 0;
+  if (submitted > 0) sets[submitted];  // the submitted count, even before any task ran
 
   bool bad = false;
   std::cout << "output folder: " << output.string() << "\n";
@@ -177,9 +178,10 @@ int command_status(const std::vector<std::string>& args) {
       bad = true;
       std::string list;
       for (const auto index : to_rerun) list += (list.empty() ? "" : ",") + std::to_string(index);
-      if (jobs && (*jobs)["shards"].get<std::int64_t>() == count)
-        std::cout << "  rerun them: sbatch --array=" << list << " " << (slurm_folder(output) / "extract.sbatch").string()
-                  << ", then the evaluation: sbatch " << (slurm_folder(output) / "evaluate.sbatch").string() << "\n";
+      if (submitted == count)  // the evaluation after the rerun, as flowrun submit chained them
+        std::cout << "  rerun them, then the evaluation:\n    id=$(sbatch --parsable --array=" << list << " "
+                  << (slurm_folder(output) / "extract.sbatch").string() << ") && sbatch --dependency=afterok:$id --kill-on-invalid-dep=yes "
+                  << (slurm_folder(output) / "evaluate.sbatch").string() << "\n";
       else
         std::cout << "  rerun them: flowrun run GRAPH --stage-set extract --shard I/" << count << " for I in " << list << "\n";
     }

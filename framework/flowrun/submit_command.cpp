@@ -1,6 +1,7 @@
 // flowrun submit GRAPH --slurm: the graph as two Slurm jobs, an array job whose tasks extract one shard each, and the
 // evaluation job that starts once every task has succeeded (--dependency=afterok). Writes the job scripts into
 // OUTPUT/slurm/, submits them with sbatch and prints the job ids and where the logs go; --dry-run prints the scripts.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -57,10 +58,17 @@ void count_flag(const ParsedArgs& parsed, const char* flag, std::int64_t& into, 
 
 // The resources of one job: the graph's [slurm] table, then the flags.
 SlurmResources with_flags(SlurmResources resources, const ParsedArgs& parsed) {
-  if (parsed.has("--partition")) resources.partition = parsed.value("--partition");
-  if (parsed.has("--account")) resources.account = parsed.value("--account");
-  if (parsed.has("--time")) resources.time = parsed.value("--time");
-  if (parsed.has("--mem")) resources.memory = parsed.value("--mem");
+  // Written into #SBATCH lines: one word each, as the [slurm] table's values.
+  const auto word = [&](const char* flag, std::string& into) {
+    if (!parsed.has(flag)) return;
+    into = parsed.value(flag);
+    if (into.empty() || into.find_first_of(" \t\n'\"\\$`") != std::string::npos)
+      throw UsageError(std::string(flag) + " must be one word without spaces or quotes, not '" + into + "'");
+  };
+  word("--partition", resources.partition);
+  word("--account", resources.account);
+  word("--time", resources.time);
+  word("--mem", resources.memory);
   count_flag(parsed, "--cpus", resources.cpus, 1);
   count_flag(parsed, "--gpus", resources.gpus, 0);
   return resources;
@@ -97,7 +105,7 @@ Job extract_job(const GraphSpec& spec, const std::filesystem::path& graph, const
   const auto folder = slurm_folder(spec.experiment.output_dir);
   std::ostringstream out;
   out << "#!/bin/bash\n"
-      << "# Extraction of '" << spec.experiment.name << "' in " << shards << " shards, one per array task (flowrun submit).\n"
+      << "# Extraction of '" << job_name(spec.experiment.name) << "' in " << shards << " shards, one per array task (flowrun submit).\n"
       << "# Rerun shard I alone with: sbatch --array=I " << (folder / "extract.sbatch").string() << "\n"
       << "#SBATCH --job-name=" << job_name(spec.experiment.name) << "-extract\n"
       << "#SBATCH --array=0-" << shards - 1 << (parallel ? "%" + std::to_string(parallel) : "") << "\n"
@@ -114,7 +122,7 @@ Job evaluate_job(const GraphSpec& spec, const std::filesystem::path& graph, cons
   const auto folder = slurm_folder(spec.experiment.output_dir);
   std::ostringstream out;
   out << "#!/bin/bash\n"
-      << "# Evaluation of '" << spec.experiment.name << "' once every extraction shard has succeeded (flowrun submit): the\n"
+      << "# Evaluation of '" << job_name(spec.experiment.name) << "' once every extraction shard has succeeded (flowrun submit): the\n"
       << "# whole graph, restoring what the shards wrote.\n"
       << "#SBATCH --job-name=" << job_name(spec.experiment.name) << "-evaluate\n"
       << "#SBATCH --output=" << (folder / "logs" / "evaluate-%j.out").string() << "\n";
@@ -123,10 +131,11 @@ Job evaluate_job(const GraphSpec& spec, const std::filesystem::path& graph, cons
   return {out.str(), folder / "evaluate.sbatch"};
 }
 
-// Runs sbatch with `arguments`; returns the job id it printed (--parsable: "id" or "id;cluster").
+// Runs sbatch with `arguments`; returns the job id it printed on its last line of standard output (--parsable: "id" or
+// "id;cluster"). What a site's submit filter prints besides (notices on stderr) is passed on, not parsed.
 std::string sbatch(const std::string& arguments) {
   const char* program = std::getenv("HISTOFLOW_SBATCH");
-  const std::string command = std::string(program && *program ? program : "sbatch") + " --parsable " + arguments + " 2>&1";
+  const std::string command = std::string(program && *program ? program : "sbatch") + " --parsable " + arguments;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot run sbatch: " + command);
   std::string output;
@@ -134,9 +143,12 @@ std::string sbatch(const std::string& arguments) {
   while (std::fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
   const int status = ::pclose(pipe);
   while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
-  if (status != 0 || output.empty() || output.find_first_not_of("0123456789;_-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos)
-    throw std::runtime_error("sbatch failed (" + command + "):\n" + output);
-  return output.substr(0, output.find(';'));
+  const std::string last = output.substr(output.rfind('\n') == std::string::npos ? 0 : output.rfind('\n') + 1);
+  const std::string id = last.substr(0, last.find(';'));
+  if (status != 0 || id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
+    throw std::runtime_error("sbatch failed (" + command + ", exit status " + std::to_string(WEXITSTATUS(status)) + ")" +
+                             (output.empty() ? std::string() : ":\n" + output));
+  return id;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -35,7 +36,9 @@ const std::string& this_host() {
   static const std::string host = [] {
     char name[256] = {};
     if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return std::string("localhost");
+    // The short name, at most 32 characters: temporaries of long slide ids must stay within 255 bytes.
     std::string text(name);
+    text = text.substr(0, std::min(text.find('.'), std::size_t{32}));
     for (char& c : text)
       if (c == '-' || c == '/') c = '_';
     return text;

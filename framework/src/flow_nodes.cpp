@@ -45,7 +45,7 @@ void NodeEmitter::emit(PacketPtr packet, std::size_t port) {
 void SourceEmitter::emit(PacketPtr packet, std::size_t port) {
   check_emission(node_.contract, packet, port, count, false);
   const std::string& item = packet->provenance.item_id;
-  if (run_.locks_items(node_, port) && item != locked_item_) {
+  if (run_.locks_items(node_, port) && locked_item_ != item) {
     auto lock = run_.lock_item(node_, *packet);
     if (!lock) return;  // another process works on it; no sequence number is taken, so ordered ports see no gap
     ticket_ = std::make_shared<LockedTicket>(std::move(ticket_), std::move(*lock));

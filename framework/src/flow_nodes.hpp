@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -116,7 +117,7 @@ class SourceEmitter final : public Emitter {
   Run& run_;
   StageNode& node_;
   std::shared_ptr<Ticket> ticket_;
-  std::string locked_item_;  // the item whose lock ticket_ holds (a source may emit several packets per item)
+  std::optional<std::string> locked_item_;  // the item whose lock ticket_ holds (a source may emit several packets per item)
   std::vector<std::uint64_t>& next_sequence_;
 };
 

@@ -7,26 +7,31 @@
 namespace histoflow {
 namespace {
 
-void write_slurm_resources(std::ostream& out, const SlurmResources& r) {
+// `every`: also the values that mean "Slurm's default" ([slurm.evaluate] falls back to [slurm] for what it omits).
+void write_slurm_resources(std::ostream& out, const SlurmResources& r, bool every) {
   for (const auto& [key, text] : {std::pair{"partition", &r.partition}, std::pair{"account", &r.account}, std::pair{"time", &r.time},
                                   std::pair{"memory", &r.memory}})
     if (!text->empty()) out << key << " = " << value_to_string(*text) << "\n";
   if (r.cpus) out << "cpus = " << r.cpus << "\n";
-  if (r.gpus) out << "gpus = " << r.gpus << "\n";
-  if (!r.sbatch_options.empty()) out << "sbatch_options = " << value_to_string(r.sbatch_options) << "\n";
+  if (r.gpus || every) out << "gpus = " << r.gpus << "\n";
+  if (!r.sbatch_options.empty() || every) out << "sbatch_options = " << value_to_string(r.sbatch_options) << "\n";
 }
 
 // [slurm] and [slurm.evaluate] (every value, the evaluation's filled in), when the graph has them.
 void write_slurm_settings(std::ostream& out, const SlurmSettings& slurm) {
   std::ostringstream extract, evaluate;
-  write_slurm_resources(extract, slurm.extract);
-  write_slurm_resources(evaluate, slurm.evaluate);
-  if (slurm.shards == 0 && slurm.parallel == 0 && extract.str().empty() && evaluate.str().empty()) return;
+  write_slurm_resources(extract, slurm.extract, false);
+  write_slurm_resources(evaluate, slurm.evaluate, true);
+  const auto unset = [](const SlurmResources& r) {
+    return r.partition.empty() && r.account.empty() && r.time.empty() && r.memory.empty() && r.cpus == 0 && r.gpus == 0 &&
+           r.sbatch_options.empty();
+  };
+  if (slurm.shards == 0 && slurm.parallel == 0 && unset(slurm.extract) && unset(slurm.evaluate)) return;  // no [slurm] table
   out << "\n[slurm]\n";
   if (slurm.shards) out << "shards = " << slurm.shards << "\n";
   if (slurm.parallel) out << "parallel = " << slurm.parallel << "\n";
   out << extract.str();
-  if (!evaluate.str().empty()) out << "\n[slurm.evaluate]\n" << evaluate.str();
+  out << "\n[slurm.evaluate]\n" << evaluate.str();
 }
 
 // schema_version, [experiment], [run], [slurm] and [plugins] as the run uses them.

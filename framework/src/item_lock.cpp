@@ -63,8 +63,9 @@ ItemLock::~ItemLock() {
 }
 
 std::filesystem::path item_lock_file(const std::filesystem::path& folder, const std::string& source_stage, const std::string& item_id) {
-  // The hash keeps ids that differ only in characters made file-safe apart.
-  return folder / source_stage / cache_file_name(item_id, sha256_hex(item_id), ".lock");
+  // The hash keeps ids apart that differ only in characters made file-safe, or beyond the 100 characters kept (a
+  // file name has at most 255 bytes).
+  return folder / source_stage / cache_file_name(item_id.substr(0, 100), sha256_hex(item_id), ".lock");
 }
 
 }  // namespace histoflow

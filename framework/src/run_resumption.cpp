@@ -61,6 +61,11 @@ std::optional<ItemLock> Run::lock_item(StageNode& source, const Packet& item) {
   std::string holder;
   auto lock = ItemLock::try_acquire(item_lock_file(spec_.experiment.output_dir / "locks", source.spec.id, id), &holder);
   if (!lock) {
+    // A stage that needs every item must not go on without this one: the run stops, keeping what it finished.
+    for (const auto& stage : spec_.stages)
+      if (stage.contract->needs_every_item)
+        throw FatalError("item '" + id + "' is being computed by another process (" + holder + ") and stage '" + stage.id + "' (" +
+                         stage.type + ") needs every item: run this again once that process has finished (finished items are kept)");
     source.left_to_others.fetch_add(1);
     errors.warn({source.spec.id, id, 0,
                  "left to another process that is working on it (" + holder + "); a rerun restores its result"});

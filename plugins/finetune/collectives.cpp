@@ -1,5 +1,6 @@
 #include "collectives.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -48,7 +49,11 @@ class GlooGroup final : public Collectives {
     } else {
       throw std::invalid_argument("rendezvous '" + r.store + "': expected file:PATH or tcp:HOST:PORT");
     }
-    auto options = c10d::ProcessGroupGloo::Options::create();
+    // Rank 0 evaluates the teacher while the others wait in their next sum: c10d's 30-minute default would end a long
+    // evaluation's run. HISTOFLOW_COLLECTIVE_TIMEOUT (seconds) sets it; default 24 h.
+    const auto timeout = process_environment("HISTOFLOW_COLLECTIVE_TIMEOUT");
+    auto options = c10d::ProcessGroupGloo::Options::create(
+        std::chrono::milliseconds(1000LL * (timeout ? whole_number("HISTOFLOW_COLLECTIVE_TIMEOUT", *timeout) : 24 * 3600)));
     options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, r.rank, r.world, options);
   }
@@ -83,7 +88,9 @@ std::string slurm_rendezvous_store(const Environment& environment, const std::fi
 std::optional<Rendezvous> rendezvous_from(const Environment& environment, const std::string& default_store) {
   // A step of srun: SLURM_STEP_NUM_TASKS. (A batch script sees SLURM_PROCID=0 and SLURM_NTASKS of the whole job, but is
   // one process: taking SLURM_NTASKS there would wait for ranks that never come.)
-  const bool slurm = environment("SLURM_PROCID").has_value() && environment("SLURM_STEP_NUM_TASKS").has_value();
+  // The explicit variables win (a test run under srun sets its own).
+  const bool slurm = !environment("HISTOFLOW_RANK") && !environment("HISTOFLOW_WORLD_SIZE") && environment("SLURM_PROCID").has_value() &&
+                     environment("SLURM_STEP_NUM_TASKS").has_value();
   const std::string rank_name = slurm ? "SLURM_PROCID" : "HISTOFLOW_RANK";
   const std::string world_name = slurm ? "SLURM_STEP_NUM_TASKS" : "HISTOFLOW_WORLD_SIZE";
   const auto rank_text = environment(rank_name), world_text = environment(world_name);

@@ -47,8 +47,9 @@ std::string slurm_rendezvous_store(const Environment& environment, const std::fi
 // This process's environment, as `Environment`.
 std::optional<std::string> process_environment(const std::string& name);
 
-// Joins the run's process group (c10d's ProcessGroupGloo: CPU tensors). Blocks until every process has joined;
-// throws with the store when it cannot, or when this build has no Gloo.
+// Joins the run's process group (c10d's ProcessGroupGloo). Blocks until every process has joined; throws with the
+// store when it cannot, or when this build has no Gloo. A sum waits up to HISTOFLOW_COLLECTIVE_TIMEOUT seconds
+// (default 24 h: the other ranks wait while rank 0 evaluates).
 std::unique_ptr<Collectives> join_process_group(const Rendezvous& rendezvous);
 
 }  // namespace histoflow::finetune

@@ -276,6 +276,10 @@ class Dinov2Finetune final : public Stage {
       seconds_trained_ += seconds;
     } catch (const NonFiniteLoss& e) {
       throw FatalError(e.what());
+    } catch (const std::exception& e) {
+      if (collectives_)  // a rank that skipped a step would pair its sums with the others' next step
+        throw FatalError("rank " + std::to_string(collectives_->rank()) + " of " + std::to_string(collectives_->world()) + ": " + e.what());
+      throw;
     }
     const double rate = report.seconds > 0 ? 1.0 / report.seconds : 0;
     std::ostringstream what;

@@ -13,7 +13,10 @@ std::uintmax_t folder_bytes(const std::filesystem::path& folder) {
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(folder, ec); !ec && it != std::filesystem::recursive_directory_iterator();
        it.increment(ec))
-    if (it->is_regular_file(ec)) total += it->file_size(ec);
+    if (it->is_regular_file(ec)) {
+      const std::uintmax_t bytes = it->file_size(ec);
+      if (!ec) total += bytes;  // an unreadable entry counts 0, not (uintmax_t)-1
+    }
   return total;
 }
 

@@ -9,8 +9,9 @@
 #      within 1e-5 (drop path and KoLeo off: per process in the official recipe too);
 #  (b) a task cancelled with scancel while it works (some of its slides finished, not all) ends cancelled with its
 #      summary, the evaluation job is cancelled rather than left pending, `flowrun status` names the shard, its items
-#      and the command that reruns it; that command finishes the rest without redoing anything (the finished files
-#      are untouched and restored, only the others are tiled), and the evaluation then matches the single run.
+#      and the command that reruns it with the evaluation after it; that command finishes the rest without redoing
+#      anything (the finished files are untouched and restored, only the others are tiled), and the evaluation then
+#      matches the single run.
 #   usage: slurm_test.sh FLOWRUN GRAPH COHORT WORKDIR [full|quick]   (needs root: slurmd runs jobs as their submitter)
 #   quick (the sanitizer build): without (c), whose ViT training takes minutes there; the Gloo group itself is
 #   checked under the sanitizers by finetune_tests "[data_parallel]".
@@ -112,18 +113,22 @@ status=0
 "$flowrun" status "$out" >"$work/status-b.log" 2>&1 || status=$?
 ((status == 1)) || fail "(b) flowrun status exit $status with a cancelled shard, expected 1"
 grep -q "shard 0/2: cancelled" "$work/status-b.log" && grep -q "its items" "$work/status-b.log" || fail "(b) flowrun status: $(cat "$work/status-b.log")"
-rerun=$(sed -n 's/.*rerun them: \(sbatch --array=0 [^,]*\), then the evaluation: \(sbatch .*\)$/\1/p' "$work/status-b.log")
-[[ -n $rerun ]] || fail "(b) flowrun status gave no rerun command: $(cat "$work/status-b.log")"
+rerun=$(grep -A1 "rerun them, then the evaluation:" "$work/status-b.log" | tail -n 1)
+[[ $rerun == *"sbatch --parsable --array=0 "*"--dependency=afterok:"* ]] || fail "(b) flowrun status gave no rerun command: $(cat "$work/status-b.log")"
 before=$(stat -c '%n %i %s %.9Y' "${finished[@]}")
-rerun_id=$(${rerun/sbatch/sbatch --parsable})
-slurm_wait_jobs --timeout 120 "$rerun_id" || fail "(b) the rerun did not finish"
+bash -c "$rerun" >"$work/rerun.log" 2>&1 || fail "(b) the rerun command: $(cat "$work/rerun.log")"
+# The evaluation's id is what the second sbatch printed; it waits for the rerun, whose id is then the newest array
+# job that logged task 0.
+evaluate=$(sed -n 's/^Submitted batch job \([0-9][0-9]*\).*/\1/p' "$work/rerun.log")
+[[ -n $evaluate ]] || fail "(b) no evaluation job id: $(cat "$work/rerun.log")"
+slurm_wait_jobs --timeout 180 "$evaluate" || fail "(b) the rerun or the evaluation did not finish"
+rerun_id=$(cd "$out/slurm/logs" && ls extract-*_0.out | sed 's/extract-\([0-9]*\)_0.out/\1/' | sort -n | tail -n 1)
+[[ $rerun_id != "$extract" ]] || fail "(b) the rerun left no log: $(ls "$out/slurm/logs")"
 [[ $(states "$rerun_id") == "0 COMPLETED 0:0;" ]] || fail "(b) the rerun: $(states "$rerun_id")"
 summary=$out/shards/0-of-2/run_summary.json
 [[ $(stage_stat "$summary" store restored) -eq ${#finished[@]} ]] || fail "(b) the rerun restored $(stage_stat "$summary" store restored) slides, expected ${#finished[@]}"
 [[ $(stage_stat "$summary" tiles calls) -eq $((total - ${#finished[@]})) ]] || fail "(b) the rerun tiled $(stage_stat "$summary" tiles calls) slides, expected $((total - ${#finished[@]}))"
 [[ $(stat -c '%n %i %s %.9Y' "${finished[@]}") == "$before" ]] || fail "(b) the finished files were written again"
-evaluate=$(sbatch --parsable "$out/slurm/evaluate.sbatch")
-slurm_wait_jobs --timeout 120 "$evaluate" || fail "(b) the evaluation did not finish"
 [[ $(states "$evaluate") == "- COMPLETED 0:0;" ]] || fail "(b) evaluation: $(states "$evaluate")"
 [[ $(features_of "$out") == "$reference" && $(mil_results_of "$out") == "$reference_mil" ]] || fail "(b) results differ from the single run's"
-echo "(b) task 0 cancelled with ${#finished[@]} of $total slides done; '$rerun' finished the other $((total - ${#finished[@]})); results identical to one process"
+echo "(b) task 0 cancelled with ${#finished[@]} of $total slides done; the rerun status gave finished the other $((total - ${#finished[@]})) and chained the evaluation; results identical to one process"

@@ -34,7 +34,7 @@ inline constexpr const char* kTempMarker = ".tmp-";
 // The part of a temporary's name after `<name>`: kTempMarker, this process's pid and host (dashes in the host name
 // become '_'), then `tag` and a counter. Processes on several machines writing one shared folder never collide.
 std::string temp_name_suffix(const std::string& tag = "");
-// This machine's host name as temporaries and lock files carry it.
+// This machine's short host name (at most 32 characters, '-' as '_'), as temporaries and lock files carry it.
 const std::string& this_host();
 
 }  // namespace histoflow

@@ -49,6 +49,11 @@ TEST_CASE("a run's ranks come from srun's variables, or histoflow's, with the st
   r = rendezvous_from(env_of({{"HISTOFLOW_RANK", "1"}, {"HISTOFLOW_WORLD_SIZE", "2"}, {"HISTOFLOW_RENDEZVOUS", "tcp:node1:29500"}}), "file:/x");
   REQUIRE(r);
   CHECK(r->store == "tcp:node1:29500");
+  // Set explicitly, histoflow's variables win over those of the srun step around the process.
+  r = rendezvous_from(env_of({{"HISTOFLOW_RANK", "1"}, {"HISTOFLOW_WORLD_SIZE", "2"}, {"SLURM_PROCID", "0"}, {"SLURM_STEP_NUM_TASKS", "1"}}), "file:/x");
+  REQUIRE(r);
+  CHECK(r->rank == 1);
+  CHECK(r->world == 2);
   CHECK_THROWS_WITH(rendezvous_from(env_of({{"HISTOFLOW_RANK", "2"}, {"HISTOFLOW_WORLD_SIZE", "2"}}), "file:/x"),
                     Catch::Contains("HISTOFLOW_RANK=2 is not a rank of HISTOFLOW_WORLD_SIZE=2"));
   CHECK_THROWS_WITH(rendezvous_from(env_of({{"HISTOFLOW_RANK", "1"}}), "file:/x"), Catch::Contains("go together"));
