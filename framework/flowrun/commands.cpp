@@ -177,7 +177,7 @@ int command_run(const std::vector<std::string>& args) {
     return 0;
   }
 
-  if (stage_set != StageSet::All || shard.split()) record_run_start(summary_folder_of(load.spec, options));
+  if (stage_set != StageSet::All || shard.split()) record_run_start(summary_folder(load.spec, options));
   options.cancel = &interrupted;
   const RunResult result = run_graph(load.spec, options);
   std::signal(SIGINT, SIG_DFL);

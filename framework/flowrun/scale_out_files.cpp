@@ -19,10 +19,6 @@ std::filesystem::path shard_folder(const std::filesystem::path& output_dir, cons
   return output_dir / "shards" / shard.name();
 }
 
-std::filesystem::path summary_folder_of(const GraphSpec& spec, const RunOptions& options) {
-  return options.summary_dir.empty() ? spec.experiment.output_dir : options.summary_dir;
-}
-
 std::filesystem::path slurm_folder(const std::filesystem::path& output_dir) { return output_dir / "slurm"; }
 
 RunShard shard_of_this_task() {

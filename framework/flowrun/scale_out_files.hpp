@@ -14,7 +14,6 @@
 namespace histoflow::cli {
 
 std::filesystem::path shard_folder(const std::filesystem::path& output_dir, const RunShard& shard);
-std::filesystem::path summary_folder_of(const GraphSpec& spec, const RunOptions& options);
 std::filesystem::path slurm_folder(const std::filesystem::path& output_dir);
 
 // The shard of a Slurm array task (SLURM_ARRAY_TASK_*), or the whole input outside one. Says so on stderr.

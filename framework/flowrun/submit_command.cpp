@@ -62,7 +62,7 @@ SlurmResources with_flags(SlurmResources resources, const ParsedArgs& parsed) {
   const auto word = [&](const char* flag, std::string& into) {
     if (!parsed.has(flag)) return;
     into = parsed.value(flag);
-    if (into.empty() || into.find_first_of(" \t\n'\"\\$`") != std::string::npos)
+    if (!is_sbatch_word(into))
       throw UsageError(std::string(flag) + " must be one word without spaces or quotes, not '" + into + "'");
   };
   word("--partition", resources.partition);

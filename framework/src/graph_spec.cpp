@@ -16,6 +16,7 @@
 #include "histoflow/plugins.hpp"
 #include "histoflow/registry.hpp"
 #include "nearest_name.hpp"
+#include "histoflow/scale_out.hpp"
 #include "validate_structure.hpp"
 
 namespace histoflow {
@@ -293,8 +294,7 @@ class GraphReader {
           *field = text;
           continue;
         }
-        const bool word = n->is_string() && !n->as_string()->get().empty() &&
-                          n->as_string()->get().find_first_of(" \t\n'\"\\$`") == std::string::npos;
+        const bool word = n->is_string() && is_sbatch_word(n->as_string()->get());
         if (!word) error_at(*n, dotted, dotted + " must be a non-empty string without spaces or quotes");
         else *field = n->as_string()->get();
       }

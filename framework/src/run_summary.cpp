@@ -23,10 +23,6 @@ int RunResult::exit_code() const {
 
 namespace detail {
 
-std::filesystem::path summary_folder(const GraphSpec& spec, const RunOptions& options) {
-  return options.summary_dir.empty() ? spec.experiment.output_dir : options.summary_dir;
-}
-
 void write_run_summary(const GraphSpec& spec, const RunOptions& options, const RunResult& result) {
   nlohmann::json summary;
   summary["histoflow_version"] = kVersion;
@@ -98,6 +94,10 @@ std::string format_run_summary(const RunResult& result) {
       out << "  stage '" << e.stage << "'" << (e.item.empty() ? "" : " item '" + e.item + "'") << ": " << e.message << '\n';
   }
   return out.str();
+}
+
+std::filesystem::path summary_folder(const GraphSpec& spec, const RunOptions& options) {
+  return options.summary_dir.empty() ? spec.experiment.output_dir : options.summary_dir;
 }
 
 void detail::finish_with_run_summary(const GraphSpec& spec, const RunOptions& options, RunResult& result) {

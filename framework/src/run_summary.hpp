@@ -5,8 +5,6 @@
 
 namespace histoflow::detail {
 
-// Where run_summary.json, resolved_graph.toml and a shard's item lists go (RunOptions::summary_dir).
-std::filesystem::path summary_folder(const GraphSpec& spec, const RunOptions& options);
 // Replaces the file atomically; throws when it cannot be written.
 void write_run_summary(const GraphSpec& spec, const RunOptions& options, const RunResult& result);
 // The same at the end of a run: a summary that cannot be written fails a run that had completed.

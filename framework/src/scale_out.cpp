@@ -23,6 +23,8 @@ bool works_for_itself(const StageSpec& stage) { return stage.contract->is_sink()
 
 }  // namespace
 
+bool is_sbatch_word(const std::string& text) { return !text.empty() && text.find_first_of(" \t\n'\"\\$`") == std::string::npos; }
+
 StageSet parse_stage_set(const std::string& text) {
   if (text == "all") return StageSet::All;
   if (text == "extract") return StageSet::Extract;

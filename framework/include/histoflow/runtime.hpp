@@ -72,6 +72,9 @@ struct RunResult {
 
 RunResult run_graph(const GraphSpec& spec, const RunOptions& options);
 
+// Where a run writes run_summary.json and resolved_graph.toml: options.summary_dir, else the output folder.
+std::filesystem::path summary_folder(const GraphSpec& spec, const RunOptions& options);
+
 std::string format_run_summary(const RunResult& result);
 
 }  // namespace histoflow

@@ -35,4 +35,8 @@ GraphLoad select_stage_set(const GraphSpec& spec, StageSet set, std::vector<std:
 // shard. Empty when it can (or when `shard` is the whole input).
 std::vector<Diagnostic> sharding_problems(const GraphSpec& spec, const RunShard& shard);
 
+// A value that goes into an #SBATCH line as it is ([slurm] table, flowrun submit's flags): one non-empty word, no
+// quotes, no shell characters.
+bool is_sbatch_word(const std::string& text);
+
 }  // namespace histoflow
