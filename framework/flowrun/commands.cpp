@@ -109,7 +109,7 @@ int command_run(const std::vector<std::string>& args) {
   if (wants_help(args)) {
     std::cout << "usage: flowrun run GRAPH [--set STAGE.PARAM=VALUE]... [--trace FILE] [--threads N] [--dry-run]\n"
                  "                         [--progress auto|bar|lines|off] [--stage-set extract|evaluate|all]\n"
-                 "                         [--shard I/N] [--allow-item-errors]\n\n"
+                 "                         [--shard I/N] [--allow-item-errors] [--report]\n\n"
                  "Validates GRAPH, then runs it. --set overrides any graph value (repeatable); --trace writes Chrome\n"
                  "trace JSON and prints a per-stage summary; --threads sets worker threads (default: [run] threads,\n"
                  "0 = all cores); --dry-run validates and prints the plan without running.\n"
@@ -118,6 +118,8 @@ int command_run(const std::vector<std::string>& args) {
                  "wrote. --shard I/N runs shard I of N of the source items (with --stage-set extract in a Slurm array\n"
                  "task: read from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT); its summary goes to\n"
                  "OUTPUT/shards/I-of-N/ (an extraction of every item: OUTPUT/shards/0-of-1/).\n"
+                 "--report (or [run] report = true): when the run ends, however it ends, write OUTPUT/report.html (see\n"
+                 "`flowrun report --help`); not for a shard or an extraction.\n"
                  "--allow-item-errors: exit 0 when the run completed although some items failed (they are in the summary\n"
                  "and `flowrun status`), so that a cluster counts the task as done.\n"
                  "Exit status: 0 success, 1 some items failed or the run failed, 2 invalid graph, 130 interrupted\n"
@@ -126,7 +128,8 @@ int command_run(const std::vector<std::string>& args) {
     return 0;
   }
   const auto parsed = parse_args(args, {{"--set", true, true}, {"--trace", true}, {"--threads", true}, {"--dry-run"},
-                                        {"--progress", true}, {"--stage-set", true}, {"--shard", true}, {"--allow-item-errors"}});
+                                        {"--progress", true}, {"--stage-set", true}, {"--shard", true}, {"--allow-item-errors"},
+                                        {"--report"}});
   const std::string file = single_positional(parsed, "graph file");
   const StageSet stage_set = parse_stage_set(parsed.value("--stage-set", "all"));
   // In a Slurm array the task's shard is read only for an extraction: a sweep of whole runs is an array too.
@@ -187,8 +190,16 @@ int command_run(const std::vector<std::string>& args) {
   std::cout << "outputs: " << load.spec.experiment.output_dir.string() << "\n";
   if (!options.summary_dir.empty()) std::cout << "shard summary: " << (options.summary_dir / "run_summary.json").string() << "\n";
   if (!options.trace_file.empty() && std::filesystem::exists(options.trace_file)) {
-    std::cout << "trace: " << options.trace_file.string() << "\n" << format_trace_summary(summarize_trace(options.trace_file));
+    std::cout << "trace: " << options.trace_file.string() << "\n";
+    try {
+      std::cout << format_trace_summary(summarize_trace(options.trace_file));
+    } catch (const std::exception& e) {  // the run's outcome and its report do not depend on the trace
+      std::cerr << "trace summary: " << e.what() << "\n";
+    }
   }
+  // The report covers the whole experiment: a shard or an extraction leaves it to the evaluation run.
+  if ((parsed.has("--report") || load.spec.run.report) && stage_set != StageSet::Extract && !shard.split())
+    print_report(load.spec.experiment.output_dir, std::cout);
   if (parsed.has("--allow-item-errors") && result.status == RunStatus::CompletedWithErrors) return 0;
   return result.exit_code();
 }

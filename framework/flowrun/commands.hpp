@@ -1,4 +1,6 @@
 #pragma once
+#include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -23,7 +25,11 @@ int command_cache(const std::vector<std::string>& args);  // ls | verify | gc
 int command_backbones(const std::vector<std::string>& args);  // backbones_command.cpp
 int command_submit(const std::vector<std::string>& args);     // submit_command.cpp
 int command_status(const std::vector<std::string>& args);     // status_command.cpp
+int command_report(const std::vector<std::string>& args);     // report_command.cpp
 int describe_backbone(const std::string& name);               // `flowrun describe backbone NAME`
+// Writes RUN_DIR/report.html and prints its path and what it lacks; false (with the reason on stderr) when it
+// could not be written. After a run, and by `flowrun report`.
+bool print_report(const std::filesystem::path& run_folder, std::ostream& out);
 
 bool wants_help(const std::vector<std::string>& args);
 

@@ -25,7 +25,8 @@ void print_usage() {
                "  trace summary FILE per-stage summary of a trace file\n"
                "  cache ls|verify|gc FOLDER  list, check or tidy cached feature files and grids\n"
                "  submit GRAPH --slurm  run GRAPH on a Slurm cluster: sharded extraction, then the evaluation\n"
-               "  status DIR       how a scaled-out experiment stands: shards, failed items, the evaluation\n\n"
+               "  status DIR       how a scaled-out experiment stands: shards, failed items, the evaluation\n"
+               "  report RUN_DIR   write RUN_DIR/report.html: one self-contained page of the run's results\n\n"
                "options: --help (on every command), --version\n"
                "environment: HISTOFLOW_PLUGIN_PATH  extra plugin folders, ':'-separated\n"
                "             HISTOFLOW_CPU_KERNELS=default  leave LibTorch on its own CPU kernels (else AVX-512 where\n"
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
     if (command == "backbones") return command_backbones(args);
     if (command == "submit") return command_submit(args);
     if (command == "status") return command_status(args);
+    if (command == "report") return command_report(args);
     std::cerr << "flowrun: unknown command '" << command << "'\n";
     print_usage();
     return 2;

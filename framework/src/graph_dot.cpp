@@ -44,6 +44,7 @@ void write_graph_settings(std::ostream& out, const GraphSpec& spec) {
   out << "seed = " << spec.experiment.seed << "\n\n[run]\n";
   out << "max_in_flight = " << spec.run.max_in_flight << "\nmax_tiles_in_flight = " << spec.run.max_tiles_in_flight
       << "\nthreads = " << spec.run.threads << "\n";
+  if (spec.run.report) out << "report = true\n";
   write_slurm_settings(out, spec.slurm);
   if (!spec.plugin_paths.empty()) {
     std::vector<std::string> paths;

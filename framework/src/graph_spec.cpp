@@ -246,7 +246,7 @@ class GraphReader {
     if (!node) return;
     const toml::table* table = node->as_table();
     if (!table) return error(node->source(), "", "'run' must be a table");
-    check_keys(*table, {"max_in_flight", "max_tiles_in_flight", "threads"}, "[run]", "run.");
+    check_keys(*table, {"max_in_flight", "max_tiles_in_flight", "threads", "report"}, "[run]", "run.");
     if (const toml::node* n = table->get("max_in_flight")) {
       if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 1'000'000)
         error_at(*n, "run.max_in_flight", "run.max_in_flight must be an integer in [1, 1000000]");
@@ -261,6 +261,10 @@ class GraphReader {
       if (!n->is_integer() || n->as_integer()->get() < 0 || n->as_integer()->get() > 4096)
         error_at(*n, "run.threads", "run.threads must be an integer in [0, 4096] (0: all cores)");
       else spec.run.threads = n->as_integer()->get();
+    }
+    if (const toml::node* n = table->get("report")) {
+      if (!n->is_boolean()) error_at(*n, "run.report", "run.report must be true or false (true: write OUTPUT/report.html after the run)");
+      else spec.run.report = n->as_boolean()->get();
     }
   }
 

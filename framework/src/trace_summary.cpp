@@ -39,6 +39,7 @@ TraceSummary summarize_trace(const std::filesystem::path& file) {
   std::vector<std::vector<double>> durations(summary.stages.size());
   std::vector<double> flush_us(summary.stages.size(), 0.0);
   std::vector<std::set<int>> threads(summary.stages.size());
+  std::vector<std::vector<std::pair<double, double>>> spans(summary.stages.size());
   std::vector<std::vector<std::pair<double, std::int64_t>>> queue_samples(summary.stages.size());  // (ts, depth)
   for (const auto& e : document["traceEvents"]) {
     const std::string ph = e.value("ph", "");
@@ -53,6 +54,7 @@ TraceSummary summarize_trace(const std::filesystem::path& file) {
     auto it = index.find(e.value("name", ""));
     if (it == index.end()) continue;
     const double dur_us = e.value("dur", 0.0);
+    spans[it->second].emplace_back(e.value("ts", 0.0) / 1e6, (e.value("ts", 0.0) + dur_us) / 1e6);
     const std::string phase = e.contains("args") ? e["args"].value("phase", "") : "";
     if (phase == "flush") {  // busy, but not an item call
       flush_us[it->second] += dur_us;
@@ -71,8 +73,16 @@ TraceSummary summarize_trace(const std::filesystem::path& file) {
     summary.stages[it->second].items += static_cast<std::uint64_t>(e["args"].value("batch", 1));
   }
   double best = -1;
+  const double join_gap = summary.wall_seconds / 2000;
   for (std::size_t i = 0; i < summary.stages.size(); ++i) {
     auto& s = summary.stages[i];
+    std::sort(spans[i].begin(), spans[i].end());
+    for (const auto& span : spans[i]) {
+      if (!s.busy_spans.empty() && span.first <= s.busy_spans.back().second + join_gap)
+        s.busy_spans.back().second = std::max(s.busy_spans.back().second, span.second);
+      else
+        s.busy_spans.push_back(span);
+    }
     // Threads record into their own buffers: order the samples in time, then weight each depth by how long
     // it lasted, so that a brief burst counts for little and a standing backlog for much.
     auto& samples = queue_samples[i];

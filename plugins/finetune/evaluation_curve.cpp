@@ -8,7 +8,8 @@
 
 #include "histoflow/atomic_file.hpp"
 #include "histoflow/csv.hpp"
-#include "histoflow/evaluation_common/line_plot.hpp"
+#include "histoflow/evaluation_common/svg_raster.hpp"
+#include "histoflow/svg_plot.hpp"
 
 namespace histoflow::finetune {
 namespace {
@@ -42,51 +43,20 @@ std::string number(double value) {
   return out.str();
 }
 
-// Two panels side by side: accuracy against iteration, and against training hours.
-RgbImage render(const std::vector<EvaluationPoint>& points) {
-  using namespace evaluation_common;
-  const bool linear = std::any_of(points.begin(), points.end(), [](const auto& p) { return p.linear_balanced_accuracy >= 0; });
-  const auto panel = [&](auto x_of, double x_max) {
-    PlotFrame frame;
-    frame.x_max = std::max(x_max, 1e-9);
-    frame.x_grid = nice_grid_spacing(frame.x_max);
-    frame.y_grid = 0.1;
-    PlotCurve knn{{}, {}, palette_colour(0), 2, 3}, probe{{}, {}, palette_colour(1), 2, 3};
-    for (const auto& p : points) {
-      knn.x.push_back(x_of(p));
-      knn.y.push_back(p.knn_balanced_accuracy);
-      if (p.linear_balanced_accuracy >= 0) probe.x.push_back(x_of(p)), probe.y.push_back(p.linear_balanced_accuracy);
-    }
-    std::vector<PlotCurve> curves{knn};
-    if (linear) curves.push_back(probe);
-    return plot_curves(curves, frame, 480, 480);
-  };
-  double last_iteration = 0, last_hours = 0;
-  for (const auto& p : points)
-    last_iteration = std::max(last_iteration, static_cast<double>(p.iteration)), last_hours = std::max(last_hours, p.training_seconds / 3600);
-  const RgbImage left = panel([](const EvaluationPoint& p) { return static_cast<double>(p.iteration); }, last_iteration);
-  const RgbImage right = panel([](const EvaluationPoint& p) { return p.training_seconds / 3600; }, last_hours);
-  RgbImage both{left.width + right.width, left.height, std::vector<std::uint8_t>(static_cast<std::size_t>(left.width + right.width) * left.height * 3)};
-  for (int y = 0; y < left.height; ++y) {
-    const auto row = static_cast<std::size_t>(y);
-    std::copy_n(left.pixels.begin() + static_cast<std::ptrdiff_t>(row * left.width * 3), left.width * 3,
-                both.pixels.begin() + static_cast<std::ptrdiff_t>(row * both.width * 3));
-    std::copy_n(right.pixels.begin() + static_cast<std::ptrdiff_t>(row * right.width * 3), right.width * 3,
-                both.pixels.begin() + static_cast<std::ptrdiff_t>((row * both.width + left.width) * 3));
+// Two panels side by side: balanced accuracy against iteration, and against training time (the report's figures).
+std::string figure(const std::vector<EvaluationPoint>& points) {
+  svg::TrainingCurves curves;
+  for (const auto& p : points) {
+    curves.iteration.push_back(static_cast<double>(p.iteration));
+    curves.training_seconds.push_back(p.training_seconds);
+    curves.knn_accuracy.push_back(p.knn_balanced_accuracy);
+    curves.linear_accuracy.push_back(p.linear_balanced_accuracy >= 0 ? p.linear_balanced_accuracy : std::nan(""));
   }
-  return both;
+  const auto [by_iteration, by_time] = svg::training_curve_figures(curves);
+  return svg::side_by_side({by_iteration, by_time});
 }
 
 }  // namespace
-
-double nice_grid_spacing(double range, int lines) {
-  if (!(range > 0)) return 0;
-  const double raw = range / std::max(lines, 1);
-  const double power = std::pow(10.0, std::floor(std::log10(raw)));
-  for (const double step : {1.0, 2.0, 5.0})
-    if (step * power >= raw) return step * power;
-  return 10 * power;
-}
 
 EvaluationCurve::EvaluationCurve(std::filesystem::path folder, std::string setup) : folder_(std::move(folder)), setup_(std::move(setup)) {}
 
@@ -144,7 +114,7 @@ void EvaluationCurve::add(EvaluationPoint point) {
     table += csv_row({std::to_string(p.iteration), number(p.training_seconds), number(p.elapsed_seconds), number(p.knn_balanced_accuracy),
                       p.linear_balanced_accuracy >= 0 ? number(p.linear_balanced_accuracy) : "", number(p.seconds)});
   write_file_atomically(csv(), table);
-  write_png(png(), render(points_));
+  evaluation_common::write_svg_as_png(png(), figure(points_));
 }
 
 }  // namespace histoflow::finetune

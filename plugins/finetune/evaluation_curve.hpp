@@ -1,7 +1,8 @@
 #pragma once
 // The accuracy-over-training curve of a finetuning run: one point per evaluation of the teacher, kept in
 // evaluation.jsonl (what a resumed run reads back) and rendered as evaluation_curve.csv and evaluation_curve.png
-// (balanced accuracy against iteration, left, and against training time, right), all written atomically.
+// (balanced accuracy against iteration, left, and against training time, right: svg::training_curve_figures, as
+// the run report draws them), all written atomically.
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -44,8 +45,5 @@ class EvaluationCurve {
   std::vector<EvaluationPoint> points_;
   std::vector<std::string> other_setups_;  // lines of another setup, kept in evaluation.jsonl as they were
 };
-
-// Grid spacing of 1, 2 or 5 times a power of ten giving about `lines` lines over `range`.
-double nice_grid_spacing(double range, int lines = 5);
 
 }  // namespace histoflow::finetune

@@ -6,7 +6,9 @@
 #include <numeric>
 
 #include "histoflow/atomic_file.hpp"
+#include "histoflow/evaluation_common/svg_raster.hpp"
 #include "histoflow/png.hpp"
+#include "histoflow/svg_plot.hpp"
 #include "histoflow/slides/resample.hpp"
 #include "histoflow/slides/slide_reader.hpp"
 
@@ -19,23 +21,32 @@ constexpr int kMontageTile = 128;
 struct SlideAttention {
   std::vector<std::int64_t> coords;  // 2 per tile
   std::vector<double> attention;
+  std::string setting, label, predicted;  // the slide's bag: its label and (fold-mean) prediction
+  double probability = 0;                // of the predicted class
 };
 
-// Attention of each slide's tiles: from the bag's prediction, restricted to the slide's tiles.
+// Attention of each slide's tiles: from the bag's prediction, restricted to the slide's tiles; with the bag's
+// label and predicted class (external bags: the mean of the fold models' probabilities).
 void collect(const std::vector<Prediction>& predictions, const std::vector<Bag>& bags, bool average_folds,
-             std::map<std::string, SlideAttention>& out, const std::map<std::string, std::string>& paths) {
-  std::map<std::size_t, std::vector<double>> sums;
+             const std::vector<std::string>& class_names, std::map<std::string, SlideAttention>& out,
+             const std::map<std::string, std::string>& paths) {
+  std::map<std::size_t, std::vector<double>> sums, probability_sums;
   std::map<std::size_t, int> counts;
   for (const auto& p : predictions) {
     if (p.prediction.attention.empty()) continue;
     auto& sum = sums[p.bag];
+    auto& probabilities = probability_sums[p.bag];
+    if (!average_folds) sum.clear(), probabilities.clear(), counts[p.bag] = 0;
     sum.resize(p.prediction.attention.size(), 0.0);
+    probabilities.resize(p.prediction.probabilities.size(), 0.0);
     for (std::size_t t = 0; t < sum.size(); ++t) sum[t] += p.prediction.attention[t];
+    for (std::size_t c = 0; c < probabilities.size(); ++c) probabilities[c] += p.prediction.probabilities[c];
     ++counts[p.bag];
-    if (!average_folds) counts[p.bag] = 1;
   }
   for (const auto& [b, sum] : sums) {
     const Bag& bag = bags[b];
+    const auto& probabilities = probability_sums.at(b);
+    const auto predicted = static_cast<std::size_t>(std::max_element(probabilities.begin(), probabilities.end()) - probabilities.begin());
     for (std::size_t t = 0; t < sum.size(); ++t) {
       const std::string& slide = bag.slides[bag.tile_slide[t]];
       if (!paths.count(slide)) continue;
@@ -43,15 +54,12 @@ void collect(const std::vector<Prediction>& predictions, const std::vector<Bag>&
       s.coords.push_back(bag.coords[2 * t]);
       s.coords.push_back(bag.coords[2 * t + 1]);
       s.attention.push_back(sum[t] / counts.at(b));
+      s.setting = average_folds ? "external slide, fold-model mean" : "in-domain slide, its test fold's model";
+      s.label = class_names.at(static_cast<std::size_t>(bag.label));
+      s.predicted = class_names.at(predicted);
+      s.probability = probabilities.empty() ? 0 : probabilities[predicted] / counts.at(b);
     }
   }
-}
-
-std::array<std::uint8_t, 3> colour_map(double v) {  // blue -> cyan -> yellow -> red
-  v = std::clamp(v, 0.0, 1.0);
-  const double r = std::clamp(1.5 - std::abs(4 * v - 3), 0.0, 1.0), g = std::clamp(1.5 - std::abs(4 * v - 2), 0.0, 1.0),
-               b = std::clamp(1.5 - std::abs(4 * v - 1), 0.0, 1.0);
-  return {static_cast<std::uint8_t>(255 * r), static_cast<std::uint8_t>(255 * g), static_cast<std::uint8_t>(255 * b)};
 }
 
 std::int64_t tile_extent(const std::vector<std::int64_t>& coords) {
@@ -68,7 +76,7 @@ std::int64_t tile_extent(const std::vector<std::int64_t>& coords) {
 }
 
 void render_slide(const std::filesystem::path& directory, const std::string& slide_id, const std::string& path,
-                  const SlideAttention& a, int top_k) {
+                  const SlideAttention& a, int top_k, const std::string& title) {
   const slides::SlideReader slide(path);
   const slides::SlideProperties properties = slide.properties();
   const std::int64_t width = properties.levels[0].width;
@@ -81,7 +89,7 @@ void render_slide(const std::filesystem::path& directory, const std::string& sli
   const double range = *high - *low;
   const std::int64_t extent = tile_extent(a.coords);
   for (std::size_t t = 0; t < a.attention.size(); ++t) {
-    const auto colour = colour_map(range > 0 ? (a.attention[t] - *low) / range : 1.0);
+    const auto colour = svg::heat_colour(range > 0 ? (a.attention[t] - *low) / range : 1.0);
     const int x0 = static_cast<int>(a.coords[2 * t] * scale), y0 = static_cast<int>(a.coords[2 * t + 1] * scale);
     const int x1 = static_cast<int>((a.coords[2 * t] + extent) * scale), y1 = static_cast<int>((a.coords[2 * t + 1] + extent) * scale);
     for (int y = std::max(0, y0); y < std::min(thumb_h, std::max(y1, y0 + 1)); ++y)
@@ -90,7 +98,13 @@ void render_slide(const std::filesystem::path& directory, const std::string& sli
         for (int c = 0; c < 3; ++c) p[c] = static_cast<std::uint8_t>((p[c] + colour[c]) / 2);
       }
   }
-  write_png(directory / (slide_id + ".png"), overlay);
+  const std::string verdict = "label " + a.label + " \u00b7 predicted " + a.predicted + " (p = " + svg::fixed(a.probability, 3) + ")" +
+                              (a.label == a.predicted ? "" : " \u00b7 misclassified");
+  svg::ImageFigure figure{slide_id + ": " + title, {verdict, a.setting + "; " + std::to_string(a.attention.size()) +
+                                                                " tiles tinted half-way by attention (min-max over the slide)"},
+                          encode_png(overlay, 6), overlay.width, overlay.height, static_cast<double>(overlay.width),
+                          "attention", *low, *high};
+  evaluation_common::write_svg_as_png(directory / (slide_id + ".png"), svg::image_figure(figure));
 
   // The top-k tiles, read at the level nearest kMontageTile pixels per tile, in one row.
   std::vector<std::size_t> order(a.attention.size());
@@ -110,7 +124,15 @@ void render_slide(const std::filesystem::path& directory, const std::string& sli
     for (int y = 0; y < kMontageTile; ++y)
       std::copy_n(tile.at(0, y), kMontageTile * 3, montage.at(static_cast<int>(i) * kMontageTile, y));
   }
-  write_png(directory / (slide_id + "_top" + std::to_string(k) + ".png"), montage);
+  std::string values = "attention, left to right:";
+  for (std::size_t i = 0; i < k; ++i) values += " " + svg::fixed(a.attention[order[i]], 4);
+  svg::ImageFigure top;
+  top.title = slide_id + ": the " + std::to_string(k) + " most attended tiles";
+  top.caption = {verdict, values};
+  top.png = encode_png(montage, 6);
+  top.image_width = montage.width, top.image_height = montage.height;
+  top.display_width = static_cast<double>(std::max(montage.width, 384));
+  evaluation_common::write_svg_as_png(directory / (slide_id + "_top" + std::to_string(k) + ".png"), svg::image_figure(top));
 }
 
 }  // namespace
@@ -125,13 +147,13 @@ void write_heatmaps(const std::filesystem::path& directory, const MilRun& run, i
   std::map<std::string, std::string> readable;
   for (const auto& [slide, path] : paths) if (!path.empty()) readable[slide] = path;
   std::map<std::string, SlideAttention> attention;
-  collect(run.result->in_domain, *run.bags, false, attention, readable);
-  collect(run.result->external, *run.external, true, attention, readable);
+  collect(run.result->in_domain, *run.bags, false, run.class_names, attention, readable);
+  collect(run.result->external, *run.external, true, run.class_names, attention, readable);
   std::string notes;
   std::size_t done = 0;
   for (const auto& [slide, a] : attention) {
     try {
-      render_slide(directory, slide, readable.at(slide), a, top_k);
+      render_slide(directory, slide, readable.at(slide), a, top_k, run.method + " on " + run.encoder);
     } catch (const std::exception& e) {
       notes += "- `" + slide + "`: no heatmap: " + e.what() + "\n";
     }
@@ -141,8 +163,9 @@ void write_heatmaps(const std::filesystem::path& directory, const MilRun& run, i
     if (path.empty()) notes += "- `" + slide + "`: no heatmap: the feature file names no slide_path\n";
   write_file_atomically(directory / "README.md",
                         "# Attention heatmaps (" + run.method + ", stage `" + run.stage_id + "`)\n\n"
-                        "`<slide>.png`: attention per tile over the thumbnail (blue low, red high; min-max per slide). "
-                        "`<slide>_top<k>.png`: the most attended tiles, left to right. In-domain slides: their test "
+                        "`<slide>.png`: attention per tile over the thumbnail (blue low, red high; min-max per slide, the colour "
+                        "bar gives the range), titled with the slide, its label and the prediction. "
+                        "`<slide>_top<k>.png`: the most attended tiles, left to right, with their attention. In-domain slides: their test "
                         "fold's model; external slides: the mean over fold models.\n\n" +
                             (notes.empty() ? std::string("All slides rendered.\n") : "Not rendered:\n" + notes));
 }

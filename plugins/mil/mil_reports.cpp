@@ -5,12 +5,14 @@
 #include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <limits>
 #include <sstream>
 
 #include "histoflow/atomic_file.hpp"
 #include "histoflow/csv.hpp"
 #include "histoflow/evaluation_common/auroc.hpp"
-#include "histoflow/evaluation_common/roc_plot.hpp"
+#include "histoflow/evaluation_common/svg_raster.hpp"
+#include "histoflow/svg_plot.hpp"
 #include "histoflow/version.hpp"
 #include "model_file.hpp"
 
@@ -96,40 +98,68 @@ void write_attention(const std::filesystem::path& file, const MilRun& run) {
   out.commit();
 }
 
-// Binary: one curve per fold (in-domain test set), then the external ensemble. More classes: one-vs-rest
-// curves of the pooled out-of-fold predictions, one per class. Returns the legend lines.
-std::vector<std::string> write_roc_png(const std::filesystem::path& file, const MilRun& run) {
+// Binary: one curve per fold (in-domain test set), the pooled out-of-fold predictions (with the pooled 95% CI
+// of the AUROC), then the external ensemble (with its CI). More classes: one-vs-rest curves of the pooled
+// out-of-fold predictions, one per class. roc.csv holds every curve's points (the HTML report overlays the
+// encoders from it); roc.png draws them, legend and AUROC included. Returns the summary's legend lines.
+std::vector<std::string> write_roc(const std::filesystem::path& directory, const MilRun& run) {
   const auto& r = *run.result;
   const std::size_t classes = run.class_names.size();
-  std::vector<evaluation_common::PlotCurve> curves;
+  svg::LinePlot plot = svg::roc_plot("ROC: " + run.method + " on " + run.encoder);
   std::vector<std::string> legend;
+  AtomicFile csv(directory / "roc.csv");
+  csv.stream() << "curve,setting,fold,positive_class,auroc,ci_low,ci_high,fpr,tpr\n" << std::setprecision(8);
+  const auto optional = [](double value) {  // an empty CSV field for "none"
+    std::ostringstream text;
+    if (!std::isnan(value)) text << std::setprecision(8) << value;
+    return text.str();
+  };
   const auto add = [&](const std::vector<Prediction>& predictions, const std::vector<Bag>& bags, std::size_t positive_class,
-                       const std::string& name, int fold_filter) {
+                       const std::string& name, const std::string& setting, int fold_filter, double ci_low, double ci_high) {
     std::vector<bool> positive;
     std::vector<double> scores;
     for (const auto& p : predictions) {
-      if (fold_filter != -2 && p.fold != fold_filter) continue;
+      if (fold_filter >= 0 && p.fold != fold_filter) continue;
       positive.push_back(bags[p.bag].label == static_cast<std::int64_t>(positive_class));
       scores.push_back(p.prediction.probabilities[positive_class]);
     }
     try {
       const auto roc = evaluation_common::roc_curve(positive, scores);
-      const std::size_t index = curves.size();
-      curves.push_back({roc.fpr, roc.tpr, evaluation_common::palette_colour(index), 2});
-      legend.push_back(evaluation_common::palette_colour_name(index) + ": " + name + " (AUROC " + fixed(evaluation_common::binary_auroc(positive, scores)) + ")");
+      const double area = evaluation_common::binary_auroc(positive, scores);
+      const std::size_t index = plot.series.size();
+      std::string label = name + ": AUROC " + fixed(area);
+      if (!std::isnan(ci_low)) label += " [" + fixed(ci_low) + ", " + fixed(ci_high) + "]";
+      plot.series.push_back({label, roc.fpr, roc.tpr, index, false, fold_filter < 0});
+      legend.push_back(svg::palette_name(index) + ": " + label);
+      for (std::size_t i = 0; i < roc.fpr.size(); ++i)
+        csv.stream() << csv_field(name) << ',' << csv_field(setting) << ',' << (fold_filter >= 0 ? std::to_string(fold_filter) : "")
+                     << ',' << csv_field(run.class_names[positive_class]) << ',' << area << ',' << optional(ci_low) << ','
+                     << optional(ci_high) << ',' << roc.fpr[i] << ',' << roc.tpr[i] << '\n';
     } catch (const std::invalid_argument&) {
       legend.push_back(name + ": no curve (one class only)");
     }
   };
+  const auto ci = [](const MetricSummary& s, bool high) {
+    const auto& values = high ? s.ci_high : s.ci_low;
+    const auto it = values.find("auroc");
+    return it == values.end() ? std::numeric_limits<double>::quiet_NaN() : it->second;
+  };
   if (classes == 2) {
     for (std::size_t f = 0; f < r.folds.size(); ++f)
-      add(r.in_domain, *run.bags, 1, "fold " + std::to_string(f) + " (in-domain test)", static_cast<int>(f));
-    if (!r.external_ensemble.empty()) add(r.external_ensemble, *run.external, 1, "external, fold-ensemble", -2);
+      add(r.in_domain, *run.bags, 1, "fold " + std::to_string(f) + " (in-domain test)", "in-domain", static_cast<int>(f),
+          std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN());
+    add(r.in_domain, *run.bags, 1, "in-domain, pooled folds", "in-domain", -1, ci(r.in_domain_metrics, false), ci(r.in_domain_metrics, true));
+    if (!r.external_ensemble.empty())
+      add(r.external_ensemble, *run.external, 1, "external, fold-ensemble", "external (ensemble)", -1, ci(r.ensemble_metrics, false),
+          ci(r.ensemble_metrics, true));
+    plot.title += " (positive class " + run.class_names[1] + ")";
   } else {
     for (std::size_t c = 0; c < classes; ++c)
-      add(r.in_domain, *run.bags, c, "class " + run.class_names[c] + " vs rest (in-domain, pooled)", -2);
+      add(r.in_domain, *run.bags, c, "class " + run.class_names[c] + " vs rest (in-domain, pooled)", "in-domain", -1,
+          std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN());
   }
-  write_png(file, evaluation_common::plot_roc_curves(curves, 512));
+  csv.commit();
+  evaluation_common::write_svg_as_png(directory / "roc.png", svg::line_plot(plot));
   return legend;
 }
 
@@ -139,7 +169,7 @@ std::string write_mil_reports(const std::filesystem::path& directory, const MilR
   const auto& r = *run.result;
   write_predictions(directory / "predictions.csv", run);
   if (run.has_attention) write_attention(directory / "attention.csv", run);
-  const auto legend = write_roc_png(directory / "roc.png", run);
+  const auto legend = write_roc(directory, run);
 
   // Fold models, and what reproduces them.
   nlohmann::json models = nlohmann::json::array();
@@ -221,14 +251,15 @@ std::string write_mil_reports(const std::filesystem::path& directory, const MilR
   }
   md << "\nMemory: peak resident " << mebibytes(r.peak_resident_bytes) << " MiB during training, "
      << mebibytes(r.resident_bytes_before) << " MiB before it (training bags subsampled to `max_tiles`).\n";
-  md << "\nROC curves (`roc.png`):\n\n";
+  md << "\nROC curves (`roc.png`, points in `roc.csv`):\n\n";
   for (const auto& line : legend) md << "- " << line << "\n";
   md << "\nSkipped slides: " << run.skipped.size() << "\n";
   for (const auto& s : run.skipped) md << "- `" << s.slide_id << "`: " << s.reason << "\n";
   // Last section, one file per line: what this run wrote into this folder (a test checks every entry exists).
   md << "\n## Files\n\n- `summary.md`: this summary\n- `predictions.csv`: every prediction with its class scores\n";
   if (run.has_attention) md << "- `attention.csv`: attention per tile\n";
-  md << "- `metrics.json`: the metrics, per fold and pooled, and the training curves\n- `roc.png`: the ROC curves\n";
+  md << "- `metrics.json`: the metrics, per fold and pooled, and the training curves\n- `roc.png`: the ROC curves\n"
+        "- `roc.csv`: the ROC curves' points and AUROCs\n";
   for (const auto& model : models) md << "- `" << model["file"].get<std::string>() << "`: fold " << model["fold"] << " model\n";
   md << "- `reproduce.json`: parameters, versions, weight and model hashes\n";
   if (graph_copied) md << "- `resolved_graph.toml`: the run's graph, overrides applied\n";

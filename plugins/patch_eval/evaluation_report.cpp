@@ -46,7 +46,8 @@ void write_encoder_report(EncoderEvaluation& e, const PatchFeatures& test) {
     m.metrics = evaluation_common::classification_metrics(m.confusion);
     const std::string slug = file_slug(m.method);
     write_file_atomically(e.folder / ("confusion_" + slug + ".csv"), evaluation_common::confusion_matrix_csv(m.confusion, test.class_names));
-    evaluation_common::write_confusion_matrix_png(e.folder / ("confusion_" + slug + ".png"), m.confusion);
+    evaluation_common::write_confusion_matrix_png(e.folder / ("confusion_" + slug + ".png"), m.confusion, test.class_names,
+                                                  "Confusion: " + m.method + " on " + e.encoder);
     nlohmann::json entry = metrics_json(m.metrics, test.class_names);
     entry["details"] = m.details;
     entry["confusion_matrix"] = {{"csv", "confusion_" + slug + ".csv"}, {"png", "confusion_" + slug + ".png"}};

@@ -4,7 +4,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "csv.hpp"
+#include "histoflow/csv.hpp"
 
 namespace histoflow::slides {
 namespace {

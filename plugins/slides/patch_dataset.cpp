@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "csv.hpp"
+#include "histoflow/csv.hpp"
 
 namespace histoflow::slides {
 namespace {

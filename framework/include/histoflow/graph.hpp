@@ -64,6 +64,7 @@ struct RunSettings {
   std::int64_t max_in_flight = 16;  // source items admitted and not yet retired
   std::int64_t max_tiles_in_flight = 256;  // packets on gated outputs admitted and not yet retired
   std::int64_t threads = 0;         // 0: all cores
+  bool report = false;              // write OUTPUT/report.html when the run ends (flowrun report)
 };
 
 // What one Slurm job asks for (`flowrun submit --slurm`); empty or 0: Slurm's default, the option is not written.

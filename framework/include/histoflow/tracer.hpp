@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace histoflow {
@@ -69,6 +70,9 @@ struct StageTraceSummary {
   double mean_ms = 0;
   double p95_ms = 0;
   double items_per_second = 0;
+  // When the stage was busy (item calls, flushes, start-up, close): [begin, end) in seconds from the trace's start,
+  // spans that overlap or lie closer than 1/2000 of the wall time merged (a timeline's resolution).
+  std::vector<std::pair<double, double>> busy_spans;
 };
 
 struct TraceSummary {

@@ -68,11 +68,3 @@ TEST_CASE("a damaged evaluation record is named by file and line", "[finetune][e
   EvaluationCurve curve(folder, "settings");
   CHECK_THROWS_WITH(curve.restore(10), Catch::Contains("evaluation.jsonl:1: not an evaluation record"));
 }
-
-TEST_CASE("grid spacing is 1, 2 or 5 times a power of ten", "[finetune][evaluation]") {
-  CHECK(nice_grid_spacing(6) == 2);
-  CHECK(nice_grid_spacing(1) == Approx(0.2));
-  CHECK(nice_grid_spacing(3600) == 1000);
-  CHECK(nice_grid_spacing(0.02) == Approx(0.005));
-  CHECK(nice_grid_spacing(0) == 0);
-}

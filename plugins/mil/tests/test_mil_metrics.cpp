@@ -8,7 +8,8 @@
 #include "histoflow/evaluation_common/auroc.hpp"
 #include "histoflow/evaluation_common/bootstrap.hpp"
 #include "histoflow/evaluation_common/comparison_table.hpp"
-#include "histoflow/evaluation_common/roc_plot.hpp"
+#include "histoflow/evaluation_common/svg_raster.hpp"
+#include "histoflow/svg_plot.hpp"
 #include "slide_metrics.hpp"
 
 using namespace histoflow;
@@ -114,14 +115,25 @@ TEST_CASE("the comparison table takes any metric set, one row per encoder", "[mi
   CHECK(twice.rows == std::vector<std::string>{"resnet50_trunc (mil_a)", "resnet50_trunc (mil_b)"});
 }
 
-TEST_CASE("ROC plot draws curves in their colours", "[mil][metrics]") {
-  const auto image = evaluation_common::plot_roc_curves({{{0, 0, 1}, {0, 1, 1}, evaluation_common::palette_colour(0), 2}}, 128);
-  REQUIRE(image.width == 128);
-  REQUIRE(image.pixels.size() == 128u * 128u * 3u);
-  const auto colour = evaluation_common::palette_colour(0);
-  std::size_t coloured = 0;
-  for (std::size_t i = 0; i < image.pixels.size(); i += 3)
+TEST_CASE("ROC plot: the SVG figure rasterised draws the curve in its colour, with title, axes and legend", "[mil][metrics]") {
+  svg::LinePlot plot;
+  plot.title = "ROC: gated_attention on uni";
+  plot.x = {"false positive rate", 0, 1};
+  plot.y = {"true positive rate", 0, 1};
+  plot.diagonal = true;
+  plot.series.push_back({"fold 0: AUROC 1.000", {0, 0, 1}, {0, 1, 1}, 0});
+  const std::string figure = svg::line_plot(plot);
+  CHECK_THAT(figure, Catch::Contains(">ROC: gated_attention on uni</text>"));
+  CHECK_THAT(figure, Catch::Contains(">false positive rate</text>"));
+  CHECK_THAT(figure, Catch::Contains(">fold 0: AUROC 1.000</text>"));
+  const auto image = evaluation_common::rasterise_svg(figure);
+  CHECK(image.width == plot.width);
+  const auto colour = svg::palette(0);
+  std::size_t coloured = 0, dark = 0;
+  for (std::size_t i = 0; i < image.pixels.size(); i += 3) {
     coloured += image.pixels[i] == colour[0] && image.pixels[i + 1] == colour[1] && image.pixels[i + 2] == colour[2];
-  CHECK(coloured > 100);  // the left edge and the top edge of a perfect curve
-  CHECK(histoflow::encode_png(image).substr(1, 3) == "PNG");
+    dark += image.pixels[i] < 64 && image.pixels[i + 1] < 64 && image.pixels[i + 2] < 64;
+  }
+  CHECK(coloured > 300);  // the left edge and the top edge of a perfect curve, and the legend's swatch
+  CHECK(dark > 500);      // the frame, the ticks and the text
 }

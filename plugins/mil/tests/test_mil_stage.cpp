@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <iomanip>
 #include <random>
 #include <sstream>
 
@@ -130,7 +131,7 @@ TEST_CASE("mil_cv cross-validates stored features, scores the external cohort an
     CHECK(fs::exists(stage_dir / name));
     ++listed;
   }
-  CHECK(listed == 9);  // summary, predictions, attention, metrics, roc, 3 models, reproduce
+  CHECK(listed == 10);  // summary, predictions, attention, metrics, roc.png, roc.csv, 3 models, reproduce
   CHECK_THAT(summary.substr(files_at), !Catch::Contains("resolved_graph.toml"));
   CHECK_THAT(summary, Catch::Contains("| peak RSS MiB |"));
   const auto predictions = read_text(stage_dir / "predictions.csv");
@@ -138,6 +139,17 @@ TEST_CASE("mil_cv cross-validates stored features, scores the external cohort an
   CHECK_THAT(predictions, Catch::Contains("external (ensemble),-1,E0,EP0,E0,0,"));
   const auto metrics = nlohmann::json::parse(read_text(stage_dir / "metrics.json"));
   CHECK(metrics["in-domain"]["per_fold"].size() == 3);
+  // roc.csv: every curve's points, the pooled and ensemble curves with the CI of their AUROC from metrics.json.
+  const auto roc = read_text(stage_dir / "roc.csv");
+  CHECK_THAT(roc, Catch::StartsWith("curve,setting,fold,positive_class,auroc,ci_low,ci_high,fpr,tpr\n"));
+  CHECK_THAT(roc, Catch::Contains("fold 2 (in-domain test),in-domain,2,1,"));
+  std::ostringstream pooled_ci;
+  pooled_ci << std::setprecision(8) << metrics["in-domain"]["ci_low"]["auroc"].get<double>() << ','
+            << metrics["in-domain"]["ci_high"]["auroc"].get<double>() << ',';
+  CHECK_THAT(roc, Catch::Contains("\"in-domain, pooled folds\",in-domain,,1,"));
+  CHECK_THAT(roc, Catch::Contains(pooled_ci.str()));
+  CHECK_THAT(roc, Catch::Contains("\"external, fold-ensemble\",external (ensemble),,1,"));
+  CHECK_THAT(summary, Catch::Contains("in-domain, pooled folds: AUROC "));
   CHECK(metrics["skipped"].size() == 3);
   CHECK(metrics["training"][0]["peak_resident_mib"].get<std::int64_t>() > 0);
   CHECK(metrics["peak_resident_mib_training"].get<std::int64_t>() >= metrics["resident_mib_before_training"].get<std::int64_t>());

@@ -3,6 +3,7 @@
 #include "fixtures.hpp"
 #include "histoflow/evaluation_common/classification_metrics.hpp"
 #include "histoflow/evaluation_common/confusion_matrix_image.hpp"
+#include "histoflow/evaluation_common/svg_raster.hpp"
 
 using namespace histoflow::evaluation_common;
 
@@ -40,29 +41,19 @@ TEST_CASE("confusion matrix CSV has class names on both axes") {
   CHECK(confusion_matrix_csv(m, {"ADI", "TUM,x"}) == "true\\predicted,ADI,\"TUM,x\"\nADI,1,1\n\"TUM,x\",0,1\n");
 }
 
-namespace {
-std::uint32_t be32(const std::string& s, std::size_t at) {
-  return (std::uint32_t(std::uint8_t(s[at])) << 24) | (std::uint32_t(std::uint8_t(s[at + 1])) << 16) |
-         (std::uint32_t(std::uint8_t(s[at + 2])) << 8) | std::uint32_t(std::uint8_t(s[at + 3]));
-}
-}  // namespace
-
-TEST_CASE("confusion matrix PNG: valid header, size from the class count, shading by row fraction") {
+TEST_CASE("confusion matrix figure: class names on both axes, counts and fractions, shading by row fraction") {
   const ConfusionMatrix m = confusion_matrix({0, 0, 0, 0, 1, 1, 2}, {0, 0, 0, 0, 1, 0, 1}, 3);
-  const histoflow::RgbImage canvas = render_confusion_matrix(m, 20);
-  CHECK(canvas.width == 3 * 20 + 4);
-  // Cell (0, 0) is a full row (dark blue) at its corner; cell (0, 1) is empty (white).
-  const auto pixel = [&](int x, int y) { return &canvas.pixels[(static_cast<std::size_t>(y) * canvas.width + x) * 3]; };
-  CHECK(int(pixel(2, 2)[0]) == 8);
-  CHECK(int(pixel(2, 2)[2]) == 107);
-  CHECK(int(pixel(22 + 1, 2)[0]) == 255);
-  const std::string png = encode_png(canvas);
-  REQUIRE(png.size() > 33);
-  CHECK(png.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n"));
-  CHECK(png.substr(12, 4) == "IHDR");
-  CHECK(be32(png, 16) == 64);
-  CHECK(be32(png, 20) == 64);
-  CHECK(png.substr(png.size() - 8, 4) == "IEND");
-  // The raw scanlines are stored uncompressed: the image data holds height * (1 + 3 * width) bytes plus framing.
-  CHECK(be32(png, 33) > 64u * (1 + 3 * 64));
+  const std::string figure = confusion_matrix_svg(m, {"ADI", "TUM", "S<T"}, "Confusion: 20-NN on uni");
+  CHECK_THAT(figure, Catch::Contains(">Confusion: 20-NN on uni</text>"));
+  CHECK_THAT(figure, Catch::Contains(">predicted class</text>"));
+  CHECK_THAT(figure, Catch::Contains(">S&lt;T</text>"));
+  CHECK_THAT(figure, Catch::Contains("true ADI, predicted ADI: 4"));
+  CHECK_THAT(figure, Catch::Contains("true TUM, predicted ADI: 1"));
+  CHECK_THROWS_WITH(confusion_matrix_svg(m, {"ADI"}, "x"), Catch::Contains("1 class names for 3 classes"));
+  // Rasterised: a full row (ADI) is dark blue, an empty cell white.
+  const histoflow::RgbImage image = histoflow::evaluation_common::rasterise_svg(figure);
+  std::size_t full = 0;
+  for (std::size_t i = 0; i < image.pixels.size(); i += 3)
+    full += image.pixels[i] == 8 && image.pixels[i + 1] == 48 && image.pixels[i + 2] == 107;
+  CHECK(full > 40u * 40u);
 }

@@ -2,11 +2,13 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "csv.hpp"
+#include "histoflow/csv.hpp"
 #include "histoflow/slides/manifest.hpp"
 #include "support/graph_helpers.hpp"
 
 using namespace histoflow::slides;
+using histoflow::CsvTable;
+using histoflow::parse_csv;
 using histoflow::testing::fresh_folder;
 
 namespace {

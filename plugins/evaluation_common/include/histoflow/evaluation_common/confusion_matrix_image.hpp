@@ -1,20 +1,21 @@
 #pragma once
-// A confusion matrix as a PNG heat map: one square cell per (true row, predicted column), shaded by the row's
-// fraction (recall along the diagonal; white 0 -> dark blue 1), with the count written in the cell. Rows and
-// columns follow the class order of the matrix (the same order as its CSV). Written atomically.
-#include <cstdint>
+// A confusion matrix as a PNG: svg::confusion_matrix (one cell per (true row, predicted column), shaded by the
+// row's fraction, count and fraction written in the cell, class names on both axes, a colour bar, a title)
+// rasterised. Rows and columns follow the class order of the matrix (the same order as its CSV).
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "histoflow/evaluation_common/classification_metrics.hpp"
-#include "histoflow/image.hpp"
-#include "histoflow/png.hpp"  // encode_png
 
 namespace histoflow::evaluation_common {
 
-RgbImage render_confusion_matrix(const ConfusionMatrix& matrix, int cell_pixels = 40);
+// The figure as SVG. Throws std::invalid_argument when class_names does not match the matrix.
+std::string confusion_matrix_svg(const ConfusionMatrix& matrix, const std::vector<std::string>& class_names,
+                                 const std::string& title);
 
-void write_confusion_matrix_png(const std::filesystem::path& file, const ConfusionMatrix& matrix, int cell_pixels = 40);
+// Written atomically.
+void write_confusion_matrix_png(const std::filesystem::path& file, const ConfusionMatrix& matrix,
+                                const std::vector<std::string>& class_names, const std::string& title);
 
 }  // namespace histoflow::evaluation_common
