@@ -9,7 +9,9 @@ fails (exit 1, one "FAIL: ..." line per problem) when
   * an <img> did not decode, or a top-level inline <svg> renders with zero size;
   * a comparison table (table.comparison[data-csv=REL]) disagrees with its CSV
     (REL = CSV path relative to the report's folder): cell count, one cell per
-    row, exact data-* values, visible 3-decimal text, and the "best" markers;
+    row (matched on data-encoder, -source, -method, -setting, -metric), exact
+    data-* values (absent for an empty field), visible 3-decimal text ("n/a"
+    for an empty mean), and the "best" markers;
   * an --expect-text string is missing from document.body.innerText.
 Optionally writes a PNG screenshot.  Needs only the stdlib + websocket-client.
 

@@ -1,6 +1,8 @@
 // What a run folder holds, read tolerantly: a run that failed or was killed still gets a report, and every file
 // it lacks (or cannot parse) becomes a line under "What is missing".
+#include <algorithm>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <toml++/toml.h>
 
@@ -126,6 +128,26 @@ RunFolder read_run_folder(const std::filesystem::path& dir) {
   if (std::filesystem::exists(dir / "run_started.json")) run.started = run.json(dir / "run_started.json", "start record");
   read_graph(run);
   return run;
+}
+
+double parse_number(const std::string& text) {
+  if (text.empty()) return std::numeric_limits<double>::quiet_NaN();
+  try {
+    std::size_t used = 0;
+    const double value = std::stod(text, &used);
+    return used == text.size() ? value : std::numeric_limits<double>::quiet_NaN();
+  } catch (const std::exception&) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
+std::string CsvColumns::operator()(const CsvRecord& record, const std::string& name) const {
+  const int c = table.column(name);
+  return c >= 0 && static_cast<std::size_t>(c) < record.fields.size() ? record.fields[static_cast<std::size_t>(c)] : "";
+}
+
+bool has_columns(const CsvTable& table, std::initializer_list<const char*> names) {
+  return std::all_of(names.begin(), names.end(), [&](const char* n) { return table.column(n) >= 0; });
 }
 
 const nlohmann::json& json_member(const nlohmann::json& object, const std::string& key) {

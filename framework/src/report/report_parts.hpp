@@ -2,6 +2,7 @@
 // The report's pieces: what a run folder holds (read tolerantly: a missing or damaged file becomes a note, not
 // an error) and the sections made from it. Each section returns HTML; the page (report_page.cpp) joins them.
 #include <filesystem>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +38,15 @@ struct RunFolder {
 };
 
 RunFolder read_run_folder(const std::filesystem::path& dir);
+
+// A number from a CSV field; NaN when empty or not wholly a number.
+double parse_number(const std::string& text);
+// A CSV record's field by column name ("" when the column or the field is absent).
+struct CsvColumns {
+  const CsvTable& table;
+  std::string operator()(const CsvRecord& record, const std::string& name) const;
+};
+bool has_columns(const CsvTable& table, std::initializer_list<const char*> names);
 
 // JSON read without throwing: a member (null when `object` is not an object or lacks it), a number as text
 // ("–" when absent or not a number), a string ("" or `fallback` when absent or not a string).
