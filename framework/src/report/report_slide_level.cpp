@@ -15,10 +15,11 @@ namespace histoflow::report {
 namespace {
 
 namespace fs = std::filesystem;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 struct Curve {
   std::string name, setting, fold, positive;
-  double auroc = std::numeric_limits<double>::quiet_NaN(), ci_low = std::numeric_limits<double>::quiet_NaN(), ci_high = std::numeric_limits<double>::quiet_NaN();
+  double auroc = kNaN, ci_low = kNaN, ci_high = kNaN;
   std::vector<double> fpr, tpr;
 };
 
