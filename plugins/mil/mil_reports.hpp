@@ -1,10 +1,10 @@
 #pragma once
 // Everything a mil_cv stage writes into <output>/<stage id>/: predictions.csv, attention.csv (attention
-// aggregators), metrics.json, summary.md, roc.png (drawn from
-// roc.csv, the curves' points), models/fold_<k>.safetensors, reproduce.json (the
-// stage's resolved parameters, versions, the encoder's weight hash, each fold model's hash) and
-// resolved_graph.toml (a copy of the run's, when there is one). summary.md ends with the list of the files
-// written, each one written by this call (or heatmaps/, by write_heatmaps before it).
+// aggregators), metrics.json, summary.md, roc.csv (every ROC curve's points) and roc.png (drawn from them),
+// models/fold_<k>.safetensors, reproduce.json (the stage's resolved parameters, versions, the encoder's weight
+// hash, each fold model's hash) and resolved_graph.toml (a copy of the run's, when there is one). summary.md
+// ends with the list of the files written, each one written by this call (or heatmaps/, by write_heatmaps
+// before it).
 #include <filesystem>
 #include <map>
 #include <string>
