@@ -1,8 +1,8 @@
 #include "histoflow/csv.hpp"
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
+
+#include "histoflow/input_limits.hpp"
 
 namespace histoflow {
 
@@ -102,11 +102,7 @@ CsvTable parse_csv(const std::string& input, char delimiter, const std::string& 
 }
 
 CsvTable read_csv(const std::filesystem::path& file, char delimiter) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read '" + file.string() + "'");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_csv(text.str(), delimiter, file.string());
+  return parse_csv(read_file_within_limit(file, InputLimit::CsvFileBytes), delimiter, file.string());
 }
 
 }  // namespace histoflow

@@ -13,6 +13,7 @@
 
 #include "histoflow/errors.hpp"
 #include "histoflow/graph.hpp"
+#include "histoflow/input_limits.hpp"
 #include "histoflow/plugins.hpp"
 #include "histoflow/registry.hpp"
 #include "nearest_name.hpp"
@@ -875,15 +876,15 @@ GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& 
 }
 
 GraphLoad load_graph(const std::filesystem::path& file, const std::vector<Override>& overrides, PluginLoader& loader) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
+  std::string text;
+  try {
+    text = read_file_within_limit(file, InputLimit::GraphFileBytes);
+  } catch (const std::exception& e) {
     GraphLoad load;
-    load.diagnostics.push_back({{file.string(), 0, 0}, "", "cannot read the graph file"});
+    load.diagnostics.push_back({{file.string(), 0, 0}, "", std::string("cannot read the graph file: ") + e.what()});
     return load;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return load_graph_text(text.str(), file, overrides, loader);
+  return load_graph_text(text, file, overrides, loader);
 }
 
 }  // namespace histoflow

@@ -227,8 +227,10 @@ std::string line_plot(const LinePlot& plot) {
   for (const auto& s : plot.series)
     if (!s.name.empty()) legend.emplace_back(s.name, palette(s.colour)), legend_dashed.push_back(s.dashed);
   Canvas canvas(plot.width, plot.height + (legend.empty() ? 0 : 8 + 16.0 * static_cast<double>(legend.size())));
-  const auto px = [&](double x) { return left + std::clamp((x - xl) / (xh - xl), 0.0, 1.0) * plot_width; };
-  const auto py = [&](double y) { return top + plot_height - std::clamp((y - yl) / (yh - yl), 0.0, 1.0) * plot_height; };
+  // Named copies: lambdas cannot capture structured bindings before clang 16.
+  const double x_low = xl, x_high = xh, y_low = yl, y_high = yh;
+  const auto px = [&](double x) { return left + std::clamp((x - x_low) / (x_high - x_low), 0.0, 1.0) * plot_width; };
+  const auto py = [&](double y) { return top + plot_height - std::clamp((y - y_low) / (y_high - y_low), 0.0, 1.0) * plot_height; };
 
   canvas.text(plot.width / 2.0, 20, plot.title, "middle", kTitleSize, " font-weight=\"bold\"");
   for (const double t : x_ticks) {

@@ -1,12 +1,15 @@
 #include "histoflow/features/feature_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "hdf5_handles.hpp"
+#include "histoflow/input_limits.hpp"
 #include "histoflow/sealed_file.hpp"
 
 namespace histoflow::features {
@@ -200,12 +203,37 @@ std::vector<hsize_t> dataset_dims(hid_t set) {
   return dims;
 }
 
+// The number of values a dataset claims, refused above the limit: a damaged or hostile header must not make the
+// reader allocate what it claims. Each extent is bounded too: [2^40, 0] holds no value, but its rows would still
+// be counted out one by one.
+std::size_t value_count(const std::vector<hsize_t>& dims, const std::string& name, const std::filesystem::path& file) {
+  std::uint64_t count = 1, largest = 0;
+  for (const auto d : dims) {
+    largest = std::max<std::uint64_t>(largest, d);
+    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(d), &count)) count = UINT64_MAX;
+  }
+  check_input_limit(InputLimit::FeatureValues, std::max(count, largest), "feature file '" + file.string() + "': '" + name + "'");
+  return static_cast<std::size_t>(count);
+}
+
 H5Id open_dataset(hid_t h5, const std::string& name, const std::filesystem::path& file, std::size_t rank) {
   if (H5Lexists(h5, name.c_str(), H5P_DEFAULT) <= 0)
     throw std::runtime_error("feature file '" + file.string() + "' has no dataset '" + name + "'");
   H5Id set(h5_check(H5Dopen2(h5, name.c_str(), H5P_DEFAULT), file, "cannot open dataset '" + name + "'"), H5Dclose);
-  if (dataset_dims(set).size() != rank)
+  const auto dims = dataset_dims(set);
+  if (dims.size() != rank)
     throw std::runtime_error("feature file '" + file.string() + "': dataset '" + name + "' should have rank " + std::to_string(rank));
+  const std::size_t count = value_count(dims, name, file);  // whoever opens it trusts its extents from here on
+  // Values never written read as the fill value, and HDF5 1.10 copies a damaged fill value from a null pointer
+  // (found by fuzzing). Every writer of feature files writes its datasets; one without stored values is refused.
+  const hsize_t stored = H5Dget_storage_size(set);
+  std::error_code ec;
+  const auto file_bytes = std::filesystem::file_size(file, ec);
+  if (count > 0 && stored == 0)
+    throw std::runtime_error("feature file '" + file.string() + "': dataset '" + name + "' has no stored values");
+  if (!ec && stored > file_bytes)
+    throw std::runtime_error("feature file '" + file.string() + "': dataset '" + name + "' claims " + std::to_string(stored) +
+                             " bytes of storage, the file has " + std::to_string(file_bytes));
   return set;
 }
 
@@ -215,7 +243,7 @@ FeatureMatrix read_features(hid_t h5, const std::filesystem::path& file) {
   FeatureMatrix m;
   m.rows = static_cast<std::int64_t>(dims[0]);
   m.dim = static_cast<std::int64_t>(dims[1]);
-  m.values.resize(dims[0] * dims[1]);
+  m.values.resize(value_count(dims, "features", file));
   H5Id type(H5Dget_type(set), H5Tclose);
   if (H5Tget_class(type) != H5T_FLOAT)
     throw std::runtime_error("feature file '" + file.string() + "': dataset 'features' is not floating point");
@@ -228,9 +256,8 @@ std::vector<std::int64_t> read_int64(hid_t h5, const std::string& name, std::siz
                                      std::vector<hsize_t>* dims_out = nullptr) {
   H5Id set = open_dataset(h5, name, file, rank);
   const auto dims = dataset_dims(set);
-  std::size_t count = 1;
-  for (auto d : dims) count *= d;
-  std::vector<std::int64_t> values(count);
+  std::vector<std::int64_t> values(value_count(dims, name, file));
+  const std::size_t count = values.size();
   if (count) h5_check(H5Dread(set, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), file, "cannot read '" + name + "'");
   if (dims_out) *dims_out = dims;
   return values;
@@ -256,14 +283,14 @@ std::vector<std::string> read_strings(hid_t object, std::size_t count, bool attr
 struct AttributeVisit {
   const std::filesystem::path* file;
   AttributeMap* out;
+  std::exception_ptr failure;  // an exception must not unwind through HDF5's C frames: kept, rethrown after
 };
 
-herr_t collect_attribute(hid_t object, const char* name, const H5A_info_t*, void* data) {
-  auto& visit = *static_cast<AttributeVisit*>(data);
+void collect_one_attribute(hid_t object, const char* name, AttributeVisit& visit) {
   H5Id attribute(H5Aopen(object, name, H5P_DEFAULT), H5Aclose);
   H5Id type(H5Aget_type(attribute), H5Tclose);
   H5Id space(H5Aget_space(attribute), H5Sclose);
-  if (H5Sget_simple_extent_type(space) != H5S_SCALAR) return 0;  // arrays (class_names) are read by name
+  if (H5Sget_simple_extent_type(space) != H5S_SCALAR) return;  // arrays (class_names) are read by name
   switch (H5Tget_class(type)) {
     case H5T_INTEGER: {
       std::int64_t v = 0;
@@ -281,7 +308,7 @@ herr_t collect_attribute(hid_t object, const char* name, const H5A_info_t*, void
       if (H5Tis_variable_str(type) > 0) {
         (*visit.out)[name] = read_strings(attribute, 1, true, name, *visit.file)[0];
       } else {
-        std::string text(H5Tget_size(type), '\0');
+        std::string text(value_count({H5Tget_size(type)}, name, *visit.file), '\0');
         H5Id fixed(H5Tcopy(type), H5Tclose);
         H5Aread(attribute, fixed, text.data());
         text.resize(std::strlen(text.c_str()));
@@ -291,14 +318,25 @@ herr_t collect_attribute(hid_t object, const char* name, const H5A_info_t*, void
     }
     default: break;
   }
-  return 0;
+}
+
+herr_t collect_attribute(hid_t object, const char* name, const H5A_info_t*, void* data) {
+  auto& visit = *static_cast<AttributeVisit*>(data);
+  try {
+    collect_one_attribute(object, name, visit);
+    return 0;
+  } catch (...) {
+    visit.failure = std::current_exception();
+    return -1;  // stops the iteration
+  }
 }
 
 AttributeMap read_attributes_of(hid_t object, const std::filesystem::path& file) {
   AttributeMap out;
-  AttributeVisit visit{&file, &out};
+  AttributeVisit visit{&file, &out, nullptr};
   hsize_t index = 0;
   H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, collect_attribute, &visit);
+  if (visit.failure) std::rethrow_exception(visit.failure);
   return out;
 }
 
@@ -386,7 +424,7 @@ PatchFeatures read_patch_features(const std::filesystem::path& file, bool verify
   check_rows(out.labels.size(), out.features.rows, "labels", file);
   if (complete || H5Lexists(h5, "paths", H5P_DEFAULT) > 0) {
     H5Id paths = open_dataset(h5, "paths", file, 1);
-    out.paths = read_strings(paths, dataset_dims(paths)[0], false, "paths", file);
+    out.paths = read_strings(paths, value_count(dataset_dims(paths), "paths", file), false, "paths", file);
     check_rows(out.paths.size(), out.features.rows, "paths", file);
   }
   if (H5Aexists(h5, "class_names") <= 0) {
@@ -398,8 +436,10 @@ PatchFeatures read_patch_features(const std::filesystem::path& file, bool verify
     H5Id attribute(H5Aopen(h5, "class_names", H5P_DEFAULT), H5Aclose);
     H5Id space(H5Aget_space(attribute), H5Sclose);
     hsize_t n = 0;
+    if (H5Sget_simple_extent_ndims(space) != 1)
+      throw std::runtime_error("feature file '" + file.string() + "': the class_names attribute is not a list of names");
     H5Sget_simple_extent_dims(space, &n, nullptr);
-    out.class_names = read_strings(attribute, n, true, "class_names", file);
+    out.class_names = read_strings(attribute, value_count({n}, "class_names", file), true, "class_names", file);
   }
   for (auto label : out.labels)
     if (label < 0 || label >= static_cast<std::int64_t>(out.class_names.size()))

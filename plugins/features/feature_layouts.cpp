@@ -11,6 +11,7 @@
 
 #include "histoflow/atomic_file.hpp"
 #include "histoflow/cache_folder.hpp"
+#include "histoflow/input_limits.hpp"
 #include "histoflow/torch_encoders/torch_checkpoint.hpp"
 
 namespace histoflow::features {
@@ -300,6 +301,8 @@ PatchFeatures read_patch_features(const FeatureFileRef& ref, const std::vector<s
   std::int64_t classes = 0;
   for (auto label : out.labels) {
     if (label < 0) throw std::runtime_error("'" + ref.file.string() + "': label " + std::to_string(label) + " is negative");
+    // Unnamed classes are named by number, 0 to the largest label: a label of 2^62 must not mean 2^62 names.
+    check_input_limit(InputLimit::LabelClasses, static_cast<std::uint64_t>(label) + 1, "'" + ref.file.string() + "'");
     classes = std::max(classes, label + 1);
   }
   if (!out.class_names.empty() && !class_names.empty() && out.class_names != class_names)

@@ -23,8 +23,8 @@ class GridWriter final : public Stage {
     for (std::int64_t i = 0; i < grid->tensor.shape()[0]; ++i) csv.stream() << xy[2 * i] << ',' << xy[2 * i + 1] << '\n';
     csv.commit();
     nlohmann::json meta;
-    for (const auto& [name, value] : grid->attributes)
-      std::visit([&](const auto& v) { meta[name] = v; }, value);
+    for (const auto& attribute : grid->attributes)
+      std::visit([&](const auto& v) { meta[attribute.first] = v; }, attribute.second);
     write_file_atomically(folder_ / (id + ".json"), meta.dump(2) + "\n");
     ++written_;
   }

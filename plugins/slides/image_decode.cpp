@@ -6,8 +6,11 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
+#include <string>
 
+#include "histoflow/input_limits.hpp"
 
 namespace histoflow::slides {
 namespace {
@@ -18,6 +21,8 @@ struct ImageRef {
     if (image) g_object_unref(image);
   }
 };
+
+const std::set<std::string> kPatchImageLoaders = {"pngload", "jpegload", "tiffload", "webpload"};
 
 std::string vips_reason() {
   std::string reason = vips_error_buffer();
@@ -38,9 +43,22 @@ void ensure_vips() {
 
 RgbImage decode_rgb(const std::filesystem::path& file) {
   ensure_vips();
+  // Patch images come in the formats tiling tools write. libvips' other loaders (PDF, SVG, FITS, MATLAB, OpenSlide,
+  // ImageMagick, ...) would widen what a hostile patch folder can reach far beyond what a patch needs.
+  const char* loader_class = vips_foreign_find_load(file.c_str());  // a class name: VipsForeignLoadPngFile
+  if (!loader_class) throw std::runtime_error("cannot read image '" + file.string() + "': " + vips_reason());
+  const char* nickname = vips_nickname_find(g_type_from_name(loader_class));
+  const std::string loader = nickname ? nickname : loader_class;
+  if (!kPatchImageLoaders.count(loader))
+    throw std::runtime_error("cannot read image '" + file.string() + "': libvips reads it with " + loader +
+                             "; patch images must be PNG, JPEG, TIFF or WebP");
   ImageRef in;
   in.image = vips_image_new_from_file(file.c_str(), "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
   if (!in.image) throw std::runtime_error("cannot read image '" + file.string() + "': " + vips_reason());
+  // The header alone is read so far: refuse a decompression bomb before any pixel is.
+  check_input_limit(InputLimit::ImagePixels,
+                    static_cast<std::uint64_t>(vips_image_get_width(in.image)) * static_cast<std::uint64_t>(vips_image_get_height(in.image)),
+                    "image '" + file.string() + "'");
   ImageRef current;
   current.image = in.image;
   g_object_ref(current.image);

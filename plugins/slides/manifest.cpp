@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "histoflow/csv.hpp"
+#include "histoflow/input_limits.hpp"
 
 namespace histoflow::slides {
 namespace {
@@ -34,6 +35,7 @@ std::map<std::string, Attribute> slide_attributes(const SlideEntry& slide) {
 Manifest load_manifest(const std::filesystem::path& file, const ManifestOptions& options) {
   const CsvTable table = read_csv(file, options.delimiter);
   const std::string name = file.string();
+  check_input_limit(InputLimit::ManifestRows, table.records.size(), "manifest '" + name + "'");
   std::vector<std::string> problems;
   const auto at = [&](int line) { return name + ":" + std::to_string(line) + ": "; };
 

@@ -1,11 +1,13 @@
 #include "histoflow/torch_encoders/safetensors.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "histoflow/atomic_file.hpp"
+#include "histoflow/input_limits.hpp"
 
 namespace histoflow::torch_encoders {
 
@@ -25,6 +27,8 @@ SafetensorsHeader parse_safetensors(const std::string& bytes, const std::string&
   std::uint64_t header_length = 0;
   for (int i = 7; i >= 0; --i) header_length = header_length << 8 | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
   if (header_length > bytes.size() - 8) throw fail("the header claims " + std::to_string(header_length) + " bytes, the file has " + std::to_string(bytes.size() - 8) + " after the length");
+  if (header_length > input_limit(InputLimit::SafetensorsHeaderBytes))
+    throw fail(input_limit_message(InputLimit::SafetensorsHeaderBytes, header_length, "its header"));
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_length));
@@ -32,29 +36,49 @@ SafetensorsHeader parse_safetensors(const std::string& bytes, const std::string&
     throw fail(std::string("the header is not JSON: ") + e.what());
   }
   if (!header.is_object()) throw fail("the header is not a JSON object");
+  const std::uint64_t described = header.size() - (header.contains("__metadata__") ? 1 : 0);
+  if (described > input_limit(InputLimit::SafetensorsTensors))
+    throw fail(input_limit_message(InputLimit::SafetensorsTensors, described, "its header"));
   SafetensorsHeader out;
   out.data_start = 8 + header_length;
   const std::uint64_t data_size = bytes.size() - out.data_start;
-  for (auto& [key, value] : header.items()) {
+  for (auto& item : header.items()) {
+    const std::string& key = item.key();  // named: lambdas cannot capture structured bindings before clang 16
+    auto& value = item.value();
     if (key == "__metadata__") {
       if (!value.is_object()) throw fail("__metadata__ is not an object");
-      for (auto& [k, v] : value.items()) out.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
+      // The format's metadata maps strings to strings; other scalars are kept as JSON text, nested values refused
+      // (they would only be printed, and printing a deeply nested value recurses).
+      for (auto& [k, v] : value.items()) {
+        if (v.is_structured()) throw fail("__metadata__ '" + k + "' is not a string");
+        out.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
+      }
       continue;
     }
     const auto bad = [&](const std::string& why) { return fail("tensor '" + key + "': " + why); };
     if (!value.is_object() || !value.contains("dtype") || !value.contains("shape") || !value.contains("data_offsets"))
       throw bad("needs dtype, shape and data_offsets");
     SafetensorsEntry e;
-    e.dtype = value["dtype"].get<std::string>();
+    const auto& dtype = value.at("dtype");
+    if (!dtype.is_string()) throw bad("dtype is not a string");
+    e.dtype = dtype.get<std::string>();
     const std::size_t element = safetensors_dtype_size(e.dtype);
     if (element == 0) throw bad("unknown dtype '" + e.dtype + "'");
+    const auto& shape = value.at("shape");
+    if (!shape.is_array()) throw bad("shape is not an array of integers");
+    check_input_limit(InputLimit::TensorDimensions, shape.size(), "invalid safetensors file '" + name + "': tensor '" + key + "'");
     std::uint64_t count = 1;
-    for (const auto& d : value["shape"]) {
-      if (!d.is_number_integer() || d.get<std::int64_t>() < 0) throw bad("shape has a negative or non-integer extent");
+    for (const auto& d : shape) {
+      if (!d.is_number_integer() || (d.is_number_unsigned() ? d.get<std::uint64_t>() > INT64_MAX : d.get<std::int64_t>() < 0))
+        throw bad("shape has a negative, too large or non-integer extent");
       e.shape.push_back(d.get<std::int64_t>());
-      count *= static_cast<std::uint64_t>(e.shape.back());
+      // An overflowing product could wrap to the size of some byte range (2^62 x 4 floats is "0 bytes").
+      if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(e.shape.back()), &count))
+        throw bad("shape has more elements than any file holds");
     }
-    const auto& offsets = value["data_offsets"];
+    std::uint64_t needed = 0;
+    if (__builtin_mul_overflow(count, element, &needed)) throw bad("shape has more elements than any file holds");
+    const auto& offsets = value.at("data_offsets");
     if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
       throw bad("data_offsets must be two non-negative integers");
     e.begin = offsets[0].get<std::uint64_t>();
@@ -62,9 +86,9 @@ SafetensorsHeader parse_safetensors(const std::string& bytes, const std::string&
     if (e.end < e.begin || e.end > data_size)
       throw bad("byte range [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + ") lies outside the " +
                 std::to_string(data_size) + " data bytes (truncated file or lying header)");
-    if (e.end - e.begin != count * element)
+    if (e.end - e.begin != needed)
       throw bad("byte range holds " + std::to_string(e.end - e.begin) + " bytes, but " + e.dtype + " with this shape needs " +
-                std::to_string(count * element));
+                std::to_string(needed));
     out.tensors.emplace(key, std::move(e));
   }
   // Ranges must tile the data section: no overlap, no gap (as the format requires).

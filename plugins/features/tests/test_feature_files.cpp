@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "histoflow/features/feature_file.hpp"
+#include "histoflow/features/feature_layouts.hpp"
 #include "histoflow/harness.hpp"
+#include "histoflow/input_limits.hpp"
 #include "histoflow/sealed_file.hpp"
 #include "histoflow/sha256.hpp"
 #include "support/graph_helpers.hpp"
@@ -267,4 +269,20 @@ TEST_CASE("the slide store refuses a slide whose every tile was skipped and repo
   CHECK_THAT(message_of["c"], Catch::Contains("1 of 3 tiles were encoded, 1 skipped as unreadable"));
   CHECK_THAT(message_of["b"], Catch::Contains("1 of 2 tiles were encoded"));
   CHECK(!std::filesystem::exists(out / "features"));
+}
+
+TEST_CASE("a feature file claiming more values than the limit is refused before they are allocated", "[features][limits]") {
+  const auto file = testing::fresh_folder("feature-limits") / "a.h5";
+  write_slide_features(file, small_slide(), StorageType::Float32, R"({"slide_id": "a"})");
+  ScopedInputLimit lowered(InputLimit::FeatureValues, 5);  // features [3, 2]: 6 values
+  CHECK_THROWS_WITH(read_slide_features(file), Catch::Contains("'features': 6 values of one feature matrix exceed the limit "
+                                                               "feature_values = 5 (raise it with HISTOFLOW_LIMIT_FEATURE_VALUES)"));
+  CHECK_THROWS_WITH(read_feature_shape(file), Catch::Contains("feature_values = 5"));  // no dataset read, still refused
+}
+
+TEST_CASE("a patch file's label of 2^62 does not make 2^62 class names", "[features][limits]") {
+  // Found by fuzzing (tests/fuzz/regressions/feature_file): labels without class_names are named 0..max.
+  const auto file = std::filesystem::path(HISTOFLOW_SOURCE_DIR) / "tests/fuzz/regressions/feature_file/huge-label-names-every-class.h5";
+  CHECK_THROWS_WITH(read_patch_features(FeatureFileRef{file, "h5", {}}),
+                    Catch::Contains("classes implied by the label numbers exceed the limit label_classes = 1000000"));
 }

@@ -1,8 +1,9 @@
 #pragma once
 // safetensors: an 8-byte little-endian header length, a JSON header naming each tensor's dtype, shape and
 // byte range, then the raw data. The header is checked against the file before anything is read: a header
-// that lies (ranges outside the data, overlapping or gapped ranges, sizes that disagree with the shape) is
-// an error naming the file and the tensor.
+// that lies (ranges outside the data, overlapping or gapped ranges, sizes that disagree with the shape, element
+// counts that overflow) or exceeds an input limit (header bytes, tensors, dimensions: input_limits.hpp) is an
+// error naming the file and the tensor.
 #include <cstdint>
 #include <filesystem>
 #include <map>
