@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "fuzz_targets.hpp"
-#include "library_leaks.hpp"
+#include "targets/fuzz_targets.hpp"
+#include "targets/library_leaks.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 // As histoflow/sanitizer_options.hpp, with the slow unwinder so that the library leak suppressions match, and a
