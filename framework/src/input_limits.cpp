@@ -45,17 +45,6 @@ std::uint64_t parse_override(const std::string& variable, const char* text) {
   return out;
 }
 
-}  // namespace
-
-const InputLimitInfo& input_limit_info(InputLimit limit) { return kLimits.at(static_cast<std::size_t>(limit)); }
-
-std::string input_limit_variable(InputLimit limit) {
-  std::string variable = "HISTOFLOW_LIMIT_";
-  for (const char* c = input_limit_info(limit).name; *c; ++c) variable += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
-  return variable;
-}
-
-namespace {
 
 // Read once per process: a parser in a hot loop must not call getenv, and a run must not change its limits midway.
 struct LimitValues {
@@ -83,6 +72,14 @@ LimitValues& limit_values() {
 }
 
 }  // namespace
+
+const InputLimitInfo& input_limit_info(InputLimit limit) { return kLimits.at(static_cast<std::size_t>(limit)); }
+
+std::string input_limit_variable(InputLimit limit) {
+  std::string variable = "HISTOFLOW_LIMIT_";
+  for (const char* c = input_limit_info(limit).name; *c; ++c) variable += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+  return variable;
+}
 
 std::uint64_t input_limit(InputLimit limit) {
   const LimitValues& limits = limit_values();

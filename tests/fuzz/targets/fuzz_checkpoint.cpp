@@ -4,6 +4,7 @@
 #include <string>
 
 #include "fuzz_targets.hpp"
+#include "histoflow/torch_encoders/safetensors.hpp"
 #include "histoflow/torch_encoders/torch_checkpoint.hpp"
 
 namespace histoflow::fuzz {
@@ -14,10 +15,7 @@ namespace {
 void check_inside(const torch_encoders::CheckpointTensor& t) {
   for (const auto extent : t.shape)
     if (extent == 0) return;
-  const std::int64_t element = t.dtype == "F64" || t.dtype == "I64"                    ? 8
-                               : t.dtype == "F32" || t.dtype == "I32"                  ? 4
-                               : t.dtype == "F16" || t.dtype == "BF16" || t.dtype == "I16" ? 2
-                                                                                          : 1;
+  const auto element = static_cast<std::int64_t>(torch_encoders::safetensors_dtype_size(t.dtype));  // same spelling
   std::int64_t last = t.offset;
   bool overflow = t.offset < 0 || t.strides.size() != t.shape.size() || !t.storage;
   for (std::size_t i = 0; i < t.shape.size() && !overflow; ++i) {
