@@ -41,11 +41,13 @@ SlidePool::Lease SlidePool::acquire(const std::filesystem::path& path) {
     entry.last_used = ++clock_;
     Handle* best = nullptr;
     std::size_t usable = 0;
-    for (auto& h : entry.handles)
+    for (auto& h : entry.handles) {
+      if (!h.retired && openslide_get_error(h.slide)) h.retired = true;  // failed under a lease still held
       if (!h.retired) {
         ++usable;
         if (!best || h.users < best->users) best = &h;
       }
+    }
     // Share the least used handle unless it is busy and another may still be opened.
     if (best && (best->users == 0 || usable + static_cast<std::size_t>(entry.opening) >= handles_per_slide_)) {
       ++best->users;
@@ -53,7 +55,23 @@ SlidePool::Lease SlidePool::acquire(const std::filesystem::path& path) {
     }
     ++entry.opening;
   }
-  // Opening parses the file's directory structure: done outside the lock.
+  return open_handle(path, /*shared=*/true);
+}
+
+SlidePool::Lease SlidePool::acquire_unshared(const std::filesystem::path& path) {
+  {
+    std::lock_guard lock(mutex_);
+    Entry& entry = entries_[path];
+    entry.last_used = ++clock_;
+    ++entry.opening;
+  }
+  return open_handle(path, /*shared=*/false);
+}
+
+// Opens a handle for `path` (counted in its entry's `opening`). Opening parses the file's directory structure:
+// done outside the lock. An unshared handle is registered as retired, so acquire never hands it to anyone
+// else and give_back closes it.
+SlidePool::Lease SlidePool::open_handle(const std::filesystem::path& path, bool shared) {
   std::error_code ec;
   std::string failure;
   openslide_t* handle = nullptr;
@@ -81,7 +99,7 @@ SlidePool::Lease SlidePool::acquire(const std::filesystem::path& path) {
     throw std::runtime_error("cannot open slide '" + path.string() + "': " + failure);
   }
   ++opens_;
-  entry.handles.push_back({handle, 1, false});
+  entry.handles.push_back({handle, 1, !shared});
   return Lease(*this, path, handle);
 }
 

@@ -38,6 +38,9 @@ class SlidePool {
 
   // A handle for `path`, reused when one is idle. Throws with the path and OpenSlide's reason on failure.
   Lease acquire(const std::filesystem::path& path);
+  // A handle of its own, opened for this lease alone and closed when it is given back: a read on it fails for
+  // its own reasons only, never because another thread's read put a shared handle into its error state.
+  Lease acquire_unshared(const std::filesystem::path& path);
   std::uint64_t opens() const;  // handles opened so far (for tests: reuse means few opens)
 
   // Closes the slide's handles as soon as no lease holds them (now, for idle ones); a later acquire opens it again.
@@ -49,7 +52,7 @@ class SlidePool {
   struct Handle {
     openslide_t* slide = nullptr;
     int users = 0;
-    bool retired = false;  // reported an error: closed when its last user is done
+    bool retired = false;  // reported an error (or is unshared): never handed out again, closed when its last user is done
   };
   struct Entry {
     std::vector<Handle> handles;
@@ -57,6 +60,7 @@ class SlidePool {
     std::uint64_t last_used = 0;
     int users() const;
   };
+  Lease open_handle(const std::filesystem::path& path, bool shared);
   void give_back(const std::filesystem::path& path, openslide_t* handle);
   void evict_locked();
 

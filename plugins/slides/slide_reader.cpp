@@ -58,6 +58,7 @@ struct SlideReader::Lease {
 };
 
 SlideReader::SlideReader(const std::filesystem::path& path) : lease_(new Lease{SlidePool::shared().acquire(path)}) {}
+SlideReader::SlideReader(const std::filesystem::path& path, Unshared) : lease_(new Lease{SlidePool::shared().acquire_unshared(path)}) {}
 SlideReader::SlideReader(SlideReader&&) noexcept = default;
 SlideReader::~SlideReader() = default;
 

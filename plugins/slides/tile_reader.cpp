@@ -130,8 +130,9 @@ void register_tile_reader(Registry& registry) {
   c.summary = "Reads the pixels of each tile (RGBA over white) and resizes them to the target size";
   c.doc = "Slides are opened through a process-wide pool of OpenSlide handles (a few per slide, reused); after a slide's\n"
           "last tile (tiles_in_slide of them read) its handles are closed, with OpenSlide's cache of decoded tiles. OpenSlide's\n"
-          "error state is checked after every read, and a failed read is tried once more on a fresh handle: a tile\n"
-          "that still cannot be read is never a white tile. on_tile_error says what it is instead:\n"
+          "error state is checked after every read, and a failed read is tried once more on a handle of its own (a\n"
+          "shared handle also fails when another thread's read on it fails): a tile that still cannot be read is never\n"
+          "a white tile. on_tile_error says what it is instead:\n"
           "  fail_slide: an error record naming the slide and the tile; the slide's other tiles are read, but a\n"
           "    store never completes the slide, so it gets no feature file.\n"
           "  skip_tile: the tile is left out and its reference (with attribute read_error) goes to output\n"

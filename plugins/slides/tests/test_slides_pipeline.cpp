@@ -2,13 +2,16 @@
 #include <openslide/openslide.h>
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "histoflow/harness.hpp"
+#include "histoflow/slides/slide_reader.hpp"
 #include "openslide_pool.hpp"
 #include "slide_properties.hpp"
 #include "support/fresh_folder.hpp"
@@ -447,6 +450,52 @@ CorruptSlideTiles corrupt_slide_tiles() {
 bool is_at(const PacketPtr& ref, std::int64_t x, std::int64_t y) { return ref->provenance.tile->x == x && ref->provenance.tile->y == y; }
 
 }  // namespace
+
+TEST_CASE("a tile that cannot be read never costs a readable tile read at the same time", "[slides][reading][skip_tile]") {
+  // OpenSlide's error state is per handle and sticky, and threads share a slide's handle: while one thread fails
+  // on the corrupt tile, another thread's read on that handle fails too. Its retry must not meet the corrupt
+  // tile's own retry on a shared handle again (CI once lost a second tile that way).
+  shared_loader();
+  const CorruptSlideTiles slide = corrupt_slide_tiles();
+  std::atomic<bool> done = false;
+  std::atomic<int> corrupt_failed = 0, corrupt_read = 0;
+  std::thread corrupt([&] {
+    std::vector<std::uint8_t> rgb(256 * 256 * 3);
+    while (!done) {
+      try {  // Catch's assertions are not thread-safe: counted here, checked below
+        slides::read_with_retry(slide.path, [&](const slides::SlideReader& r) { r.read_region(slide.x, slide.y, 0, 256, 256, rgb.data()); });
+        ++corrupt_read;
+      } catch (const slides::SlideReadError&) {
+        ++corrupt_failed;
+      }
+    }
+  });
+  std::atomic<int> good_reads = 0, lost = 0;
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t)
+    readers.emplace_back([&] {
+      std::vector<std::uint8_t> rgb(256 * 256 * 3);
+      for (int round = 0; round < 3; ++round)
+        for (const auto& ref : slide.refs) {
+          if (is_at(ref, slide.x, slide.y)) continue;
+          try {
+            slides::read_with_retry(slide.path, [&](const slides::SlideReader& r) {
+              r.read_region(ref->provenance.tile->x, ref->provenance.tile->y, 0, 256, 256, rgb.data());
+            });
+            ++good_reads;
+          } catch (const slides::SlideReadError&) {
+            ++lost;
+          }
+        }
+    });
+  for (auto& r : readers) r.join();
+  done = true;
+  corrupt.join();
+  INFO(good_reads << " readable tiles read while the corrupt one failed " << corrupt_failed << " times");
+  CHECK(corrupt_read == 0);
+  CHECK(corrupt_failed > 10);  // the reads really overlapped
+  CHECK(lost == 0);
+}
 
 TEST_CASE("on_tile_error: skip_tile leaves out the unreadable tile and names it, fail_slide fails it", "[slides][reading][skip_tile]") {
   shared_loader();

@@ -6,7 +6,7 @@
 // A SlideReader is a lease on one of the process-wide pool's OpenSlide handles: slides are opened once and
 // shared by every stage and plugin of the process (threads share a slide's handle and with it OpenSlide's
 // cache of decoded tiles); idle slides beyond a few are closed. A handle whose read failed is retired: OpenSlide
-// handles stay in their error state, so a SlideReader created after the failed one has gone gets a fresh handle.
+// handles stay in their error state, so a SlideReader created after that gets another handle.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -51,6 +51,10 @@ class SlideReader {
   // Opens `path` through the process-wide pool (reusing an open handle). Throws std::runtime_error naming the
   // path and the reason ("file not found", "the file is empty", "not a slide format OpenSlide can read", ...).
   explicit SlideReader(const std::filesystem::path& path);
+  // A handle of this reader's own, shared with no other reader and closed with it (for a retry that must fail
+  // only for its own reasons: see read_with_retry).
+  struct Unshared {};
+  SlideReader(const std::filesystem::path& path, Unshared);
   SlideReader(SlideReader&&) noexcept;
   SlideReader& operator=(SlideReader&&) = delete;
   SlideReader(const SlideReader&) = delete;
@@ -89,14 +93,15 @@ class SlideReader {
 };
 
 // read(reader) on a pooled handle of `path`. A handle enters OpenSlide's sticky error state when any read on it
-// fails (the reader then retires it), so a read that throws SlideReadError is tried once more on a fresh handle:
-// only a read that fails twice is really broken, and its SlideReadError propagates.
+// fails (the reader then retires it), and threads share handles: a read fails too when another thread's read on
+// the same handle fails meanwhile. So a read that throws SlideReadError is tried once more on a handle of its
+// own: only a read that fails there is really broken, and its SlideReadError propagates.
 template <typename Read>
 auto read_with_retry(const std::filesystem::path& path, Read&& read) {
   try {
     return read(SlideReader(path));
   } catch (const SlideReadError&) {
-    return read(SlideReader(path));
+    return read(SlideReader(path, SlideReader::Unshared{}));
   }
 }
 
