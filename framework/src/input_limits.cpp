@@ -14,7 +14,7 @@ namespace {
 
 // Defaults sit far above real data (a 50,000-tile slide × 1,536 features is 7.7e7 values; a ViT-g checkpoint holds
 // ~600 tensors) and far below what would exhaust a workstation.
-constexpr std::array<InputLimitInfo, 13> kLimits{{
+constexpr std::array<InputLimitInfo, 15> kLimits{{
     {"graph_file_bytes", 16u << 20, "bytes of a graph file"},
     {"manifest_rows", 1'000'000, "rows of a manifest"},
     {"csv_file_bytes", 1u << 30, "bytes of a CSV file"},
@@ -28,7 +28,10 @@ constexpr std::array<InputLimitInfo, 13> kLimits{{
     {"image_pixels", 178'956'970, "pixels of one decoded image"},  // Pillow's decompression-bomb error threshold
     {"feature_values", std::uint64_t{1} << 32, "values of one feature matrix"},
     {"label_classes", 1'000'000, "classes implied by the label numbers"},
+    {"feature_read_seconds", 600, "seconds of one feature-file read"},
+    {"feature_read_memory_bytes", std::uint64_t{2} << 30, "bytes of memory one feature-file read may use beyond 4x the file's size"},
 }};
+static_assert(kLimits.size() == static_cast<std::size_t>(kLastInputLimit) + 1, "one entry per InputLimit");
 
 std::uint64_t parse_override(const std::string& variable, const char* text) {
   const std::string value(text);

@@ -1,4 +1,5 @@
 #include "histoflow/features/feature_file.hpp"
+#include "histoflow/features/feature_file_in_process.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -234,6 +235,19 @@ H5Id open_dataset(hid_t h5, const std::string& name, const std::filesystem::path
   if (!ec && stored > file_bytes)
     throw std::runtime_error("feature file '" + file.string() + "': dataset '" + name + "' claims " + std::to_string(stored) +
                              " bytes of storage, the file has " + std::to_string(file_bytes));
+  // Every value must be stored: a chunked dataset with one chunk written would otherwise claim billions of fill
+  // values from a file of kilobytes (memory, and the fill-value crash above). Compressed data may be smaller than
+  // its values, by at most deflate's ratio (1032:1).
+  H5Id type(H5Dget_type(set), H5Tclose);
+  H5Id creation(H5Dget_create_plist(set), H5Pclose);
+  const std::uint64_t element = std::max<std::size_t>(H5Tget_size(type), 1);
+  const std::uint64_t expansion = H5Pget_nfilters(creation) > 0 ? 1100 : 1;
+  std::uint64_t needed = 0;
+  if (__builtin_mul_overflow(static_cast<std::uint64_t>(count), element, &needed) || stored > UINT64_MAX / expansion ||
+      stored * expansion < needed)
+    throw std::runtime_error("feature file '" + file.string() + "': dataset '" + name + "' stores " + std::to_string(stored) +
+                             " bytes for " + std::to_string(count) + " values of " + std::to_string(element) +
+                             " bytes: values that were never written");
   return set;
 }
 
@@ -263,19 +277,46 @@ std::vector<std::int64_t> read_int64(hid_t h5, const std::string& name, std::siz
   return values;
 }
 
+// Variable-length strings live in HDF5's global heap, where one stored string can be named by every row: the text
+// read is bounded by the file's size (a real file stores each of its strings), and a dataset is read in slices so
+// that libhdf5's copies stay small before the bound is checked.
 std::vector<std::string> read_strings(hid_t object, std::size_t count, bool attribute, const std::string& name,
                                       const std::filesystem::path& file) {
   H5Id type = string_type();
-  std::vector<char*> pointers(count, nullptr);
-  if (count) {
-    const herr_t rc = attribute ? H5Aread(object, type, pointers.data())
-                                : H5Dread(object, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data());
-    h5_check(rc, file, "cannot read strings '" + name + "'");
-  }
+  std::error_code ec;
+  const std::uint64_t budget = std::filesystem::file_size(file, ec);
+  if (attribute && !ec && count > budget / 16)  // each string of an attribute is a 16-byte heap reference in the file
+    throw std::runtime_error("feature file '" + file.string() + "': attribute '" + name + "' claims " + std::to_string(count) +
+                             " strings, more than the file's " + std::to_string(budget) + " bytes can hold");
+  std::uint64_t text_bytes = 0;
   std::vector<std::string> values;
-  for (char* p : pointers) {
-    values.emplace_back(p ? p : "");
-    H5free_memory(p);
+  values.reserve(count);
+  constexpr std::size_t kSlice = 4096;
+  std::vector<char*> pointers;
+  for (std::size_t start = 0; start < count; start += attribute ? count : kSlice) {
+    const std::size_t n = attribute ? count : std::min(kSlice, count - start);
+    pointers.assign(n, nullptr);
+    herr_t rc = -1;
+    if (attribute) {
+      rc = H5Aread(object, type, pointers.data());
+    } else {
+      const hsize_t offset = start, extent = n;
+      H5Id memory(H5Screate_simple(1, &extent, nullptr), H5Sclose);
+      H5Id stored(H5Dget_space(object), H5Sclose);
+      if (H5Sselect_hyperslab(stored, H5S_SELECT_SET, &offset, nullptr, &extent, nullptr) >= 0)
+        rc = H5Dread(object, type, memory, stored, H5P_DEFAULT, pointers.data());
+    }
+    h5_check(rc, file, "cannot read strings '" + name + "'");
+    bool over = false;
+    for (char* p : pointers) {  // every string is freed, also past the bound
+      if (!over && p) text_bytes += std::strlen(p);
+      over = over || (!ec && text_bytes > budget);
+      if (!over) values.emplace_back(p ? p : "");
+      H5free_memory(p);
+    }
+    if (over)
+      throw std::runtime_error("feature file '" + file.string() + "': strings '" + name + "' hold more text than the file's " +
+                               std::to_string(budget) + " bytes (one stored string named over and over)");
   }
   return values;
 }
@@ -385,6 +426,10 @@ void write_coordinates(const std::filesystem::path& file, const std::vector<std:
   });
 }
 
+// ---- the readers, in this process (public ones: feature_reader_process.cpp)
+
+namespace in_process {
+
 SlideFeatures read_coordinates(const std::filesystem::path& file) {
   H5Id h5 = open_for_reading(file, false);
   SlideFeatures out;
@@ -474,4 +519,5 @@ AttributeMap read_feature_attributes(const std::filesystem::path& file) {
   return read_attributes_of(h5, file);
 }
 
+}  // namespace in_process
 }  // namespace histoflow::features

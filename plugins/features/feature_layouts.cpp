@@ -298,19 +298,24 @@ PatchFeatures read_patch_features(const FeatureFileRef& ref, const std::vector<s
   if (ref.format == "h5") out = read_patch_features(ref.file, /*verify=*/false, /*complete=*/false);
   else if (ref.format == "pt") out = read_pt_patches(ref.file);
   else throw std::invalid_argument("unknown feature file format '" + ref.format + "' (histoflow, h5 or pt)");
+  name_patch_classes(out, ref.file, class_names);
+  return out;
+}
+
+void name_patch_classes(PatchFeatures& out, const fs::path& file, const std::vector<std::string>& class_names) {
   std::int64_t classes = 0;
   for (auto label : out.labels) {
-    if (label < 0) throw std::runtime_error("'" + ref.file.string() + "': label " + std::to_string(label) + " is negative");
+    if (label < 0) throw std::runtime_error("'" + file.string() + "': label " + std::to_string(label) + " is negative");
     // Unnamed classes are named by number, 0 to the largest label: a label of 2^62 must not mean 2^62 names.
-    check_input_limit(InputLimit::LabelClasses, static_cast<std::uint64_t>(label) + 1, "'" + ref.file.string() + "'");
+    check_input_limit(InputLimit::LabelClasses, static_cast<std::uint64_t>(label) + 1, "'" + file.string() + "'");
     classes = std::max(classes, label + 1);
   }
   if (!out.class_names.empty() && !class_names.empty() && out.class_names != class_names)
-    throw std::runtime_error("'" + ref.file.string() + "' names its classes itself, otherwise than the class_names given: "
+    throw std::runtime_error("'" + file.string() + "' names its classes itself, otherwise than the class_names given: "
                              "leave class_names out, or give the file's order");
   if (out.class_names.empty() && !class_names.empty()) {
     if (classes > static_cast<std::int64_t>(class_names.size()))
-      throw std::runtime_error("'" + ref.file.string() + "': label " + std::to_string(classes - 1) + " has no name among the " +
+      throw std::runtime_error("'" + file.string() + "': label " + std::to_string(classes - 1) + " has no name among the " +
                                std::to_string(class_names.size()) + " class_names given");
     out.class_names = class_names;
   } else if (out.class_names.empty()) {
@@ -318,10 +323,9 @@ PatchFeatures read_patch_features(const FeatureFileRef& ref, const std::vector<s
   }
   for (auto label : out.labels)
     if (label >= static_cast<std::int64_t>(out.class_names.size()))
-      throw std::runtime_error("'" + ref.file.string() + "': label " + std::to_string(label) + " outside its class_names");
+      throw std::runtime_error("'" + file.string() + "': label " + std::to_string(label) + " outside its class_names");
   if (out.paths.empty())
-    for (std::int64_t i = 0; i < out.features.rows; ++i) out.paths.push_back(ref.file.filename().string() + "#" + std::to_string(i));
-  return out;
+    for (std::int64_t i = 0; i < out.features.rows; ++i) out.paths.push_back(file.filename().string() + "#" + std::to_string(i));
 }
 
 std::vector<fs::path> export_slide_features(FeatureLayout layout, const fs::path& root, const std::string& slide_id,

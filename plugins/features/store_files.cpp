@@ -10,13 +10,15 @@ constexpr const char* kIdentityKeys[] = {"encoder", "weights_sha256", "output", 
 
 std::string describe_encoder(const AttributeMap& attributes) {
   std::string text;
-  for (const char* key : kIdentityKeys)
-    if (auto it = attributes.find(key); it != attributes.end())
-      if (const auto* value = std::get_if<std::string>(&it->second))
-        text += (text.empty() ? "" : ", ") + std::string(key) + " " +
-                (std::string(key) == "weights_sha256" ? value->substr(0, 12) : *value);
-      else if (const auto* number = std::get_if<std::int64_t>(&it->second))
-        text += (text.empty() ? "" : ", ") + std::string(key) + " " + std::to_string(*number);
+  for (const char* key : kIdentityKeys) {
+    const auto it = attributes.find(key);
+    if (it == attributes.end()) continue;
+    if (const auto* value = std::get_if<std::string>(&it->second))
+      text += (text.empty() ? "" : ", ") + std::string(key) + " " +
+              (std::string(key) == "weights_sha256" ? value->substr(0, 12) : *value);
+    else if (const auto* number = std::get_if<std::int64_t>(&it->second))
+      text += (text.empty() ? "" : ", ") + std::string(key) + " " + std::to_string(*number);
+  }
   return text.empty() ? "(no encoder attributes)" : text;
 }
 }  // namespace

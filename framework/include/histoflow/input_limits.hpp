@@ -23,7 +23,10 @@ enum class InputLimit {
   ImagePixels,           // width × height of a decoded patch image
   FeatureValues,         // rows × columns of one feature matrix in an HDF5 file
   LabelClasses,          // classes a labelled patch dataset's label numbers imply
+  FeatureReadSeconds,    // wall time of one feature-file read in its reader process (libhdf5 loops on some damaged files)
+  FeatureReadMemoryBytes,  // address space of a reader process beyond 4x the file's size (not in sanitizer builds)
 };
+inline constexpr InputLimit kLastInputLimit = InputLimit::FeatureReadMemoryBytes;
 
 struct InputLimitInfo {
   const char* name;           // "image_pixels"

@@ -1,6 +1,7 @@
 // Feature files (HDF5 round trips, float16, verification) and the stores in isolation: reassembly of rows
 // that arrive in any order and before their grid, restoring on a rerun, and what is refused.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -285,4 +286,39 @@ TEST_CASE("a patch file's label of 2^62 does not make 2^62 class names", "[featu
   const auto file = std::filesystem::path(HISTOFLOW_SOURCE_DIR) / "tests/fuzz/regressions/feature_file/huge-label-names-every-class.h5";
   CHECK_THROWS_WITH(read_patch_features(FeatureFileRef{file, "h5", {}}),
                     Catch::Contains("classes implied by the label numbers exceed the limit label_classes = 1000000"));
+}
+
+TEST_CASE("a feature file that crashes libhdf5 fails alone, with an error naming it, and the next file reads", "[features][hostile]") {
+  // Found by fuzzing: libhdf5 1.10.8 reads freed memory building this file's damaged attribute table
+  // (tests/fuzz/library_findings). In this process it would be a segmentation fault; the reader process takes it.
+  const auto hostile = std::filesystem::path(HISTOFLOW_SOURCE_DIR) /
+                       "tests/fuzz/library_findings/feature_file/hdf5-attribute-table-use-after-free.h5";
+  CHECK_THROWS_WITH(read_feature_attributes(hostile),
+                    Catch::Contains("feature file '" + hostile.string() + "': libhdf5 ") &&
+                        Catch::Contains("reading it in the reader process: the file is damaged or not what it claims to be"));
+  const auto good = testing::fresh_folder("feature-after-crash") / "a.h5";
+  write_slide_features(good, small_slide(), StorageType::Float32, R"({"slide_id": "a"})");
+  const SlideFeatures back = read_slide_features(good);
+  CHECK(back.features.values == small_slide().features.values);
+  CHECK(back.attributes == small_slide().attributes);
+}
+
+TEST_CASE("a feature file on which libhdf5 never finishes is stopped at the limit feature_read_seconds", "[features][hostile]") {
+  // Found by fuzzing: libhdf5 1.10.8 loops forever reading this file's damaged global heap.
+  const auto hostile = std::filesystem::path(HISTOFLOW_SOURCE_DIR) /
+                       "tests/fuzz/library_findings/feature_file/hdf5-global-heap-read-never-ends.h5";
+  ScopedInputLimit seconds(InputLimit::FeatureReadSeconds, 1);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(read_patch_features(hostile, false, false),
+                    "feature file '" + hostile.string() + "': libhdf5 had not finished reading it after 1 s, the limit "
+                    "feature_read_seconds (raise it with HISTOFLOW_LIMIT_FEATURE_READ_SECONDS): the reader process was "
+                    "stopped; the file is damaged or not what it claims to be");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+}
+
+TEST_CASE("a reader's own error comes back from the reader process word for word", "[features][hostile]") {
+  const auto folder = testing::fresh_folder("feature-reader-errors");
+  CHECK_THROWS_WITH(read_slide_features(folder / "missing.h5"), "feature file '" + (folder / "missing.h5").string() + "' does not exist");
+  std::ofstream(folder / "text.h5") << "not HDF5";
+  CHECK_THROWS_WITH(read_feature_shape(folder / "text.h5"), "feature file '" + (folder / "text.h5").string() + "': not an HDF5 file");
 }

@@ -61,6 +61,8 @@ FeatureFileShape read_feature_shape(const FeatureFileRef& ref);
 // [N, D], labels | targets: [N]}). Class names, when the file has none: `class_names` (index = label), else the
 // label numbers ("0", "1", ...). Paths, when it has none: "<file name>#<row>".
 PatchFeatures read_patch_features(const FeatureFileRef& ref, const std::vector<std::string>& class_names = {});
+// Its last step, on what another tool's file held: labels checked, class names and paths filled in as above.
+void name_patch_classes(PatchFeatures& content, const std::filesystem::path& file, const std::vector<std::string>& class_names);
 
 // Writes one slide's features in a foreign layout under `root`, each file atomically (temporary name, rename):
 //   clam:    h5_files/<slide>.h5 and pt_files/<slide>.pt, and patches/<slide>.h5 (coords with CLAM's attributes)
