@@ -63,10 +63,11 @@ grep -q "stage 'mil' (mil_cv) needs every item" "$work/refused.log" || { cat "$w
 status=0
 "$flowrun" submit "$graph" --slurm "${graph_sets[@]}" --dry-run >"$work/submit.log" 2>&1 || status=$?
 ((status == 2)) && grep -q "how many shards" "$work/submit.log" || fail "flowrun submit without a shard count: exit $status"
-"$flowrun" submit "$graph" --slurm "${graph_sets[@]}" --set "experiment.output=$work/submitted" --shards 3 --parallel 2 --cpus 4 --dry-run \
-  >"$work/submit.log" 2>&1 || fail "flowrun submit --dry-run: $(cat "$work/submit.log")"
+mkdir -p "$work/lab-plugins"  # a --plugins folder (empty): the jobs' flowrun gets it too
+"$flowrun" --plugins "$work/lab-plugins" submit "$graph" --slurm "${graph_sets[@]}" --set "experiment.output=$work/submitted" --shards 3 \
+  --parallel 2 --cpus 4 --dry-run >"$work/submit.log" 2>&1 || fail "flowrun submit --dry-run: $(cat "$work/submit.log")"
 for expected in "#SBATCH --array=0-2%2" "#SBATCH --cpus-per-task=4" '--stage-set extract --shard "${SLURM_ARRAY_TASK_ID}/3"' \
-                "--stage-set evaluate" "stages only the evaluation runs: mil"; do
+                "--stage-set evaluate" "stages only the evaluation runs: mil" "--plugins '$work/lab-plugins'"; do
   grep -qF -- "$expected" "$work/submit.log" || fail "flowrun submit --dry-run lacks '$expected': $(cat "$work/submit.log")"
 done
 [[ ! -e $work/submitted ]] || fail "flowrun submit --dry-run wrote files"

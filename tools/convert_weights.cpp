@@ -1,7 +1,7 @@
 // Converts weights to safetensors: convert_weights SOURCE TARGET.safetensors [--backbone NAME]
 // With --backbone, only that backbone's tensors are written, under plain names, after a strict check. The
-// backbone may come from a plugin: the plugins are loaded as flowrun loads them (build/plugins beside this
-// tool's bin/ folder, then HISTOFLOW_PLUGIN_PATH).
+// backbone may come from a plugin: the plugins are loaded as flowrun loads them (its plugin folder, build/plugins
+// or PREFIX/lib/histoflow/plugins, then HISTOFLOW_PLUGIN_PATH).
 #include <iostream>
 
 #include "histoflow/plugins.hpp"
@@ -13,7 +13,7 @@ namespace {
 // the name is unknown, after these lines have said why.
 void load_plugins() {
   static histoflow::PluginLoader loader;  // plugins stay loaded for the life of the process
-  loader.load_defaults(histoflow::default_plugin_dir(HISTOFLOW_DEFAULT_PLUGIN_DIR));
+  loader.load_defaults();
   for (const auto& warning : loader.warnings()) std::cerr << "convert_weights: warning: " << warning << "\n";
   for (const auto& error : loader.errors()) std::cerr << "convert_weights: warning: plugin not loaded: " << error << "\n";
 }

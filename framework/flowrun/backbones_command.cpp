@@ -15,14 +15,6 @@ namespace {
 
 constexpr const char* kCategory = "backbone";
 
-// The default plugins (build/plugins beside flowrun, then HISTOFLOW_PLUGIN_PATH), problems on stderr.
-bool load_default_plugins(PluginLoader& loader) {
-  loader.load_defaults(default_plugin_dir(HISTOFLOW_DEFAULT_PLUGIN_DIR));
-  for (const auto& warning : loader.warnings()) std::cerr << "warning: " << warning << '\n';
-  for (const auto& error : loader.errors()) std::cerr << "error: " << error << '\n';
-  return loader.errors().empty();
-}
-
 std::string field_or(const CatalogueEntry& entry, const std::string& key, const std::string& fallback = "-") {
   const std::string* value = entry.field(key);
   return value && !value->empty() ? *value : fallback;
@@ -65,7 +57,7 @@ int command_backbones(const std::vector<std::string>& args) {
   }
   parse_args(args, {});
   PluginLoader loader;
-  const bool ok = load_default_plugins(loader);
+  const bool ok = load_plugins(loader);
   const auto entries = Registry::instance().entries(kCategory);
   if (entries.empty()) {
     std::cerr << "no backbones: no loaded plugin registers any (is the torch_encoders plugin built? see `flowrun plugins`)\n";
@@ -87,7 +79,7 @@ int command_backbones(const std::vector<std::string>& args) {
 
 int describe_backbone(const std::string& name) {
   PluginLoader loader;
-  const bool ok = load_default_plugins(loader);
+  const bool ok = load_plugins(loader);
   const auto& registry = Registry::instance();
   const auto entry = registry.find_entry(kCategory, name);
   if (!entry) {

@@ -47,16 +47,6 @@ void on_interrupt(int signal) {
   errno = saved_errno;
 }
 
-// Loads the default plugins; errors are printed, and make commands that need stages fail.
-bool load_plugins(PluginLoader& loader, bool quiet_notes = true) {
-  loader.load_defaults(default_plugin_dir(HISTOFLOW_DEFAULT_PLUGIN_DIR));
-  if (!quiet_notes)
-    for (const auto& note : loader.notes()) std::cerr << "note: " << note << '\n';
-  for (const auto& warning : loader.warnings()) std::cerr << "warning: " << warning << '\n';
-  for (const auto& error : loader.errors()) std::cerr << "error: " << error << '\n';
-  return loader.errors().empty();
-}
-
 std::vector<Override> overrides_of(const ParsedArgs& parsed) {
   std::vector<Override> overrides;
   if (auto it = parsed.options.find("--set"); it != parsed.options.end())
@@ -65,6 +55,20 @@ std::vector<Override> overrides_of(const ParsedArgs& parsed) {
 }
 
 }  // namespace
+
+std::vector<std::filesystem::path>& plugin_folders_from_command_line() {
+  static std::vector<std::filesystem::path> folders;
+  return folders;
+}
+
+bool load_plugins(PluginLoader& loader, bool quiet_notes) {
+  loader.load_defaults(plugin_folders_from_command_line());
+  if (!quiet_notes)
+    for (const auto& note : loader.notes()) std::cerr << "note: " << note << '\n';
+  for (const auto& warning : loader.warnings()) std::cerr << "warning: " << warning << '\n';
+  for (const auto& error : loader.errors()) std::cerr << "error: " << error << '\n';
+  return loader.errors().empty();
+}
 
 // Loads and validates; prints every diagnostic. Returns false when the graph is invalid.
 bool load_graph_reporting(const std::string& file, const ParsedArgs& parsed, PluginLoader& loader, GraphLoad& load) {
@@ -221,11 +225,23 @@ int command_validate(const std::vector<std::string>& args) {
   return 0;
 }
 
+namespace {
+
+std::string origin_text(const std::string& origin) {
+  if (origin == "build") return "the build's plugin folder";
+  if (origin == "installed") return "the installed plugin folder";
+  return origin;  // HISTOFLOW_PLUGIN_PATH, --plugins, [plugins] path
+}
+
+}  // namespace
+
 int command_plugins(const std::vector<std::string>& args) {
   if (wants_help(args)) {
-    std::cout << "usage: flowrun plugins\n\nLists the plugin libraries found (build/plugins beside flowrun, then the\n"
-                 "folders in HISTOFLOW_PLUGIN_PATH) with their versions, stage types and what else they register\n"
-                 "(backbones). Warns about a library in the build's plugin folder that the build did not produce.\n";
+    std::cout << "usage: flowrun plugins [--plugins DIR]...\n\nLists the plugin libraries found with their versions, stage types\n"
+                 "and what else they register (backbones), and where each was found: flowrun's own plugin folder\n"
+                 "(build/plugins beside a build's flowrun, PREFIX/lib/histoflow/plugins when installed), then the\n"
+                 "folders in HISTOFLOW_PLUGIN_PATH, then those given with --plugins. Warns about a library in the\n"
+                 "build's plugin folder that the build did not produce.\n";
     return 0;
   }
   parse_args(args, {});
@@ -234,6 +250,7 @@ int command_plugins(const std::vector<std::string>& args) {
   std::cout << "histoflow " << kVersion << " (plugin ABI " << kPluginAbiVersion << ", " << kCxxAbi << ")\n";
   for (const auto& plugin : loader.plugins()) {
     std::cout << "\n" << plugin.name << "  " << plugin.file.string() << "\n  " << plugin.description << "\n";
+    if (!plugin.origin.empty()) std::cout << "  found in: " << origin_text(plugin.origin) << "\n";
     std::cout << "  built for histoflow " << plugin.framework_version;
     if (!plugin.torch_version.empty()) std::cout << ", LibTorch " << plugin.torch_version;
     std::cout << "\n";

@@ -10,6 +10,12 @@
 
 namespace histoflow::cli {
 
+// The folders given with `--plugins DIR` (main.cpp takes them out of the arguments, wherever they stand).
+std::vector<std::filesystem::path>& plugin_folders_from_command_line();
+// Loads flowrun's plugin folder, HISTOFLOW_PLUGIN_PATH's folders, then the --plugins ones; prints warnings and
+// errors (and notes unless quiet). False when a plugin failed to load.
+bool load_plugins(PluginLoader& loader, bool quiet_notes = true);
+
 // Loads the plugins and the graph with its --set overrides, and validates it; prints every diagnostic. False when
 // the graph is invalid.
 bool load_graph_reporting(const std::string& file, const ParsedArgs& parsed, PluginLoader& loader, GraphLoad& load);

@@ -27,7 +27,8 @@ void print_usage() {
                "  submit GRAPH --slurm  run GRAPH on a Slurm cluster: sharded extraction, then the evaluation\n"
                "  status DIR       how a scaled-out experiment stands: shards, failed items, the evaluation\n"
                "  report RUN_DIR   write RUN_DIR/report.html: one self-contained page of the run's results\n\n"
-               "options: --help (on every command), --version\n"
+               "options: --help (on every command), --version, --plugins DIR (repeatable, before or after COMMAND):\n"
+               "         a plugin folder searched after flowrun's own and HISTOFLOW_PLUGIN_PATH's\n"
                "environment: HISTOFLOW_PLUGIN_PATH  extra plugin folders, ':'-separated\n"
                "             HISTOFLOW_CPU_KERNELS=default  leave LibTorch on its own CPU kernels (else AVX-512 where\n"
                "             the CPU has it and ATEN_CPU_CAPABILITY is unset)\n";
@@ -39,6 +40,19 @@ int main(int argc, char** argv) {
   histoflow::hold_malloc_thresholds();   // before anything is allocated and freed
   histoflow::use_widest_cpu_kernels();  // before any plugin runs a LibTorch kernel
   std::vector<std::string> args(argv + 1, argv + argc);
+  // --plugins DIR, before or after the command word: more plugin folders, searched after the others.
+  for (auto it = args.begin(); it != args.end();) {
+    if (*it != "--plugins") {
+      ++it;
+      continue;
+    }
+    if (it + 1 == args.end()) {
+      std::cerr << "flowrun: --plugins needs a folder\n";
+      return 2;
+    }
+    histoflow::cli::plugin_folders_from_command_line().push_back(*(it + 1));
+    it = args.erase(it, it + 2);
+  }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_usage();
     return args.empty() ? 2 : 0;

@@ -96,6 +96,8 @@ std::string flowrun_line(const std::filesystem::path& graph, const ParsedArgs& p
   if (auto it = parsed.options.find("--set"); it != parsed.options.end())
     for (const auto& text : it->second)
       if (text.rfind("slurm.", 0) != 0) line += " --set " + shell_quoted(text);  // [slurm] is this command's, not the run's
+  for (const auto& folder : plugin_folders_from_command_line())
+    line += " --plugins " + shell_quoted(std::filesystem::absolute(folder).string());
   if (r.cpus) line += " --threads " + std::to_string(r.cpus);
   return line + " --progress lines";
 }

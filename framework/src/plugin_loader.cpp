@@ -36,7 +36,7 @@ std::string major_minor(const std::string& version) {
 
 }  // namespace
 
-void PluginLoader::load_file(const std::filesystem::path& path) {
+void PluginLoader::load_file(const std::filesystem::path& path, const std::string& origin) {
   std::error_code ec;
   const auto file = std::filesystem::weakly_canonical(path, ec);
   if (!seen_.insert(file).second) return;
@@ -93,7 +93,7 @@ void PluginLoader::load_file(const std::filesystem::path& path) {
   registry.set_loading_file("");
 
   LoadedPlugin plugin{file, text_or(descriptor->name, file.stem().c_str()), text_or(descriptor->description, ""),
-                      framework_version, torch_version, {}, {}, {}};
+                      framework_version, torch_version, origin, {}, {}, {}};
   for (const auto& type : registry.types())
     if (std::find(before.begin(), before.end(), type) == before.end()) plugin.stage_types.push_back(type);
   for (const auto& entry : registry.entries())
@@ -104,7 +104,7 @@ void PluginLoader::load_file(const std::filesystem::path& path) {
   loaded_libraries().push_back(std::move(library));
 }
 
-void PluginLoader::load_directory(const std::filesystem::path& dir) {
+void PluginLoader::load_directory(const std::filesystem::path& dir, const std::string& origin) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
     notes_.push_back("plugin folder '" + dir.string() + "' does not exist");
@@ -121,30 +121,35 @@ void PluginLoader::load_directory(const std::filesystem::path& dir) {
         warnings_.push_back(file.string() + " was not produced by the current build (a removed plugin's leftover?); delete it");
   for (const auto& file : files) {
     try {
-      load_file(file);
+      load_file(file, origin);
     } catch (const std::exception& e) {
       errors_.push_back(e.what());
     }
   }
 }
 
-std::filesystem::path default_plugin_dir(const std::filesystem::path& fallback) {
+PluginFolder default_plugin_folder() {
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    const auto beside = exe.parent_path().parent_path() / "plugins";
-    if (std::filesystem::is_directory(beside, ec)) return beside;
-  }
-  return fallback;
+  if (ec) return {};
+  const auto prefix = exe.parent_path().parent_path();
+  if (std::filesystem::is_directory(prefix / "plugins", ec)) return {prefix / "plugins", "build"};
+  return {prefix / "lib" / "histoflow" / "plugins", "installed"};  // load_directory notes it when missing
 }
 
-void PluginLoader::load_defaults(const std::filesystem::path& builtin_dir) {
-  if (!builtin_dir.empty()) load_directory(builtin_dir);
+void PluginLoader::load_defaults(const std::vector<std::filesystem::path>& extra_dirs) {
+  const PluginFolder own = default_plugin_folder();
+  if (!own.path.empty()) load_directory(own.path, own.origin);
   if (const char* env = std::getenv("HISTOFLOW_PLUGIN_PATH")) {
     std::stringstream paths(env);
     std::string dir;
     while (std::getline(paths, dir, ':'))
-      if (!dir.empty()) load_directory(dir);
+      if (!dir.empty()) load_directory(dir, "HISTOFLOW_PLUGIN_PATH");
+  }
+  for (const auto& dir : extra_dirs) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(dir, ec)) load_directory(dir, "--plugins");
+    else errors_.push_back("--plugins '" + dir.string() + "': no such folder");  // asked for by name: not a mere note
   }
 }
 

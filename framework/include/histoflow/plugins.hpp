@@ -14,6 +14,7 @@ struct LoadedPlugin {
   std::string description;
   std::string framework_version;
   std::string torch_version;  // empty when the plugin does not link LibTorch
+  std::string origin;         // where its folder came from: "build", "installed", "HISTOFLOW_PLUGIN_PATH", "--plugins"
   std::vector<std::string> stage_types;
   std::vector<std::pair<std::string, std::string>> entries;  // catalogue (category, name) it registered
   std::vector<std::string> kinds;  // packet kinds it declared
@@ -23,8 +24,13 @@ struct LoadedPlugin {
 // a line); a library in that folder the list lacks is a leftover, e.g. of a plugin since removed.
 inline constexpr const char* kBuiltPluginsManifest = ".histoflow-built-plugins";
 
-// build/plugins beside the running executable's bin/ folder (<exe>/../plugins) when it exists, else `fallback`.
-std::filesystem::path default_plugin_dir(const std::filesystem::path& fallback);
+// The plugin folder of the running executable: <exe>/../plugins in a build tree (build/bin/flowrun beside
+// build/plugins), else the installed one, <exe>/../lib/histoflow/plugins (P/bin/flowrun, P/lib/histoflow/plugins).
+struct PluginFolder {
+  std::filesystem::path path;
+  std::string origin;  // "build" or "installed"
+};
+PluginFolder default_plugin_folder();
 
 class PluginLoader {
  public:
@@ -32,11 +38,13 @@ class PluginLoader {
   // with one note; a plugin that fails its handshake (versions naming both sides and the file) or its
   // registration is listed in errors() and the others still load. When `dir` holds the build's manifest
   // (kBuiltPluginsManifest), a library it does not list is still loaded, with a warning.
-  void load_directory(const std::filesystem::path& dir);
+  // `origin` says where the folder came from (LoadedPlugin::origin, printed by `flowrun plugins`).
+  void load_directory(const std::filesystem::path& dir, const std::string& origin = "");
   // Loads one library; throws std::runtime_error on a failed handshake or registration.
-  void load_file(const std::filesystem::path& file);
-  // build/plugins next to the executable, then HISTOFLOW_PLUGIN_PATH (':'-separated).
-  void load_defaults(const std::filesystem::path& builtin_dir);
+  void load_file(const std::filesystem::path& file, const std::string& origin = "");
+  // The search path, in order: default_plugin_folder(), the folders of HISTOFLOW_PLUGIN_PATH (':'-separated),
+  // then `extra_dirs` (flowrun --plugins DIR). A stage type or backbone registered twice is an error naming both files.
+  void load_defaults(const std::vector<std::filesystem::path>& extra_dirs = {});
 
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
   const std::vector<std::string>& notes() const { return notes_; }  // "skipped X: not a histoflow plugin"
