@@ -61,7 +61,9 @@ std::filesystem::path finished_run() {
         "encoder,method,setting,metric,mean,sd,ci_low,ci_high,source\n"
         "uni,gated_attention,external (ensemble),auroc,0.9,,0.8,0.95,mil_uni\n"
         "uni,gated_attention,in-domain,auroc,0.81234,0.05,0.7,0.9,mil_uni\n"
-        "ctranspath,gated_attention,in-domain,auroc,0.85,0.04,,,mil_ctp\n");
+        "ctranspath,gated_attention,in-domain,auroc,0.85,0.04,,,mil_ctp\n"
+        // A published number (comparison_table's `reference`): shown, never this run's best.
+        "ctranspath (reference),gated_attention,in-domain,auroc,0.95,,,,reference\n");
   write(dir / "mil_uni" / "metrics.json", R"({"method": "gated_attention", "encoder": "uni", "classes": ["0", "1"], "label_column": "label",
     "bag": "slide", "bags": 4, "external_bags": 0, "in-domain": {"per_fold": [{"auroc": 1.0, "balanced_accuracy": 1.0, "f1": 1.0},
     {"auroc": 0.5, "balanced_accuracy": 0.5, "f1": 0.0}]}, "training": [{"train_bags": 2, "validation_bags": 1, "test_bags": 2,
@@ -99,6 +101,8 @@ TEST_CASE("the report shows the summary with failing slides, the graph, the comp
                                    "data-ci-low=\"0.7\" data-ci-high=\"0.9\">0.812 ± 0.050 [0.700, 0.900]</td>"));
   CHECK_THAT(html, Catch::Contains("<td class=\"num best\" data-encoder=\"ctranspath\" data-source=\"mil_ctp\" data-method=\"gated_attention\" "
                                    "data-setting=\"in-domain\" data-metric=\"auroc\" data-mean=\"0.85\" data-sd=\"0.04\">0.850 ± 0.040 ★</td>"));
+  CHECK_THAT(html, Catch::Contains("<td class=\"num\" data-encoder=\"ctranspath (reference)\" data-source=\"reference\" "
+                                   "data-method=\"gated_attention\" data-setting=\"in-domain\" data-metric=\"auroc\" data-mean=\"0.95\">0.950</td>"));
   CHECK(html.find("data-setting=\"in-domain\"") < html.find("data-setting=\"external (ensemble)\""));
   CHECK_THAT(html, Catch::Contains("0.900 [0.800, 0.950] ★"));  // a row of one encoder: it is the best
   CHECK_THAT(html, Catch::Contains("<td>–</td>"));               // ctranspath has no external value

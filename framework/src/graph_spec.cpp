@@ -101,6 +101,7 @@ class GraphReader {
   // Relative to the graph file; a leading "{output}" is the experiment's output folder (what an earlier phase
   // wrote: `weights = "{output}/finetune/export/teacher_backbone.safetensors"`).
   std::filesystem::path resolve(const std::string& path) const {
+    if (path.empty()) return {};  // no path: `--set encode.weights=` clears a graph's weights file
     if (path.rfind(kOutputVariable, 0) == 0) {
       std::string rest = path.substr(std::string_view(kOutputVariable).size());
       while (!rest.empty() && rest.front() == '/') rest.erase(0, 1);
@@ -848,8 +849,8 @@ GraphLoad load_graph_text(const std::string& text, const std::filesystem::path& 
   for (const auto& dir : load.spec.plugin_paths) {
     try {
       std::error_code ec;
-      if (std::filesystem::is_directory(dir, ec)) loader.load_directory(dir);
-      else if (std::filesystem::exists(dir, ec)) loader.load_file(dir);
+      if (std::filesystem::is_directory(dir, ec)) loader.load_directory(dir, "[plugins] path");
+      else if (std::filesystem::exists(dir, ec)) loader.load_file(dir, "[plugins] path");
       else diagnostics.push_back({{name, 0, 0}, "", "plugin path '" + dir.string() + "' does not exist"});
     } catch (const std::exception& e) {
       diagnostics.push_back({{name, 0, 0}, "", e.what()});

@@ -38,13 +38,16 @@ std::string fixed(double value, int digits) {
 
 std::string optional_number(const std::map<std::string, double>& values, const std::string& metric) {
   const auto it = values.find(metric);
-  if (it == values.end() || std::isnan(it->second)) return "";
-  std::ostringstream out;
-  out << std::setprecision(10) << it->second;
-  return out.str();
+  return it == values.end() || std::isnan(it->second) ? std::string() : csv_number(it->second);
 }
 
 }  // namespace
+
+std::string csv_number(double value) {
+  std::ostringstream out;
+  out << std::setprecision(10) << value;
+  return out.str();
+}
 
 std::string format_metric_cell(const EvaluationRecord& record, const std::string& metric, int digits) {
   const auto mean = record.mean.find(metric);

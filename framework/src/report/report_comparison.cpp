@@ -17,6 +17,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A published number beside the run's (comparison_table's `reference`; evaluation_common::kReferenceSource): shown,
+// never this run's best.
+bool is_reference(const std::pair<std::string, std::string>& encoder_and_source) { return encoder_and_source.second == "reference"; }
+
 std::string comparison_table(RunFolder& run, const fs::path& file, const std::string& stage_id) {
   const auto table = run.csv(file, "comparison table of stage '" + stage_id + "'");
   if (!table) return "";
@@ -41,6 +45,7 @@ std::string comparison_table(RunFolder& run, const fs::path& file, const std::st
   }
   std::map<Row, double> best;
   for (const auto& [key, record] : cells) {
+    if (is_reference(key.first)) continue;
     const double mean = parse_number(field(*record, "mean"));
     if (std::isnan(mean)) continue;
     auto [it, inserted] = best.emplace(key.second, mean);
@@ -66,7 +71,7 @@ std::string comparison_table(RunFolder& run, const fs::path& file, const std::st
       }
       const CsvRecord& r = *it->second;
       const double mean = parse_number(field(r, "mean"));
-      const bool is_best = !std::isnan(mean) && best.count(row) && mean == best.at(row);
+      const bool is_best = !is_reference(source) && !std::isnan(mean) && best.count(row) && mean == best.at(row);
       out << "<td class=\"num" << (is_best ? " best" : "") << "\" data-encoder=\"" << html_escape(source.first) << "\" data-source=\""
           << html_escape(source.second) << "\" data-method=\"" << html_escape(row[0]) << "\" data-setting=\"" << html_escape(row[1])
           << "\" data-metric=\"" << html_escape(row[2]) << "\"";
@@ -83,7 +88,7 @@ std::string comparison_table(RunFolder& run, const fs::path& file, const std::st
     out << "</tr>\n";
   }
   out << "</table></div>\n<p class=\"note\">Cells: mean ± sd over folds, or value [95% bootstrap CI], or both. ★ and green: the "
-         "best (highest) value of the row's metric across encoders.</p>\n";
+         "best (highest) value of the row's metric across this run's encoders (a column \"(reference)\" holds published numbers).</p>\n";
   return out.str();
 }
 

@@ -2,15 +2,18 @@
 // bootstrap intervals, and the comparison table.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "histoflow/evaluation_common/auroc.hpp"
 #include "histoflow/evaluation_common/bootstrap.hpp"
 #include "histoflow/evaluation_common/comparison_table.hpp"
+#include "histoflow/evaluation_common/reference_table.hpp"
 #include "histoflow/evaluation_common/svg_raster.hpp"
 #include "histoflow/svg_plot.hpp"
 #include "slide_metrics.hpp"
+#include "support/fresh_folder.hpp"
 
 using namespace histoflow;
 
@@ -113,6 +116,55 @@ TEST_CASE("the comparison table takes any metric set, one row per encoder", "[mi
   a2.source = "mil_b";
   const auto twice = evaluation_common::build_comparison_table({a, a2});
   CHECK(twice.rows == std::vector<std::string>{"resnet50_trunc (mil_a)", "resnet50_trunc (mil_b)"});
+}
+
+TEST_CASE("a reference table: its rows beside the run's, the differences, and clear errors", "[mil][comparison]") {
+  const auto folder = testing::fresh_folder("reference-table");
+  const auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(folder / name) << text;
+    return folder / name;
+  };
+  const auto good = write("paper.csv",
+                          "encoder,method,setting,metric,value,source\n"
+                          "dinov2_vits14_ft,20-NN (T=0.07),test,balanced_accuracy,0.938,\"Roth et al., ISBI 2024\"\n"
+                          "dinov2_vits14_ft,linear,test,balanced_accuracy,0.927,Roth et al. | Table 2\n"
+                          "uni,linear,test,balanced_accuracy,0.95,another paper\n");
+  const auto reference = evaluation_common::read_reference_table(good);
+  REQUIRE(reference.size() == 3);
+  CHECK(reference[0].source == "Roth et al., ISBI 2024");
+  CHECK(reference[2].line == 4);
+
+  // The run scored the finetuned model with both methods and no UNI; one metric has no reference.
+  const evaluation_common::EvaluationRecord knn{"dinov2_vits14_ft", "20-NN (T=0.07)", "test", {{"balanced_accuracy", 0.95}, {"accuracy", 0.9}}, {}, {}, {}, "knn"};
+  const evaluation_common::EvaluationRecord linear{"dinov2_vits14_ft", "linear", "test", {{"balanced_accuracy", 0.9}}, {}, {}, {}, "linear"};
+  const auto differences = evaluation_common::compare_with_reference({knn, linear}, reference);
+  REQUIRE(differences.size() == 2);
+  CHECK(differences[0].difference() == Approx(0.012));
+  CHECK(differences[1].difference() == Approx(-0.027));
+  const auto markdown = evaluation_common::reference_markdown(differences);
+  CHECK_THAT(markdown, Catch::Contains("| dinov2_vits14_ft | 20-NN (T=0.07) · test · balanced_accuracy | 0.950 | 0.938 | +0.012 | Roth et al., ISBI 2024 |"));
+  CHECK_THAT(markdown, Catch::Contains("| -0.027 | Roth et al. \\| Table 2 |"));  // a '|' in the source stays in its cell
+  CHECK_THAT(evaluation_common::reference_csv(differences),
+             Catch::Contains("dinov2_vits14_ft,linear,test,balanced_accuracy,0.9,0.927,-0.027,Roth et al. | Table 2"));
+
+  // Beside the run's rows: one row per reference encoder, named as such, for the run's columns only.
+  auto shown = evaluation_common::reference_records(reference, {knn, linear});
+  shown.push_back(knn);
+  shown.push_back(linear);
+  const auto table = evaluation_common::build_comparison_table(shown);
+  CHECK(table.rows == std::vector<std::string>{"dinov2_vits14_ft", "dinov2_vits14_ft (reference)", "uni (reference)"});
+  CHECK(table.cells.at("uni (reference)").at("linear · test · balanced_accuracy") == "0.950");
+  const auto knn_only = evaluation_common::reference_records(reference, {knn});  // no linear column: no UNI row
+  REQUIRE(knn_only.size() == 1);
+  CHECK(knn_only[0].row == "dinov2_vits14_ft (reference)");
+  CHECK(knn_only[0].mean.size() == 1);
+
+  CHECK_THROWS_WITH(evaluation_common::read_reference_table(write("no_value.csv", "encoder,method,setting,metric,source\nx,y,z,m,s\n")),
+                    Catch::Contains("no_value.csv' line 1: no column 'value'"));
+  CHECK_THROWS_WITH(evaluation_common::read_reference_table(write("bad_value.csv", "encoder,method,setting,metric,value,source\nx,y,z,m,0.9x,s\n")),
+                    Catch::Contains("bad_value.csv' line 2: value '0.9x' is not a number"));
+  CHECK_THROWS_WITH(evaluation_common::read_reference_table(write("twice.csv", "encoder,method,setting,metric,value,source\nx,y,z,m,0.9,s\nx,y,z,m,0.8,t\n")),
+                    Catch::Contains("twice.csv' line 3: x · y · z · m is given twice"));
 }
 
 TEST_CASE("ROC plot: the SVG figure rasterised draws the curve in its colour, with title, axes and legend", "[mil][metrics]") {

@@ -236,6 +236,36 @@ TEST_CASE("comparison_table prints one row per encoder from any evaluation stage
   CHECK_THAT(read_text(folder / "comparison.csv"), Catch::Contains("dinov2_vits14,knn,test,accuracy,0.8,,,,"));
 }
 
+TEST_CASE("comparison_table shows a reference table beside the run and the differences", "[mil][comparison]") {
+  load_plugins();
+  const fs::path folder = testing::fresh_folder("mil-compare-reference");
+  std::ofstream(folder / "paper.csv") << "encoder,method,setting,metric,value,source\n"
+                                         "dinov2_vits14,transformer,in-domain,auroc,0.89,Roth et al. 2024\n"
+                                         "dinov2_vits14,transformer,external,auroc,0.85,Roth et al. 2024\n";
+  StageHarness h("use = \"comparison_table\"\nprint = false\nreference = \"" + (folder / "paper.csv").string() + "\"\n", folder);
+  for (const auto& [setting, auroc] : {std::pair{"in-domain", 0.9}, {"external", 0.8}}) {
+    Packet p;
+    p.kind = "evaluation";
+    p.attributes = {{"encoder", std::string("dinov2_vits14")}, {"method", std::string("transformer")}, {"setting", std::string(setting)},
+                    {"mean:auroc", auroc}, {"sd:auroc", 0.02}};
+    h.push(make_packet(std::move(p)));
+  }
+  h.flush();
+  const auto md = read_text(folder / "comparison.md");
+  CHECK_THAT(md, Catch::Contains("| dinov2_vits14 (reference) | 0.890 | 0.850 |"));
+  CHECK_THAT(md, Catch::Contains("| dinov2_vits14 | 0.900 ± 0.020 | 0.800 ± 0.020 |"));
+  CHECK_THAT(md, Catch::Contains("## Against the reference"));
+  CHECK_THAT(md, Catch::Contains("| dinov2_vits14 | transformer · in-domain · auroc | 0.900 | 0.890 | +0.010 | Roth et al. 2024 |"));
+  CHECK_THAT(md, Catch::Contains("| dinov2_vits14 | transformer · external · auroc | 0.800 | 0.850 | -0.050 | Roth et al. 2024 |"));
+  CHECK_THAT(read_text(folder / "comparison.csv"), Catch::Contains("dinov2_vits14 (reference),transformer,external,auroc,0.85,,,,reference"));
+  CHECK_THAT(read_text(folder / "comparison_vs_reference.csv"),
+             Catch::Contains("dinov2_vits14,transformer,in-domain,auroc,0.9,0.89,0.01"));
+  // A damaged reference fails the stage when it is made, before any work.
+  std::ofstream(folder / "bad.csv") << "encoder,method,setting,metric,value,source\nx,y,z,auroc,high,s\n";
+  CHECK_THROWS_WITH(StageHarness("use = \"comparison_table\"\nreference = \"" + (folder / "bad.csv").string() + "\"\n", folder),
+                    Catch::Contains("bad.csv' line 2: value 'high' is not a number"));
+}
+
 TEST_CASE("the slide benchmark graph: gated attention reaches AUROC >= 0.9 on a small generated cohort", "[mil][graph]") {
   // Generated slides (label 1: the slide holds tumour), tiled, encoded by two backbones with synthetic
   // weights, stored, cross-validated, compared: the whole graph, kept small and on the CPU.

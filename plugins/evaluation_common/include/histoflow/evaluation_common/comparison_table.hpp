@@ -32,6 +32,9 @@ std::string comparison_markdown(const ComparisonTable& table);
 // Long format, one line per record and metric: row,method,setting,metric,mean,sd,ci_low,ci_high,source.
 std::string comparison_csv(const std::vector<EvaluationRecord>& records);
 
+// A number as the comparison CSVs write it: 10 significant digits.
+std::string csv_number(double value);
+
 // "0.912 ± 0.031", "0.912 [0.850, 0.970]" or "0.912".
 std::string format_metric_cell(const EvaluationRecord& record, const std::string& metric, int digits = 3);
 
