@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "histoflow/torch_encoders/cpu_linear.hpp"
 #include "histoflow/torch_encoders/vit.hpp"
 
 namespace histoflow::finetune {
@@ -58,14 +59,14 @@ torch::Tensor DinoHeadImpl::forward(const torch::Tensor& input) {
   for (std::size_t i = 0; i < linears_.size(); ++i) {
     if (i > 0) x = torch::gelu(x);
     const auto& linear = linears_[i];
-    x = F::linear(x, torch_encoders::cast_parameter(linear->weight, type), torch_encoders::cast_parameter(linear->bias, type));
+    x = torch_encoders::linear(x, torch_encoders::cast_parameter(linear->weight, type), torch_encoders::cast_parameter(linear->bias, type));
   }
   const double eps = type == torch::kHalf ? 1e-6 : 1e-12;
   x = F::normalize(x, F::NormalizeFuncOptions().dim(-1).p(2).eps(eps));
   // torch.nn.utils.weight_norm (dim 0): w = g * v / ||v|| per output row, by the fused kernel and its backward
   // (PyTorch takes the composite path on the CPU: norm, division and product, each with its own backward).
   const auto weight = std::get<0>(at::_weight_norm_interface(weight_v_, weight_g_, 0));
-  return F::linear(x, weight.to(type));
+  return torch_encoders::linear_to_fp32(x, weight);
 }
 
 }  // namespace histoflow::finetune

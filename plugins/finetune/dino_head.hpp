@@ -16,7 +16,8 @@ struct DinoHeadConfig {
 class DinoHeadImpl : public torch::nn::Module {
  public:
   DinoHeadImpl(int in_dim, const DinoHeadConfig& config);
-  // x: [rows, in_dim] in fp32 or bf16 (products in x's type, parameters stay fp32); returns [rows, prototypes].
+  // x: [rows, in_dim] in fp32, bf16 or fp16 (products in x's type, parameters stay fp32); returns [rows, prototypes]
+  // in fp32, the type the losses take (the prototype layer accumulates bf16 products straight into it).
   torch::Tensor forward(const torch::Tensor& x);
   int prototypes() const { return config_.prototypes; }
 

@@ -1,5 +1,7 @@
 #include "histoflow/torch_encoders/vit.hpp"
 
+#include "histoflow/torch_encoders/cpu_linear.hpp"
+
 #include <cctype>
 #include <cmath>
 #include <unordered_map>
@@ -75,7 +77,7 @@ struct AttentionImpl : torch::nn::Module {
     proj = register_module("proj", torch::nn::Linear(dim, dim));
   }
   // Without the output projection: the block adds it straight onto the residual stream.
-  torch::Tensor heads_output(const torch::Tensor& x) { return multi_head_attention(qkv(x), heads, scale); }
+  torch::Tensor heads_output(const torch::Tensor& x) { return multi_head_attention(linear(x, qkv->weight, qkv->bias), heads, scale); }
 };
 TORCH_MODULE(Attention);
 
@@ -86,7 +88,7 @@ struct MlpImpl : torch::nn::Module {
     fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
   }
   torch::Tensor hidden(const torch::Tensor& x) {
-    auto h = fc1(x);
+    auto h = linear(x, fc1->weight, fc1->bias);
     return at::gelu_(h);  // in place: the widest activation of the block is not allocated twice
   }
   torch::nn::Linear& out() { return fc2; }
@@ -100,7 +102,7 @@ struct SwiGluImpl : torch::nn::Module {
     w3 = register_module("w3", torch::nn::Linear(hidden, dim));
   }
   torch::Tensor hidden(const torch::Tensor& x) {
-    auto halves = w12(x).chunk(2, -1);
+    auto halves = linear(x, w12->weight, w12->bias).chunk(2, -1);
     return F::silu(halves[0]).mul_(halves[1]);
   }
   torch::nn::Linear& out() { return w3; }
@@ -115,7 +117,7 @@ struct PackedSwiGluImpl : torch::nn::Module {
     fc2 = register_module("fc2", torch::nn::Linear(hidden / 2, dim));
   }
   torch::Tensor hidden(const torch::Tensor& x) {
-    auto halves = fc1(x).chunk(2, -1);
+    auto halves = linear(x, fc1->weight, fc1->bias).chunk(2, -1);
     return F::silu(halves[0]).mul_(halves[1]);
   }
   torch::nn::Linear& out() { return fc2; }
@@ -136,8 +138,8 @@ torch::Tensor layer_norm(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
 
 // A linear layer in the activations' type: fp32 parameters are cast for bf16 products (the cast is differentiable,
 // so gradients reach the fp32 parameters in fp32).
-torch::Tensor linear_as_input(const torch::nn::Linear& linear, const torch::Tensor& x) {
-  return F::linear(x, cast_parameter(linear->weight, x.scalar_type()), cast_parameter(linear->bias, x.scalar_type()));
+torch::Tensor linear_as_input(const torch::nn::Linear& layer, const torch::Tensor& x) {
+  return linear(x, cast_parameter(layer->weight, x.scalar_type()), cast_parameter(layer->bias, x.scalar_type()));
 }
 
 // Differentiable multi-head attention (no in-place or out= kernels). The softmax runs in the scores' type: its CPU
@@ -234,15 +236,15 @@ struct BlockImpl : torch::nn::Module {
 
   // x += scale * (h W^T + b) with the product accumulated straight into x (one pass over the stream, no temporary).
   // Under autocast (fp32 weights, bf16/fp16 activations) the in-place product is not cast for us: the weight is.
-  void add_residual(torch::Tensor& x, torch::nn::Linear& linear, const torch::Tensor& h, const LayerScale& scale) {
+  void add_residual(torch::Tensor& x, torch::nn::Linear& layer, const torch::Tensor& h, const LayerScale& scale) {
     auto stream = x.view({-1, x.size(-1)});
     const auto rows = h.reshape({-1, h.size(-1)});
     if (scale && !layer_scale_folded) {
-      stream.addcmul_(linear(rows), scale->gamma);
+      stream.addcmul_(linear(rows, layer->weight, layer->bias), scale->gamma);
       return;
     }
-    if (linear->bias.defined()) stream.add_(linear->bias);
-    stream.addmm_(rows, cast_parameter(linear->weight, rows.scalar_type()).t());
+    if (layer->bias.defined()) stream.add_(layer->bias);
+    add_product_(stream, rows, cast_parameter(layer->weight, rows.scalar_type()));
   }
 
   bool layer_scale_folded = false;
