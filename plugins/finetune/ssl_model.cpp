@@ -166,12 +166,12 @@ LossTerms SslModel::forward_backward(const SslBatch& batch, double teacher_temp,
     const auto cls = torch::cat({halves[1], halves[0]});
     const auto patches = do_ibot ? tokens.patch_tokens.flatten(0, 1).index_select(0, masks.indices) : torch::Tensor();
     if (do_ibot && !teacher_.ibot_head) {
-      const auto out = teacher_.dino_head->forward(torch::cat({cls, patches})).to(torch::kFloat);
+      const auto out = teacher_.dino_head->forward(torch::cat({cls, patches}));  // heads answer in fp32
       terms.teacher_global_cls_head = out.slice(0, 0, cls.size(0));
       masked_teacher = out.slice(0, cls.size(0));
     } else {
-      terms.teacher_global_cls_head = teacher_.dino_head->forward(cls).to(torch::kFloat);
-      if (do_ibot) masked_teacher = teacher_.ibot_head->forward(patches).to(torch::kFloat);
+      terms.teacher_global_cls_head = teacher_.dino_head->forward(cls);
+      if (do_ibot) masked_teacher = teacher_.ibot_head->forward(patches);
     }
     const auto& t = terms.teacher_global_cls_head;
     // Over every process of a data-parallel run (their rows, their masked patches); this process's alone otherwise.
@@ -219,12 +219,12 @@ LossTerms SslModel::forward_backward(const SslBatch& batch, double teacher_temp,
   std::vector<std::int64_t> sizes;
   for (const auto& r : rows) sizes.push_back(r.size(0));
   // split, not slices: its backward joins the parts' gradients once instead of zero-filling the whole output per part
-  auto parts = student_.dino_head->forward(torch::cat(rows)).to(torch::kFloat).split_with_sizes(sizes);
+  auto parts = student_.dino_head->forward(torch::cat(rows)).split_with_sizes(sizes);
   std::size_t next = 0;
   const auto local_out = n_local > 0 ? parts[next++] : torch::Tensor();
   const auto global_out = parts[next++];
   torch::Tensor masked_out;
-  if (do_ibot) masked_out = student_.ibot_head ? student_.ibot_head->forward(masked_student).to(torch::kFloat) : parts[next++];
+  if (do_ibot) masked_out = student_.ibot_head ? student_.ibot_head->forward(masked_student) : parts[next++];
   terms.student_global_cls_head = global_out;
 
   const double local_terms = static_cast<double>(std::max<std::int64_t>(n_local * n_global, 1));

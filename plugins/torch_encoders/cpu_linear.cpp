@@ -26,6 +26,13 @@ bool onednn_products_enabled() {
 
 namespace {
 
+// sizes with the last one replaced: a product's output shape for its input's.
+std::vector<std::int64_t> with_last(torch::IntArrayRef sizes, std::int64_t last) {
+  auto out = sizes.vec();
+  out.back() = last;
+  return out;
+}
+
 // fp32 CPU tensors outside autocast (which would cast the product to bf16 itself).
 bool on_onednn(std::initializer_list<const torch::Tensor*> tensors) {
   if (!onednn_products_enabled() || autocast_enabled(c10::DeviceType::CPU)) return false;
@@ -95,9 +102,7 @@ class OneDnnLinear : public torch::autograd::Function<OneDnnLinear> {
     const bool has_bias = bias.numel() > 0;
     ctx->save_for_backward({rows, w});
     ctx->saved_data["has_bias"] = has_bias;
-    auto shape = x.sizes().vec();
-    shape.back() = weight.size(0);
-    return product(rows, w, has_bias ? bias : torch::Tensor()).view(shape);
+    return product(rows, w, has_bias ? bias : torch::Tensor()).view(with_last(x.sizes(), weight.size(0)));
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
@@ -109,9 +114,7 @@ class OneDnnLinear : public torch::autograd::Function<OneDnnLinear> {
     if (ctx->needs_input_grad(0)) {  // dY W: [M, N] x [N, K]
       dx = torch::empty({m, k}, rows.options());
       sgemm('N', 'N', m, k, n, g, w, 0.0f, dx);
-      auto shape = grads[0].sizes().vec();
-      shape.back() = k;
-      dx = dx.view(shape);
+      dx = dx.view(with_last(grads[0].sizes(), k));
     }
     if (ctx->needs_input_grad(1)) {  // dY^T X: [N, M] x [M, K]
       dw = torch::empty({n, k}, w.options());
@@ -131,9 +134,7 @@ class Bf16LinearToFp32 : public torch::autograd::Function<Bf16LinearToFp32> {
     ctx->save_for_backward({rows, w});
     auto out = torch::empty({rows.size(0), w.size(0)}, weight.options());
     gemm_bf16('N', 'T', rows.size(0), w.size(0), rows.size(1), rows, w, out);
-    auto shape = x.sizes().vec();
-    shape.back() = w.size(0);
-    return out.view(shape);
+    return out.view(with_last(x.sizes(), w.size(0)));
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
@@ -145,9 +146,7 @@ class Bf16LinearToFp32 : public torch::autograd::Function<Bf16LinearToFp32> {
     if (ctx->needs_input_grad(0)) {
       dx = torch::empty({m, k}, grads[0].options().dtype(torch::kFloat));
       gemm_bf16('N', 'N', m, k, n, g, w, dx);
-      auto shape = grads[0].sizes().vec();
-      shape.back() = k;
-      dx = dx.view(shape).to(rows.scalar_type());
+      dx = dx.view(with_last(grads[0].sizes(), k)).to(rows.scalar_type());
     }
     if (ctx->needs_input_grad(1)) {
       dw = torch::empty({n, k}, grads[0].options().dtype(torch::kFloat));
@@ -161,9 +160,9 @@ class Bf16LinearToFp32 : public torch::autograd::Function<Bf16LinearToFp32> {
 
 torch::Tensor linear_to_fp32(const torch::Tensor& x, const torch::Tensor& weight) {
   if (x.scalar_type() != torch::kBFloat16) return torch_encoders::linear(x, weight.to(x.scalar_type())).to(torch::kFloat);
-  const bool onednn = onednn_products_enabled() && !autocast_enabled(c10::DeviceType::CPU) && x.device().is_cpu() &&
-                      weight.device().is_cpu() && weight.scalar_type() == torch::kFloat && weight.dim() == 2 && x.numel() > 0 &&
-                      weight.numel() > 0 && x.layout() == torch::kStrided && weight.layout() == torch::kStrided;
+  // The weight as linear() takes it; x is bf16 here, on the CPU in a plain layout.
+  const bool onednn = on_onednn({&weight}) && weight.dim() == 2 && weight.numel() > 0 && x.device().is_cpu() &&
+                      x.layout() == torch::kStrided && x.numel() > 0;
   if (!onednn) return F::linear(x, weight.to(x.scalar_type())).to(torch::kFloat);
   TORCH_CHECK(x.size(-1) == weight.size(1), "linear: inputs of width ", x.size(-1), " for a weight [", weight.size(0), ", ",
               weight.size(1), "]");
@@ -180,9 +179,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
   const bool differentiable = torch::GradMode::is_enabled() &&
                               (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
   if (differentiable) return OneDnnLinear::apply(x, weight, bias.defined() ? bias : torch::empty({0}, weight.options()));
-  auto shape = x.sizes().vec();
-  shape.back() = weight.size(0);
-  return product(x.reshape({-1, x.size(-1)}).contiguous(), weight.contiguous(), bias).view(shape);
+  return product(x.reshape({-1, x.size(-1)}).contiguous(), weight.contiguous(), bias).view(with_last(x.sizes(), weight.size(0)));
 }
 
 void add_product_(torch::Tensor& out, const torch::Tensor& rows, const torch::Tensor& weight) {
