@@ -42,19 +42,27 @@ std::map<std::string, BackboneSpec> build() {
   add_dinov2(r, "b", 768, 12, 12, false);
   add_dinov2(r, "l", 1024, 24, 16, false);
   add_dinov2(r, "g", 1536, 40, 24, true);
-  for (const bool truncated : {false, true}) {
+  // ResNet-50 in torchvision's layout: ImageNet's, CLAM's truncated one, and RetCCL (Wang et al. 2023, the study's
+  // domain-specific CNN), which is the same network with weights from clustering-guided contrastive learning on
+  // TCGA and PAIP; its own name lets a graph's encoder list and the study's reference rows call it by it.
+  const auto add_resnet = [&](const std::string& name, bool truncated, const std::string& description, std::string source) {
     BackboneSpec s;
-    s.name = truncated ? "resnet50_trunc" : "resnet50";
+    s.name = name;
     s.family = "resnet";
-    s.description = truncated ? "ResNet-50 (torchvision layout) truncated after layer3, average-pooled: 1024-d (CLAM)"
-                              : "ResNet-50 (torchvision layout), average-pooled layer4: 2048-d (ImageNet, RetCCL)";
+    s.description = description;
     s.dim = truncated ? 1024 : 2048;
     s.outputs = {"pooled"};
     s.channels_last = true;
-    s.weights_source = "torchvision ImageNet weights (resnet50-*.pth) or RetCCL; fc.* keys are ignored";
+    s.weights_source = std::move(source);
     s.create = [truncated] { return make_resnet50(truncated); };
     r.emplace(s.name, s);
-  }
+  };
+  add_resnet("resnet50", false, "ResNet-50 (torchvision layout), average-pooled layer4: 2048-d (ImageNet)",
+             "torchvision ImageNet weights (resnet50-*.pth); fc.* keys are ignored");
+  add_resnet("resnet50_trunc", true, "ResNet-50 (torchvision layout) truncated after layer3, average-pooled: 1024-d (CLAM)",
+             "torchvision ImageNet weights (resnet50-*.pth); layer4.* and fc.* keys are ignored");
+  add_resnet("retccl", false, "RetCCL: ResNet-50 (torchvision layout) trained on TCGA and PAIP, average-pooled layer4: 2048-d",
+             "best_ckpt.pth of Xiyue-Wang/RetCCL (torchvision key names; fc.* keys are ignored)");
   // timm-layout pathology models (their published weights use timm key names).
   const auto add_timm = [&](const std::string& name, const std::string& description, VitConfig c, std::string source) {
     c.timm = true, c.interpolate_antialias = true, c.interpolate_offset = 0.0;  // timm resamples to a size, antialiased
