@@ -92,7 +92,7 @@ std::map<std::string, double> mil_metrics(const std::vector<PacketPtr>& files, c
 
 }  // namespace
 
-TEST_CASE("feature files exported in CLAM's and TRIDENT's layouts read back to the same mil_cv metrics", "[features][layouts]") {
+TEST_CASE("feature files exported in CLAM's and TRIDENT's layouts read back to the same mil_cv metrics", "[features][layouts][slow]") {
   testing::shared_loader();
   const Cohort c = make_cohort("feature-layouts");
   export_to(c, "clam");

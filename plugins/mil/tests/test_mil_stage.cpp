@@ -266,7 +266,7 @@ TEST_CASE("comparison_table shows a reference table beside the run and the diffe
                     Catch::Contains("bad.csv' line 2: value 'high' is not a number"));
 }
 
-TEST_CASE("the slide benchmark graph: gated attention reaches AUROC >= 0.9 on a small generated cohort", "[mil][graph]") {
+TEST_CASE("the slide benchmark graph: gated attention reaches AUROC >= 0.9 on a small generated cohort", "[mil][graph][slow]") {
   // Generated slides (label 1: the slide holds tumour), tiled, encoded by two backbones with synthetic
   // weights, stored, cross-validated, compared: the whole graph, kept small and on the CPU.
   const fs::path folder = testing::fresh_folder("mil-graph");
