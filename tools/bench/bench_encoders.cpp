@@ -9,12 +9,12 @@
 #include <functional>
 #include <cstdio>
 #include <optional>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
+#include "histoflow/atomic_file.hpp"
 #include "histoflow/cpu_kernels.hpp"
 #include "histoflow/threads.hpp"
 #include "histoflow/torch_encoders/autocast.hpp"
@@ -181,9 +181,11 @@ int main(int argc, char** argv) {
                            {"gflops", gflops}, {"peak_gflops", peak[precision]}, {"threads", threads},
                            {"best_images_per_second", rates.back() * batch}, {"device", device.str()},
                            {"autocast", autocast}});
+        // Written after every row: a run stopped by a time limit (tools/gpu/check's phases) keeps what it measured.
+        if (!json_file.empty()) histoflow::write_file_atomically(json_file, results.dump(2) + "\n");
       }
     }
   }
-  if (!json_file.empty()) std::ofstream(json_file) << results.dump(2) << "\n";
+  if (!json_file.empty() && results.empty()) histoflow::write_file_atomically(json_file, "[]\n");
   return 0;
 }
