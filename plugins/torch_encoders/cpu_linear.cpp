@@ -33,6 +33,12 @@ std::vector<std::int64_t> with_last(torch::IntArrayRef sizes, std::int64_t last)
   return out;
 }
 
+// x [..., K] against a weight [N, K].
+void check_width(const torch::Tensor& x, const torch::Tensor& weight) {
+  TORCH_CHECK(x.size(-1) == weight.size(1), "linear: inputs of width ", x.size(-1), " for a weight [", weight.size(0), ", ",
+              weight.size(1), "]");
+}
+
 // fp32 CPU tensors outside autocast (which would cast the product to bf16 itself).
 bool on_onednn(std::initializer_list<const torch::Tensor*> tensors) {
   if (!onednn_products_enabled() || autocast_enabled(c10::DeviceType::CPU)) return false;
@@ -164,16 +170,14 @@ torch::Tensor linear_to_fp32(const torch::Tensor& x, const torch::Tensor& weight
   const bool onednn = on_onednn({&weight}) && weight.dim() == 2 && weight.numel() > 0 && x.device().is_cpu() &&
                       x.layout() == torch::kStrided && x.numel() > 0;
   if (!onednn) return F::linear(x, weight.to(x.scalar_type())).to(torch::kFloat);
-  TORCH_CHECK(x.size(-1) == weight.size(1), "linear: inputs of width ", x.size(-1), " for a weight [", weight.size(0), ", ",
-              weight.size(1), "]");
+  check_width(x, weight);
   return Bf16LinearToFp32::apply(x, weight);
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (!on_onednn({&x, &weight, &bias}) || x.dim() < 1 || weight.dim() != 2 || x.numel() == 0 || weight.numel() == 0)
     return F::linear(x, weight, bias);
-  TORCH_CHECK(x.size(-1) == weight.size(1), "linear: inputs of width ", x.size(-1), " for a weight [", weight.size(0), ", ",
-              weight.size(1), "]");
+  check_width(x, weight);
   TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), "linear: a bias of shape ", bias.sizes(),
               " for a weight [", weight.size(0), ", ", weight.size(1), "]");
   const bool differentiable = torch::GradMode::is_enabled() &&
