@@ -1,9 +1,10 @@
 // Parity of one DINOv2 training step with the official facebookresearch/dinov2 code (fixtures from
 // tools/parity/make_finetune_fixtures.py, which runs SSLMetaArch.forward_backward, the official param groups,
 // AdamW, schedules and EMA on identical weights, crops and masks). Tolerances are the issue's: 1e-5 relative L2
-// for head outputs, loss terms and gradients; 1e-6 for parameters after one optimiser step; schedules to the
-// last bit of libm. Tensors over 4096 values are compared through the fixture's CountSketch (4096 signed
-// buckets, a linear map: the relative L2 of the sketched difference estimates that of the difference itself).
+// for head outputs, loss terms and gradients; 1e-6 for parameters after one optimiser step (elements whose
+// gradient is rounding noise left out: relative_error_of_step); schedules to the last bit of libm. Tensors over
+// 4096 values are compared through the fixture's CountSketch (4096 signed buckets, a linear map: the relative L2
+// of the sketched difference estimates that of the difference itself).
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -39,15 +40,20 @@ Fixture load(const std::string& name) {
   return f;
 }
 
+// The fixture's CountSketch: element i of the tensor `name` adds, with the sign of bit 63, to bucket word & 4095 of
+// deterministic_word("sketch:" + name, i).
+constexpr std::int64_t kSketchBuckets = 4096;
+std::int64_t sketch_bucket(std::uint64_t word) { return static_cast<std::int64_t>(word & (kSketchBuckets - 1)); }
+
 torch::Tensor sketch(const torch::Tensor& values, const std::string& name) {
   const auto x = values.detach().to(torch::kCPU, torch::kFloat).contiguous();
   const auto* data = x.data_ptr<float>();
-  auto out = torch::zeros({4096}, torch::kFloat64);
+  auto out = torch::zeros({kSketchBuckets}, torch::kFloat64);
   auto* buckets = out.data_ptr<double>();
   const std::string stream = "sketch:" + name;
   for (std::int64_t i = 0; i < x.numel(); ++i) {
     const auto z = torch_encoders::deterministic_word(stream, static_cast<std::uint64_t>(i));
-    buckets[z & 4095] += ((z >> 63) == 0 ? 1.0 : -1.0) * static_cast<double>(data[i]);
+    buckets[sketch_bucket(z)] += ((z >> 63) == 0 ? 1.0 : -1.0) * static_cast<double>(data[i]);
   }
   return out;
 }
@@ -58,6 +64,41 @@ double relative_error(const Fixture& f, const std::string& key, const torch::Ten
   const auto mine = f.sketched.count(key) ? sketch(ours, name) : ours.detach().to(torch::kCPU, torch::kFloat64).reshape(reference.sizes());
   const auto ref = reference.to(torch::kFloat64);
   return ((mine - ref).norm() / ref.norm()).item<double>();
+}
+
+// AdamW's first step moves an element by lr * g / (|g| + eps): by about lr in the direction of g, whatever its size.
+// Where |g| is within the gradient's rounding noise of zero, that noise decides the direction, and the element can
+// differ by ~2 lr after the step. The noise: ATen's and oneDNN's products give a tiny ViT's patch-embedding gradients
+// that differ by 8e-7 of the tensor's RMS gradient (RMS over its elements); one element of it, |g| 6.3e-7 of the
+// RMS, flips sign between them on an AMD Zen 4 and alone would put the tensor at 6.7e-6 after the step.
+constexpr double kGradientNoiseOfRms = 1e-6;
+
+// relative_error after one step, leaving out on both sides the elements whose gradient `grad` is noise-dominated
+// (with a sketched fixture, the buckets they fall in). `left_out` gets how many elements, or buckets, were.
+double relative_error_of_step(const Fixture& f, const std::string& key, const torch::Tensor& ours, const std::string& name,
+                              const torch::Tensor& grad, std::int64_t& left_out, std::int64_t& entries) {
+  const auto& reference = f[key];
+  const bool sketched = f.sketched.count(key) > 0;
+  const auto mine = sketched ? sketch(ours, name) : ours.detach().to(torch::kCPU, torch::kFloat64).reshape(reference.sizes());
+  const auto magnitude = grad.detach().to(torch::kCPU, torch::kFloat64).abs();
+  const double floor = kGradientNoiseOfRms * magnitude.square().mean().sqrt().item<double>();
+  // An exact zero (a frozen layer's) moves nothing on either side: it stays in.
+  const auto noisy = (magnitude < floor).logical_and(magnitude > 0).flatten().contiguous();
+  torch::Tensor kept;
+  if (sketched) {  // the buckets that no noise-dominated element falls in
+    auto buckets_kept = torch::ones({kSketchBuckets}, torch::kBool);
+    const auto* flags = noisy.data_ptr<bool>();
+    const std::string stream = "sketch:" + name;
+    for (std::int64_t i = 0; i < noisy.numel(); ++i)
+      if (flags[i]) buckets_kept[sketch_bucket(torch_encoders::deterministic_word(stream, static_cast<std::uint64_t>(i)))] = false;
+    kept = buckets_kept;
+  } else {
+    kept = noisy.logical_not().reshape(reference.sizes());
+  }
+  entries = kept.numel();
+  left_out = entries - kept.sum().item<std::int64_t>();
+  const auto ref = reference.to(torch::kFloat64);
+  return ((mine - ref).masked_select(kept).norm() / ref.masked_select(kept).norm()).item<double>();
 }
 
 double scalar(const Fixture& f, const std::string& key) { return f[key].to(torch::kFloat64).item<double>(); }
@@ -210,10 +251,15 @@ void check_case(const std::string& name) {
       for (auto& [param, tensor] : network->named_parameters()) {
         INFO(prefix << param);
         const bool fused = param.find("attn.qkv") != std::string::npos;
-        // The patch embedding's weight gradient sums over every patch of every crop; on an AMD Zen 4 CPU (AVX-512,
-        // no AMX) oneDNN's reduction order differs from the fixture machine's, and after the step it was 1.24e-6.
-        const bool patch_embedding = param.find("patch_embed.proj.weight") != std::string::npos;
-        CHECK(relative_error(f, prefix + param, tensor, param) < (fused ? 1e-3 : patch_embedding ? 2e-6 : 1e-6));
+        if (fused || !tensor.grad().defined()) {  // the teacher has no gradients: its EMA takes 1 - momentum of the student's error
+          CHECK(relative_error(f, prefix + param, tensor, param) < (fused ? 1e-3 : 1e-6));
+        } else {
+          std::int64_t left_out = 0, entries = 0;
+          const double error = relative_error_of_step(f, prefix + param, tensor, param, tensor.grad(), left_out, entries);
+          INFO(left_out << " elements (or sketch buckets) with a noise-dominated gradient left out");
+          CHECK(error < 1e-6);
+          CHECK(left_out <= std::max<std::int64_t>(1, entries / 100));  // a few, never enough to hide a wrong step
+        }
         if (fused && !f.sketched.count(prefix + param) && tensor.dim() == 1) {
           const auto width = tensor.size(0) / 3;
           const auto reference = f[prefix + param].to(torch::kFloat64);
