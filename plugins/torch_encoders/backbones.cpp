@@ -45,11 +45,11 @@ std::map<std::string, BackboneSpec> build() {
   // ResNet-50 in torchvision's layout: ImageNet's, CLAM's truncated one, and RetCCL (Wang et al. 2023, the study's
   // domain-specific CNN), which is the same network with weights from clustering-guided contrastive learning on
   // TCGA and PAIP; its own name lets a graph's encoder list and the study's reference rows call it by it.
-  const auto add_resnet = [&](const std::string& name, bool truncated, const std::string& description, std::string source) {
+  const auto add_resnet = [&](std::string name, bool truncated, std::string description, std::string source) {
     BackboneSpec s;
-    s.name = name;
+    s.name = std::move(name);
     s.family = "resnet";
-    s.description = description;
+    s.description = std::move(description);
     s.dim = truncated ? 1024 : 2048;
     s.outputs = {"pooled"};
     s.channels_last = true;

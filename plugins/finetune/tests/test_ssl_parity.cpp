@@ -58,12 +58,15 @@ torch::Tensor sketch(const torch::Tensor& values, const std::string& name) {
   return out;
 }
 
+// `ours` as the fixture holds entry `key`: sketched under `name` when the fixture is, in its shape otherwise (fp64).
+torch::Tensor as_fixture_entry(const Fixture& f, const std::string& key, const torch::Tensor& ours, const std::string& name) {
+  return f.sketched.count(key) ? sketch(ours, name) : ours.detach().to(torch::kCPU, torch::kFloat64).reshape(f[key].sizes());
+}
+
 // Relative L2 error of `ours` against the fixture entry `key` (sketched under `name` when the fixture is).
 double relative_error(const Fixture& f, const std::string& key, const torch::Tensor& ours, const std::string& name) {
-  const auto& reference = f[key];
-  const auto mine = f.sketched.count(key) ? sketch(ours, name) : ours.detach().to(torch::kCPU, torch::kFloat64).reshape(reference.sizes());
-  const auto ref = reference.to(torch::kFloat64);
-  return ((mine - ref).norm() / ref.norm()).item<double>();
+  const auto ref = f[key].to(torch::kFloat64);
+  return ((as_fixture_entry(f, key, ours, name) - ref).norm() / ref.norm()).item<double>();
 }
 
 // AdamW's first step moves an element by lr * g / (|g| + eps): by about lr in the direction of g, whatever its size.
@@ -73,13 +76,17 @@ double relative_error(const Fixture& f, const std::string& key, const torch::Ten
 // of the RMS, flips sign between them on an AMD Zen 4 and alone would put the tensor at 6.7e-6 after the step.
 constexpr double kGradientNoiseOfRms = 4e-6;
 
+struct StepError {
+  double error;
+  std::int64_t left_out, entries;  // entries (elements, or sketch buckets) left out of how many
+};
+
 // relative_error after one step, leaving out on both sides the elements whose gradient `grad` is noise-dominated
-// (with a sketched fixture, the buckets they fall in). `left_out` gets how many elements, or buckets, were.
-double relative_error_of_step(const Fixture& f, const std::string& key, const torch::Tensor& ours, const std::string& name,
-                              const torch::Tensor& grad, std::int64_t& left_out, std::int64_t& entries) {
+// (with a sketched fixture, the buckets they fall in).
+StepError relative_error_of_step(const Fixture& f, const std::string& key, const torch::Tensor& ours, const std::string& name,
+                                 const torch::Tensor& grad) {
   const auto& reference = f[key];
   const bool sketched = f.sketched.count(key) > 0;
-  const auto mine = sketched ? sketch(ours, name) : ours.detach().to(torch::kCPU, torch::kFloat64).reshape(reference.sizes());
   const auto magnitude = grad.detach().to(torch::kCPU, torch::kFloat64).abs();
   const double floor = kGradientNoiseOfRms * magnitude.square().mean().sqrt().item<double>();
   // An exact zero (a frozen layer's) moves nothing on either side: it stays in.
@@ -95,10 +102,9 @@ double relative_error_of_step(const Fixture& f, const std::string& key, const to
   } else {
     kept = noisy.logical_not().reshape(reference.sizes());
   }
-  entries = kept.numel();
-  left_out = entries - kept.sum().item<std::int64_t>();
-  const auto ref = reference.to(torch::kFloat64);
-  return ((mine - ref).masked_select(kept).norm() / ref.masked_select(kept).norm()).item<double>();
+  const auto ref = reference.to(torch::kFloat64), mine = as_fixture_entry(f, key, ours, name);
+  return {((mine - ref).masked_select(kept).norm() / ref.masked_select(kept).norm()).item<double>(),
+          kept.numel() - kept.sum().item<std::int64_t>(), kept.numel()};
 }
 
 double scalar(const Fixture& f, const std::string& key) { return f[key].to(torch::kFloat64).item<double>(); }
@@ -254,13 +260,12 @@ void check_case(const std::string& name) {
         if (fused || !tensor.grad().defined()) {  // the teacher has no gradients: its EMA takes 1 - momentum of the student's error
           CHECK(relative_error(f, prefix + param, tensor, param) < (fused ? 1e-3 : 1e-6));
         } else {
-          std::int64_t left_out = 0, entries = 0;
-          const double error = relative_error_of_step(f, prefix + param, tensor, param, tensor.grad(), left_out, entries);
-          INFO(left_out << " elements (or sketch buckets) with a noise-dominated gradient left out");
-          CHECK(error < 1e-6);
+          const auto step = relative_error_of_step(f, prefix + param, tensor, param, tensor.grad());
+          INFO(step.left_out << " elements (or sketch buckets) with a noise-dominated gradient left out");
+          CHECK(step.error < 1e-6);
           // A few (at most 129 of 4,096 buckets, in ViT-S/14's fixture): a step computed wrongly moves nearly every
           // element, so the 95% or more compared would show it.
-          CHECK(left_out <= std::max<std::int64_t>(1, entries / 20));
+          CHECK(step.left_out <= std::max<std::int64_t>(1, step.entries / 20));
         }
         if (fused && !f.sketched.count(prefix + param) && tensor.dim() == 1) {
           const auto width = tensor.size(0) / 3;
